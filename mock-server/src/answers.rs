@@ -1,0 +1,277 @@
+//! Deterministic answers shaped like the real ones.
+//!
+//! An answer depends only on the run seed, the task id, its kind and its answer
+//! shape, so a checker can recompute the ground truth and two runs with the same
+//! seed hand out the same bytes. Shapes follow what the service returns:
+//! reCAPTCHA tokens of several hundred characters starting `03A`, Turnstile
+//! tokens starting `0.`, JSON answers for grid, BLS, GeeTest and Lemin. No
+//! answer ever contains the substring `ERROR` (2captcha-python raises as soon
+//! as a body contains it).
+
+use rand::Rng;
+
+use crate::{
+    methods::{AnswerShape, TaskKind},
+    seed::{self, Stream},
+};
+
+/// A solved task's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The `request` value (and the pingback `code`).
+    pub text: String,
+    /// `user_agent` for enterprise, Cloudflare and CaptchaFox answers.
+    pub user_agent: Option<&'static str>,
+}
+
+const USER_AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/129.0.0.0 Safari/537.36",
+];
+
+const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const HEX: &[u8] = b"0123456789abcdef";
+const LOWER_DIGITS: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+
+fn chars(rng: &mut impl Rng, alphabet: &[u8], n: usize) -> String {
+    (0..n)
+        .map(|_| alphabet[seed::below(rng, alphabet.len() as u64) as usize] as char)
+        .collect()
+}
+
+fn len_between(rng: &mut impl Rng, lo: usize, hi: usize) -> usize {
+    lo + seed::below(rng, (hi - lo + 1) as u64) as usize
+}
+
+/// The answer for a task; the same inputs always give the same answer.
+pub fn answer(seed_value: u64, task_id: u64, kind: TaskKind, shape: AnswerShape) -> Answer {
+    answer_from(
+        &mut seed::stream(seed_value, Stream::Answer, task_id),
+        kind,
+        shape,
+    )
+}
+
+/// The browser user agent a task's worker reports (2captcha Turnstile `useragent`).
+pub fn user_agent(seed_value: u64, task_id: u64) -> &'static str {
+    let mut rng = seed::stream(seed_value ^ 0x05E7_A6E1, Stream::Answer, task_id);
+    USER_AGENTS[seed::below(&mut rng, USER_AGENTS.len() as u64) as usize]
+}
+
+/// A different, equally plausible answer for the same task: what a conflicting
+/// duplicate pingback carries.
+pub fn conflicting_answer(
+    seed_value: u64,
+    task_id: u64,
+    kind: TaskKind,
+    shape: AnswerShape,
+) -> Answer {
+    let mut rng = seed::stream(seed_value ^ 0xC0FF_11C7, Stream::Answer, task_id);
+    let genuine = answer(seed_value, task_id, kind, shape);
+    loop {
+        let a = answer_from(&mut rng, kind, shape);
+        if a.text != genuine.text {
+            return a;
+        }
+    }
+}
+
+fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer {
+    let ua = USER_AGENTS[seed::below(rng, USER_AGENTS.len() as u64) as usize];
+    let text = match kind {
+        TaskKind::Normal => normal_text(rng, shape),
+        TaskKind::Grid => cells(rng, if shape.cells == 0 { 9 } else { shape.cells }),
+        TaskKind::Bls => cells(rng, 9),
+        TaskKind::RecaptchaV2
+        | TaskKind::RecaptchaV2Enterprise
+        | TaskKind::RecaptchaV3
+        | TaskKind::RecaptchaV3Enterprise => {
+            let n = len_between(rng, 480, 620);
+            format!("03A{}", chars(rng, TOKEN, n))
+        }
+        TaskKind::Turnstile => {
+            let n = len_between(rng, 280, 360);
+            format!("0.{}", chars(rng, TOKEN, n))
+        }
+        TaskKind::CloudflareChallenge => {
+            let a = chars(rng, TOKEN, 43);
+            let ts = 1_700_000_000 + seed::below(rng, 100_000_000);
+            let b = chars(rng, TOKEN, 180);
+            format!("{a}-{ts}-1.2.1.1-{b}")
+        }
+        TaskKind::Geetest => {
+            let challenge = chars(rng, HEX, 34);
+            let validate = chars(rng, HEX, 32);
+            format!(
+                r#"{{"challenge":"{challenge}","validate":"{validate}","seccode":"{validate}|jordan"}}"#
+            )
+        }
+        TaskKind::Captchafox => {
+            let n = len_between(rng, 180, 240);
+            format!("fox_{}", chars(rng, TOKEN, n))
+        }
+        TaskKind::FriendlyCaptcha => {
+            let parts: Vec<String> = [64usize, 120, 32, 12]
+                .iter()
+                .map(|&n| chars(rng, TOKEN, n))
+                .collect();
+            parts.join(".")
+        }
+        TaskKind::Lemin => {
+            let answer = chars(rng, HEX, 64);
+            let u = chars(rng, HEX, 32);
+            format!(
+                r#"{{"answer":"0x{answer}","challenge_uuid":"{}-{}-{}-{}-{}"}}"#,
+                &u[0..8],
+                &u[8..12],
+                &u[12..16],
+                &u[16..20],
+                &u[20..32]
+            )
+        }
+        TaskKind::Hcaptcha => {
+            let n = len_between(rng, 1200, 1500);
+            format!("P1_{}", chars(rng, TOKEN, n))
+        }
+    };
+    Answer {
+        text: scrub(text),
+        user_agent: kind.has_user_agent().then_some(ua),
+    }
+}
+
+fn normal_text(rng: &mut impl Rng, shape: AnswerShape) -> String {
+    let lo = if shape.min_len > 0 {
+        shape.min_len as usize
+    } else {
+        4
+    };
+    let hi = if shape.max_len > 0 {
+        (shape.max_len as usize).max(lo)
+    } else {
+        lo.max(7)
+    };
+    let n = len_between(rng, lo, hi);
+    let alphabet: &[u8] = match shape.numeric {
+        1 => b"0123456789",
+        2 | 4 => b"abcdefghijkmnpqrstuvwxyz",
+        _ => LOWER_DIGITS,
+    };
+    let mut s = chars(rng, alphabet, n);
+    if shape.case_sensitive && shape.numeric != 1 {
+        s = s
+            .chars()
+            .map(|c| {
+                if seed::chance(rng, 0.5) {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+    }
+    s
+}
+
+fn cells(rng: &mut impl Rng, total: u8) -> String {
+    let mut picked: Vec<u8> = (1..=total).filter(|_| seed::chance(rng, 0.35)).collect();
+    if picked.is_empty() {
+        picked.push(1 + seed::below(rng, total as u64) as u8);
+    }
+    let inner: Vec<String> = picked.iter().map(u8::to_string).collect();
+    format!("[{}]", inner.join(","))
+}
+
+/// Breaks up any accidental `ERROR` (case-sensitive, as clients test it).
+fn scrub(mut s: String) -> String {
+    while let Some(i) = s.find("ERROR") {
+        s.replace_range(i..i + 1, "e");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_deterministic_and_shaped() {
+        let shape = AnswerShape::default();
+        let a = answer(42, 74_000_000_001, TaskKind::RecaptchaV2, shape);
+        assert_eq!(a, answer(42, 74_000_000_001, TaskKind::RecaptchaV2, shape));
+        assert!(
+            a.text.starts_with("03A") && (480..=630).contains(&a.text.len()),
+            "{}",
+            a.text.len()
+        );
+        assert_ne!(a, answer(43, 74_000_000_001, TaskKind::RecaptchaV2, shape));
+        assert!(
+            answer(1, 1, TaskKind::Turnstile, shape)
+                .text
+                .starts_with("0.")
+        );
+        let g: serde_json::Value =
+            serde_json::from_str(&answer(1, 2, TaskKind::Geetest, shape).text).unwrap();
+        assert!(g["seccode"].as_str().unwrap().ends_with("|jordan"));
+        let l: serde_json::Value =
+            serde_json::from_str(&answer(1, 3, TaskKind::Lemin, shape).text).unwrap();
+        assert!(l["answer"].as_str().unwrap().starts_with("0x"));
+        let grid: Vec<u8> = serde_json::from_str(
+            &answer(1, 4, TaskKind::Grid, AnswerShape { cells: 16, ..shape }).text,
+        )
+        .unwrap();
+        assert!(!grid.is_empty() && grid.iter().all(|c| (1..=16).contains(c)));
+        assert!(
+            answer(1, 5, TaskKind::RecaptchaV2Enterprise, shape)
+                .user_agent
+                .is_some()
+        );
+        assert!(
+            answer(1, 5, TaskKind::RecaptchaV2, shape)
+                .user_agent
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn normal_answers_follow_hints() {
+        let digits = AnswerShape {
+            numeric: 1,
+            min_len: 5,
+            max_len: 5,
+            ..Default::default()
+        };
+        for id in 0..50 {
+            let t = answer(9, id, TaskKind::Normal, digits).text;
+            assert_eq!(t.len(), 5);
+            assert!(t.bytes().all(|b| b.is_ascii_digit()), "{t}");
+        }
+    }
+
+    #[test]
+    fn no_answer_contains_error() {
+        assert_eq!(scrub("xxERRORyyERROR".into()), "xxeRRORyyeRROR");
+        for id in 0..300 {
+            for kind in TaskKind::ALL {
+                assert!(
+                    !answer(5, id, kind, AnswerShape::default())
+                        .text
+                        .contains("ERROR")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conflicting_answers_differ() {
+        for kind in TaskKind::ALL {
+            let s = AnswerShape::default();
+            assert_ne!(
+                answer(3, 10, kind, s).text,
+                conflicting_answer(3, 10, kind, s).text
+            );
+        }
+    }
+}

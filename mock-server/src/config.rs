@@ -1,0 +1,512 @@
+//! The mock's configuration: TOML file, flags and embedded use share one type.
+//!
+//! Every flag of the binary has a config equivalent. Example:
+//!
+//! ```toml
+//! seed = 42
+//! time-scale = 100.0
+//! dialect = "captchaai"        # or "2captcha"
+//! busy-threads = "zero-balance" # or "no-slot", "queue"
+//! task-id = "string"           # or "integer"
+//!
+//! [[accounts]]
+//! key = "0123456789abcdef0123456789abcdef"
+//! threads = 5
+//! balance = 10.0
+//!
+//! [solving]
+//! unsolvable-rate = 0.05
+//! result-ttl = "15m"
+//! [solving.times]
+//! recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
+//! turnstile = { fixed = "3s" }
+//! [solving.unsolvable]
+//! geetest = 0.2
+//!
+//! [pingback]
+//! retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
+//! attempt-timeout = "10s"
+//! [[pingback.rules]]
+//! probability = 0.2
+//! fault = { duplicate = { copies = 2, spacing = "500ms" } }
+//! ```
+//!
+//! The fault-rule syntax is documented once, in [`crate::pingback::faults`].
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    dist::Distribution,
+    methods::{ImageLimits, TaskKind},
+    pingback::faults::{FaultRule, RetryPolicy},
+    wire::IdEncoding,
+};
+
+/// The default test key printed at start-up (exactly 32 characters).
+pub const DEFAULT_KEY: &str = "captchaai-mock-test-key-00000001";
+
+/// Which service the mock imitates where CaptchaAI and 2captcha differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Dialect {
+    /// CaptchaAI: GET pingbacks, no registration, `threadsinfo`, threads are the plan.
+    #[default]
+    #[serde(rename = "captchaai")]
+    Captchaai,
+    /// 2captcha: POST-form pingbacks from registered hosts only, balance is charged.
+    #[serde(rename = "2captcha")]
+    TwoCaptcha,
+}
+
+/// What `in.php` does when every thread of the account is busy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusyMode {
+    /// Answer `ERROR_ZERO_BALANCE` (CaptchaAI docs and SDK).
+    #[default]
+    ZeroBalance,
+    /// Answer `ERROR_NO_SLOT_AVAILABLE` (CaptchaAI blog, 2captcha).
+    NoSlot,
+    /// Accept the task and start it when a thread frees (a comment in the SDK).
+    Queue,
+}
+
+/// How task ids appear in JSON answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskIdEncoding {
+    /// `"request": "74000000001"` (documented).
+    #[default]
+    String,
+    /// `"request": 74000000001` (seen from CaptchaAI production).
+    Integer,
+}
+
+impl From<TaskIdEncoding> for IdEncoding {
+    fn from(e: TaskIdEncoding) -> Self {
+        match e {
+            TaskIdEncoding::String => IdEncoding::String,
+            TaskIdEncoding::Integer => IdEncoding::Integer,
+        }
+    }
+}
+
+/// One API key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AccountConfig {
+    /// The key, exactly 32 characters.
+    pub key: String,
+    /// Concurrent threads of the plan; 0 = no active plan.
+    #[serde(default = "default_threads")]
+    pub threads: u32,
+    /// Balance in USD (charged in the 2captcha dialect).
+    #[serde(default = "default_balance")]
+    pub balance: f64,
+}
+
+fn default_threads() -> u32 {
+    10
+}
+fn default_balance() -> f64 {
+    10.0
+}
+
+impl AccountConfig {
+    /// An account with the default thread cap and balance.
+    pub fn new(key: impl Into<String>) -> Self {
+        AccountConfig {
+            key: key.into(),
+            threads: default_threads(),
+            balance: default_balance(),
+        }
+    }
+}
+
+/// Solve times, failure rates and task lifetime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SolvingConfig {
+    /// Share of tasks that end in `ERROR_CAPTCHA_UNSOLVABLE`, 0 to 1.
+    pub unsolvable_rate: f64,
+    /// Per-kind overrides of the unsolvable rate.
+    pub unsolvable: BTreeMap<TaskKind, f64>,
+    /// Solve time for every kind not listed in `times`; unset = per-kind defaults.
+    pub default_time: Option<Distribution>,
+    /// Per-kind solve times.
+    pub times: BTreeMap<TaskKind, Distribution>,
+    /// How long a finished task stays readable before it expires.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub result_ttl: Duration,
+    /// Hard cap on stored tasks; submits beyond it get `ERROR_NO_SLOT_AVAILABLE`.
+    pub max_tasks: usize,
+}
+
+impl Default for SolvingConfig {
+    fn default() -> Self {
+        SolvingConfig {
+            unsolvable_rate: 0.0,
+            unsolvable: BTreeMap::new(),
+            default_time: None,
+            times: BTreeMap::new(),
+            result_ttl: Duration::from_secs(15 * 60),
+            max_tasks: 5_000_000,
+        }
+    }
+}
+
+impl SolvingConfig {
+    /// The solve-time distribution of a kind.
+    pub fn time_for(&self, kind: TaskKind) -> Distribution {
+        if let Some(d) = self.times.get(&kind) {
+            return d.clone();
+        }
+        if let Some(d) = &self.default_time {
+            return d.clone();
+        }
+        Distribution::LogNormal {
+            median: kind.default_median(),
+            sigma: 0.3,
+        }
+    }
+
+    /// The unsolvable rate of a kind.
+    pub fn unsolvable_for(&self, kind: TaskKind) -> f64 {
+        self.unsolvable
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.unsolvable_rate)
+    }
+}
+
+/// Image limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImageConfig {
+    /// Largest image in bytes (sources say 100 KB to 1 MB).
+    pub max_bytes: usize,
+    /// Largest width or height in pixels.
+    pub max_dimension: u32,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            max_bytes: 1024 * 1024,
+            max_dimension: 1000,
+        }
+    }
+}
+
+impl ImageConfig {
+    /// The limits the validator uses.
+    pub fn limits(&self) -> ImageLimits {
+        ImageLimits {
+            min_bytes: 100,
+            max_bytes: self.max_bytes,
+            max_dimension: self.max_dimension,
+        }
+    }
+}
+
+/// The admin API under `/__admin/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct AdminConfig {
+    /// A bearer token; required, and then accepted from any address. Without
+    /// one the admin API answers only loopback clients.
+    pub token: Option<String>,
+}
+
+/// The inbound request journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct JournalConfig {
+    /// Entries kept (oldest dropped first).
+    pub capacity: usize,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { capacity: 10_000 }
+    }
+}
+
+/// Pingback delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct PingbackConfig {
+    /// Ordered fault rules; the first that applies to a task wins.
+    pub rules: Vec<FaultRule>,
+    /// Retry policy when the receiver fails (non-2xx, timeout, refused).
+    pub retry: RetryPolicy,
+    /// Per-attempt timeout (simulated time).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub attempt_timeout: Duration,
+    /// Concurrent deliveries per receiver host.
+    pub max_in_flight_per_host: usize,
+    /// Deliveries waiting to be sent; beyond this they are shed (and logged).
+    pub queue_capacity: usize,
+    /// Outbound journal entries kept.
+    pub journal_capacity: usize,
+}
+
+impl Default for PingbackConfig {
+    fn default() -> Self {
+        PingbackConfig {
+            rules: Vec::new(),
+            retry: RetryPolicy::None,
+            attempt_timeout: Duration::from_secs(10),
+            max_in_flight_per_host: 128,
+            queue_capacity: 100_000,
+            journal_capacity: 10_000,
+        }
+    }
+}
+
+/// Settings only the standalone binary uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[schemars(with = "String")]
+    pub bind: SocketAddr,
+    /// Serve HTTPS with a CA and leaf certificate generated at start-up.
+    pub tls: bool,
+    /// Where to write the generated CA certificate (default: a temp dir).
+    pub tls_dir: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: false,
+            tls_dir: None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Seed for every random decision; one seed reproduces a whole run.
+    pub seed: u64,
+    /// Simulated seconds per real second (100 = everything 100 times faster).
+    pub time_scale: f64,
+    /// CaptchaAI or 2captcha behaviour.
+    pub dialect: Dialect,
+    /// What happens when all threads are busy.
+    pub busy_threads: BusyMode,
+    /// Task id encoding in JSON answers.
+    pub task_id: TaskIdEncoding,
+    /// The first task id handed out (later ones count up).
+    pub first_task_id: u64,
+    /// API keys; empty = the default test key.
+    pub accounts: Vec<AccountConfig>,
+    /// Solving behaviour.
+    pub solving: SolvingConfig,
+    /// Image limits.
+    pub images: ImageConfig,
+    /// Admin API.
+    pub admin: AdminConfig,
+    /// Inbound journal.
+    pub journal: JournalConfig,
+    /// Pingback delivery and faults.
+    pub pingback: PingbackConfig,
+    /// Binary-only settings.
+    pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 1,
+            time_scale: 1.0,
+            dialect: Dialect::Captchaai,
+            busy_threads: BusyMode::ZeroBalance,
+            task_id: TaskIdEncoding::String,
+            first_task_id: 74_000_000_001,
+            accounts: Vec::new(),
+            solving: SolvingConfig::default(),
+            images: ImageConfig::default(),
+            admin: AdminConfig::default(),
+            journal: JournalConfig::default(),
+            pingback: PingbackConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML does not parse or does not fit the schema (with line and column).
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// A value is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Parses and validates a TOML document.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The accounts in effect: the configured ones, or the default test key.
+    pub fn effective_accounts(&self) -> Vec<AccountConfig> {
+        if self.accounts.is_empty() {
+            vec![AccountConfig::new(DEFAULT_KEY)]
+        } else {
+            self.accounts.clone()
+        }
+    }
+
+    /// Checks every value range; the first problem wins.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1_000_000.0)
+        {
+            return Err(invalid(
+                "time-scale",
+                format!(
+                    "must be a number above 0 and at most 1000000, got {}",
+                    self.time_scale
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            if a.key.chars().count() != 32 {
+                return Err(invalid(
+                    format!("accounts[{i}].key"),
+                    format!(
+                        "must be exactly 32 characters, got {}",
+                        a.key.chars().count()
+                    ),
+                ));
+            }
+            if !seen.insert(a.key.as_str()) {
+                return Err(invalid(format!("accounts[{i}].key"), "duplicate key"));
+            }
+            if !(a.balance.is_finite() && a.balance >= 0.0) {
+                return Err(invalid(
+                    format!("accounts[{i}].balance"),
+                    "must be 0 or more",
+                ));
+            }
+        }
+        let rate_ok = |r: f64| (0.0..=1.0).contains(&r);
+        if !rate_ok(self.solving.unsolvable_rate) {
+            return Err(invalid(
+                "solving.unsolvable-rate",
+                "must be between 0 and 1",
+            ));
+        }
+        for (k, r) in &self.solving.unsolvable {
+            if !rate_ok(*r) {
+                return Err(invalid(
+                    format!("solving.unsolvable.{}", k.name()),
+                    "must be between 0 and 1",
+                ));
+            }
+        }
+        if self.images.max_bytes < 100 {
+            return Err(invalid("images.max-bytes", "must be at least 100"));
+        }
+        if self.journal.capacity == 0 || self.pingback.journal_capacity == 0 {
+            return Err(invalid("journal.capacity", "must be at least 1"));
+        }
+        if self.pingback.max_in_flight_per_host == 0 || self.pingback.queue_capacity == 0 {
+            return Err(invalid(
+                "pingback.max-in-flight-per-host",
+                "must be at least 1",
+            ));
+        }
+        if self.pingback.attempt_timeout.is_zero() {
+            return Err(invalid("pingback.attempt-timeout", "must be above zero"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_doc_example_parses() {
+        let text = r#"
+seed = 42
+time-scale = 100.0
+dialect = "captchaai"
+busy-threads = "zero-balance"
+task-id = "string"
+
+[[accounts]]
+key = "0123456789abcdef0123456789abcdef"
+threads = 5
+balance = 10.0
+
+[solving]
+unsolvable-rate = 0.05
+result-ttl = "15m"
+[solving.times]
+recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
+turnstile = { fixed = "3s" }
+[solving.unsolvable]
+geetest = 0.2
+
+[pingback]
+retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
+attempt-timeout = "10s"
+[[pingback.rules]]
+probability = 0.2
+fault = { duplicate = { copies = 2, spacing = "500ms" } }
+"#;
+        let cfg = Config::from_toml(text).unwrap();
+        assert_eq!(cfg.seed, 42);
+        assert_eq!(cfg.accounts[0].threads, 5);
+        assert_eq!(
+            cfg.solving.time_for(TaskKind::Turnstile),
+            Distribution::Fixed(Duration::from_secs(3))
+        );
+        assert_eq!(cfg.solving.unsolvable_for(TaskKind::Geetest), 0.2);
+        assert_eq!(cfg.solving.unsolvable_for(TaskKind::Turnstile), 0.05);
+        assert_eq!(cfg.pingback.rules.len(), 1);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::from_toml("[[accounts]]\nkey = \"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "accounts[0].key: must be exactly 32 characters, got 5");
+        let err = Config::from_toml("time-scale = 0.0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("time-scale:"), "{err}");
+        let err = Config::from_toml("\n\nsede = 4").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("sede"), "{err}");
+    }
+}

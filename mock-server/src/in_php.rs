@@ -1,0 +1,114 @@
+//! `in.php`: submit a task (and `solve.php`: submit and wait).
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::Response,
+};
+
+use crate::{
+    methods,
+    request::{self, ApiRequest},
+    state::{InboundEntry, KeyCheck, MockState},
+    wire::{Code, Reply},
+};
+
+/// `GET|POST /in.php`.
+pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
+    let req = request::read(req, Code::TooBigCaptchaFilesize).await;
+    let (reply, task_id) = submit(&state, &req).await;
+    finish(&state, req, "in.php", reply, task_id)
+}
+
+/// `GET|POST /solve.php`: submit, wait for the task to finish (at most 5
+/// simulated minutes), then answer as `res.php?action=get` would.
+pub async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
+    let req = request::read(req, Code::TooBigCaptchaFilesize).await;
+    let (reply, task_id) = match submit(&state, &req).await {
+        (Reply::Submitted(id, _), _) => (wait_for(&state, id).await, Some(id)),
+        other => other,
+    };
+    finish(&state, req, "solve.php", reply, task_id)
+}
+
+async fn wait_for(state: &MockState, id: u64) -> Reply {
+    let deadline = state.now() + std::time::Duration::from_secs(300);
+    loop {
+        let Some(view) = state.task(id) else {
+            return Reply::Code(Code::WrongCaptchaId);
+        };
+        let account = match state.check_key(Some(&view.key)) {
+            KeyCheck::Ok(a) => a,
+            KeyCheck::Err(c) => return Reply::Code(c),
+        };
+        match state.get(account, id) {
+            Err(Code::NotReady) => {}
+            Err(code) => return Reply::Code(code),
+            Ok(outcome) => {
+                return crate::res_php::solved_reply(&state.config(), id, view.kind, outcome);
+            }
+        }
+        let now = state.now();
+        if now >= deadline {
+            return Reply::Code(Code::NotReady);
+        }
+        let until = view.finish_at_ms.map_or(deadline, |ms| {
+            std::time::Duration::from_millis(ms + 1).min(deadline)
+        });
+        state
+            .clock()
+            .sleep(
+                until
+                    .saturating_sub(now)
+                    .max(std::time::Duration::from_millis(1)),
+            )
+            .await;
+    }
+}
+
+async fn submit(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
+    let account = match state.check_key(req.params.get("key").map(str::trim)) {
+        KeyCheck::Ok(a) => a,
+        KeyCheck::Err(code) => return (Reply::Code(code), None),
+    };
+    if let Some(code) = req.body_error {
+        return (Reply::Code(code), None);
+    }
+    let cfg = state.config();
+    let sub = match methods::parse_submission(&req.params, cfg.dialect, &cfg.images.limits()) {
+        Ok(s) => s,
+        Err(code) => return (Reply::Code(code), None),
+    };
+    match state.submit(account, sub) {
+        Ok(done) => {
+            if let Some(job) = done.early {
+                state.deliver_early(job).await;
+            }
+            (Reply::Submitted(done.id, cfg.task_id.into()), Some(done.id))
+        }
+        Err(code) => (Reply::Code(code), None),
+    }
+}
+
+fn finish(
+    state: &MockState,
+    req: ApiRequest,
+    endpoint: &'static str,
+    reply: Reply,
+    task_id: Option<u64>,
+) -> Response {
+    let format = req.format();
+    let acao = req.acao();
+    state.journal_inbound(InboundEntry {
+        at_ms: state.clock().now().as_millis(),
+        endpoint,
+        http_method: req.http_method,
+        encoding: req.encoding,
+        action: req.params.get("method").map(str::to_owned),
+        task_id,
+        params: req.params.summary(),
+        answer: reply.summary(),
+        remote: req.remote,
+    });
+    reply.into_http(format, acao)
+}

@@ -1,0 +1,130 @@
+//! A bounded ring buffer journal, used for inbound requests and outbound
+//! pingback attempts alike. Old entries fall off the front, so memory stays
+//! flat under endless load; every entry has a sequence number so readers can
+//! page (`since=`) and notice what they missed.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// A bounded, append-only journal of `T`.
+#[derive(Debug)]
+pub struct Journal<T> {
+    inner: Mutex<Ring<T>>,
+}
+
+#[derive(Debug)]
+struct Ring<T> {
+    entries: VecDeque<(u64, T)>,
+    capacity: usize,
+    next_seq: u64,
+    dropped: u64,
+}
+
+/// One journal entry with its sequence number.
+#[derive(Clone, Debug, Serialize)]
+pub struct Numbered<T> {
+    /// Position in the journal since start (or the last reset), from 1.
+    pub seq: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: T,
+}
+
+impl<T: Clone> Journal<T> {
+    /// An empty journal keeping at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Journal {
+            inner: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(capacity.min(4096)),
+                capacity: capacity.max(1),
+                next_seq: 1,
+                dropped: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring<T>> {
+        // A panic while holding this lock cannot leave the ring inconsistent
+        // (every mutation is a single push/pop), so poisoning is ignored.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an entry and returns its sequence number.
+    pub fn push(&self, entry: T) -> u64 {
+        let mut r = self.lock();
+        let seq = r.next_seq;
+        r.next_seq += 1;
+        if r.entries.len() == r.capacity {
+            r.entries.pop_front();
+            r.dropped += 1;
+        }
+        r.entries.push_back((seq, entry));
+        seq
+    }
+
+    /// Entries with a sequence number above `since`, oldest first, that pass `keep`, at most `limit`.
+    pub fn query(&self, since: u64, limit: usize, keep: impl Fn(&T) -> bool) -> Vec<Numbered<T>> {
+        let r = self.lock();
+        let start = r.entries.partition_point(|(s, _)| *s <= since);
+        r.entries
+            .range(start..)
+            .filter(|(_, e)| keep(e))
+            .take(limit)
+            .map(|(seq, e)| Numbered {
+                seq: *seq,
+                entry: e.clone(),
+            })
+            .collect()
+    }
+
+    /// Every retained entry, oldest first.
+    pub fn all(&self) -> Vec<Numbered<T>> {
+        self.query(0, usize::MAX, |_| true)
+    }
+
+    /// Entries pushed in all (retained or not) and entries that fell off.
+    pub fn counts(&self) -> (u64, u64) {
+        let r = self.lock();
+        (r.next_seq - 1, r.dropped)
+    }
+
+    /// Forgets everything and restarts numbering.
+    pub fn clear(&self) {
+        let mut r = self.lock();
+        r.entries.clear();
+        r.next_seq = 1;
+        r.dropped = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_and_numbered() {
+        let j = Journal::new(3);
+        for i in 0..5 {
+            j.push(i);
+        }
+        let all: Vec<(u64, i32)> = j.all().into_iter().map(|n| (n.seq, n.entry)).collect();
+        assert_eq!(all, vec![(3, 2), (4, 3), (5, 4)]);
+        assert_eq!(j.counts(), (5, 2));
+        let since: Vec<i32> = j
+            .query(4, 10, |_| true)
+            .into_iter()
+            .map(|n| n.entry)
+            .collect();
+        assert_eq!(since, vec![4]);
+        let odd: Vec<i32> = j
+            .query(0, 10, |e| e % 2 == 1)
+            .into_iter()
+            .map(|n| n.entry)
+            .collect();
+        assert_eq!(odd, vec![3]);
+        j.clear();
+        assert_eq!(j.push(9), 1);
+    }
+}

@@ -1,0 +1,315 @@
+//! `captchaai-mock`: the standalone mock server.
+//!
+//! Exit codes: 0 after a clean shutdown, 1 when serving fails (port in use,
+//! TLS set-up), 2 for bad flags or an invalid config file.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use captchaai_mock::{
+    Config, MockState,
+    config::{AccountConfig, BusyMode, Dialect, TaskIdEncoding},
+};
+use clap::{Parser, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+/// A faithful, seeded mock of the CaptchaAI API (in.php / res.php) with controllable pingback faults.
+#[derive(Debug, Parser)]
+#[command(name = "captchaai-mock", version, about)]
+struct Args {
+    /// Address to listen on [config: server.bind; default 127.0.0.1:8080].
+    #[arg(long, env = "CAPTCHAAI_MOCK_BIND")]
+    bind: Option<SocketAddr>,
+    /// Seed for every random decision [config: seed; default 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated seconds per real second, e.g. 100 [config: time-scale].
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// Which service to imitate [config: dialect].
+    #[arg(long, value_enum)]
+    dialect: Option<DialectArg>,
+    /// TOML configuration file; flags override it.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// An API key to accept (repeatable) [config: accounts].
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// Thread cap of every --key account (and the default key) [config: accounts.threads].
+    #[arg(long)]
+    threads: Option<u32>,
+    /// What in.php does when all threads are busy [config: busy-threads].
+    #[arg(long, value_enum)]
+    busy_threads: Option<BusyArg>,
+    /// Task id encoding in JSON answers [config: task-id].
+    #[arg(long, value_enum)]
+    task_id: Option<IdArg>,
+    /// Share of unsolvable tasks, 0 to 1 [config: solving.unsolvable-rate].
+    #[arg(long)]
+    unsolvable_rate: Option<f64>,
+    /// Bearer token for the admin API [config: admin.token].
+    #[arg(long, env = "CAPTCHAAI_MOCK_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Serve HTTPS with a CA generated at start-up [config: server.tls].
+    #[arg(long)]
+    tls: bool,
+    /// Directory for the generated CA certificate [config: server.tls-dir].
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DialectArg {
+    Captchaai,
+    #[value(name = "2captcha")]
+    TwoCaptcha,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BusyArg {
+    ZeroBalance,
+    NoSlot,
+    Queue,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum IdArg {
+    String,
+    Integer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn config_from(args: &Args) -> anyhow::Result<Config> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(b) = args.bind {
+        cfg.server.bind = b;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(t) = args.time_scale {
+        cfg.time_scale = t;
+    }
+    if let Some(d) = args.dialect {
+        cfg.dialect = match d {
+            DialectArg::Captchaai => Dialect::Captchaai,
+            DialectArg::TwoCaptcha => Dialect::TwoCaptcha,
+        };
+    }
+    if let Some(b) = args.busy_threads {
+        cfg.busy_threads = match b {
+            BusyArg::ZeroBalance => BusyMode::ZeroBalance,
+            BusyArg::NoSlot => BusyMode::NoSlot,
+            BusyArg::Queue => BusyMode::Queue,
+        };
+    }
+    if let Some(i) = args.task_id {
+        cfg.task_id = match i {
+            IdArg::String => TaskIdEncoding::String,
+            IdArg::Integer => TaskIdEncoding::Integer,
+        };
+    }
+    if let Some(r) = args.unsolvable_rate {
+        cfg.solving.unsolvable_rate = r;
+    }
+    if !args.keys.is_empty() {
+        if cfg.accounts.is_empty() {
+            cfg.accounts
+                .push(AccountConfig::new(captchaai_mock::DEFAULT_KEY));
+        }
+        for k in &args.keys {
+            if !cfg.accounts.iter().any(|a| &a.key == k) {
+                cfg.accounts.push(AccountConfig::new(k.clone()));
+            }
+        }
+    }
+    if let Some(t) = args.threads {
+        if cfg.accounts.is_empty() {
+            cfg.accounts
+                .push(AccountConfig::new(captchaai_mock::DEFAULT_KEY));
+        }
+        for a in &mut cfg.accounts {
+            a.threads = t;
+        }
+    }
+    if let Some(t) = &args.admin_token {
+        cfg.admin.token = Some(t.clone());
+    }
+    if args.tls {
+        cfg.server.tls = true;
+    }
+    if let Some(d) = &args.tls_dir {
+        cfg.server.tls_dir = Some(d.clone());
+    }
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(cfg)
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(args.log_format);
+    let cfg = match config_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("captchaai-mock: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("captchaai-mock: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("captchaai-mock: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let bind = cfg.server.bind;
+    let tls = cfg.server.tls;
+    let tls_dir = cfg.server.tls_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("captchaai-mock-{}", std::process::id()))
+    });
+    let keys: Vec<String> = cfg
+        .effective_accounts()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    let (seed, scale, dialect) = (cfg.seed, cfg.time_scale, cfg.dialect);
+    let state = MockState::new(cfg, shutdown.child_token());
+
+    let signal_token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        signal_token.cancel();
+    });
+
+    let scheme = if tls { "https" } else { "http" };
+    if tls {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let generated = captchaai_mock::tls::generate()?;
+        let ca_path = captchaai_mock::tls::write_ca(&generated, &tls_dir)?;
+        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            generated.chain_pem.into_bytes(),
+            generated.key_pem.into_bytes(),
+        )
+        .await
+        .context("loading the generated certificate")?;
+        let std_listener =
+            std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        announce(scheme, addr, &keys, seed, scale, dialect);
+        println!("CA certificate: {}", ca_path.display());
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            h2.graceful_shutdown(Some(Duration::from_secs(5)));
+        });
+        let app = captchaai_mock::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum_server::from_tcp_rustls(std_listener, rustls_config)?
+            .handle(handle)
+            .serve(app)
+            .await?;
+    } else {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        let addr = listener.local_addr()?;
+        announce(scheme, addr, &keys, seed, scale, dialect);
+        captchaai_mock::serve(listener, state, shutdown).await?;
+    }
+    Ok(())
+}
+
+fn announce(
+    scheme: &str,
+    addr: SocketAddr,
+    keys: &[String],
+    seed: u64,
+    scale: f64,
+    dialect: Dialect,
+) {
+    // stdout carries the facts scripts parse; logs go to stderr.
+    println!("captchaai-mock listening on {scheme}://{addr}");
+    println!(
+        "API key: {}",
+        keys.first().map(String::as_str).unwrap_or("")
+    );
+    for k in keys.iter().skip(1) {
+        println!("API key: {k}");
+    }
+    println!(
+        "seed: {seed}  time scale: {scale}  dialect: {}",
+        match dialect {
+            Dialect::Captchaai => "captchaai",
+            Dialect::TwoCaptcha => "2captcha",
+        }
+    );
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

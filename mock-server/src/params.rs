@@ -1,0 +1,238 @@
+//! Request parameters from all four encodings real clients use.
+//!
+//! A request's parameters are the merge of its query string and its body,
+//! whatever the body's encoding: `application/x-www-form-urlencoded` (the
+//! official CaptchaAI SDK, 2captcha-python), `multipart/form-data` (image files
+//! in `file` or `file_1`..`file_9`), or a JSON object (2captcha's JavaScript
+//! client). Query parameters come first; a later duplicate never overrides an
+//! earlier one, so `?json=1` in the URL wins over a body field.
+
+use bytes::Bytes;
+
+/// An uploaded file from a multipart body.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The form field name (`file`, `file_1`, ...).
+    pub field: String,
+    /// The client's file name, if any.
+    pub filename: Option<String>,
+    /// The file's bytes.
+    pub data: Bytes,
+}
+
+/// Merged request parameters.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+    /// Files from a multipart body.
+    pub uploads: Vec<Upload>,
+}
+
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BodyError {
+    /// A multipart body that does not parse.
+    #[error("malformed multipart body")]
+    Multipart,
+    /// A JSON body that is not an object.
+    #[error("malformed JSON body")]
+    Json,
+}
+
+impl Params {
+    /// Parameters from a query string alone.
+    pub fn from_query(query: Option<&str>) -> Self {
+        let mut p = Params::default();
+        if let Some(q) = query {
+            p.extend_urlencoded(q.as_bytes());
+        }
+        p
+    }
+
+    /// Adds the pairs of an urlencoded string.
+    pub fn extend_urlencoded(&mut self, body: &[u8]) {
+        for (k, v) in form_urlencoded::parse(body) {
+            self.pairs.push((k.into_owned(), v.into_owned()));
+        }
+    }
+
+    /// Adds the members of a JSON object: strings as they are, numbers and
+    /// booleans as their text (`true` as `1`), anything else as JSON text.
+    pub fn extend_json(&mut self, body: &[u8]) -> Result<(), BodyError> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::Json)?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(BodyError::Json);
+        };
+        for (k, v) in map {
+            let s = match v {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Bool(b) => if b { "1" } else { "0" }.to_owned(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Null => continue,
+                other => other.to_string(),
+            };
+            self.pairs.push((k, s));
+        }
+        Ok(())
+    }
+
+    /// Adds the fields and files of a multipart body.
+    pub async fn extend_multipart(&mut self, boundary: &str, body: Bytes) -> Result<(), BodyError> {
+        let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+        let mut mp = multer::Multipart::new(stream, boundary);
+        loop {
+            let field = match mp.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => return Err(BodyError::Multipart),
+            };
+            let name = field.name().unwrap_or_default().to_owned();
+            let filename = field.file_name().map(str::to_owned);
+            let data = field.bytes().await.map_err(|_| BodyError::Multipart)?;
+            if filename.is_some() || name.starts_with("file") {
+                self.uploads.push(Upload {
+                    field: name,
+                    filename,
+                    data,
+                });
+            } else {
+                self.pairs
+                    .push((name, String::from_utf8_lossy(&data).into_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a body according to its content type.
+    pub async fn extend_body(
+        &mut self,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Result<(), BodyError> {
+        if body.is_empty() {
+            return Ok(());
+        }
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        if ct.starts_with("multipart/form-data") {
+            let boundary = multer::parse_boundary(content_type.unwrap_or(""))
+                .map_err(|_| BodyError::Multipart)?;
+            self.extend_multipart(&boundary, body).await
+        } else if ct.starts_with("application/json")
+            || (ct.is_empty() && body.first() == Some(&b'{'))
+        {
+            self.extend_json(&body)
+        } else {
+            self.extend_urlencoded(&body);
+            Ok(())
+        }
+    }
+
+    /// The first value of a parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first non-empty value among several spellings of a parameter.
+    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .find_map(|n| self.get(n).filter(|v| !v.trim().is_empty()))
+    }
+
+    /// A non-empty, trimmed value.
+    pub fn non_empty(&self, name: &str) -> Option<&str> {
+        self.get(name).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// A flag such as `json=1`, `enterprise=1` or `invisible=true`.
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(
+            self.get(name).map(str::trim),
+            Some("1" | "true" | "True" | "TRUE" | "yes")
+        )
+    }
+
+    /// All pairs in arrival order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// Pairs for the journal: long values (images) are summarised.
+    pub fn summary(&self) -> Vec<(String, String)> {
+        const MAX: usize = 200;
+        let mut out: Vec<(String, String)> = self
+            .pairs
+            .iter()
+            .map(|(k, v)| {
+                if v.len() > MAX {
+                    (k.clone(), format!("<{} bytes>", v.len()))
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect();
+        for u in &self.uploads {
+            out.push((u.field.clone(), format!("<file {} bytes>", u.data.len())));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn query_wins_and_bodies_merge() {
+        let mut p = Params::from_query(Some("json=1&key=abc"));
+        p.extend_body(
+            Some("application/x-www-form-urlencoded"),
+            Bytes::from_static(b"json=0&method=turnstile"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.get("json"), Some("1"));
+        assert_eq!(p.get("method"), Some("turnstile"));
+    }
+
+    #[tokio::test]
+    async fn json_bodies_become_strings() {
+        let mut p = Params::default();
+        p.extend_body(
+            Some("application/json"),
+            Bytes::from_static(br#"{"json":1,"enterprise":true,"pageurl":"https://x","n":null}"#),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.get("json"), Some("1"));
+        assert!(p.flag("enterprise"));
+        assert_eq!(p.get("n"), None);
+        let err = p
+            .extend_body(Some("application/json"), Bytes::from_static(b"[1]"))
+            .await;
+        assert_eq!(err, Err(BodyError::Json));
+    }
+
+    #[tokio::test]
+    async fn multipart_fields_and_files() {
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\npost\r\n--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n--XX--\r\n";
+        let mut p = Params::default();
+        p.extend_body(Some("multipart/form-data; boundary=XX"), Bytes::from(body))
+            .await
+            .unwrap();
+        assert_eq!(p.get("method"), Some("post"));
+        assert_eq!(p.uploads.len(), 1);
+        assert_eq!(p.uploads[0].filename.as_deref(), Some("a.png"));
+        assert_eq!(&p.uploads[0].data[..], b"PNGDATA");
+        let bad = p
+            .extend_body(
+                Some("multipart/form-data; boundary=XX"),
+                Bytes::from_static(b"garbage"),
+            )
+            .await;
+        assert_eq!(bad, Err(BodyError::Multipart));
+    }
+}

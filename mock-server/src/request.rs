@@ -1,0 +1,97 @@
+//! Reading an API request: merged parameters from any encoding, the response
+//! format asked for, and the journal entry describing it.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    http::header::CONTENT_TYPE,
+};
+
+use crate::{
+    params::{BodyError, Params},
+    wire::{Code, Format},
+};
+
+/// Largest request body read; beyond it the answer is an error code, not a 413.
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// A parsed API request.
+#[derive(Debug)]
+pub struct ApiRequest {
+    /// HTTP method.
+    pub http_method: String,
+    /// Merged parameters.
+    pub params: Params,
+    /// Body encoding, for the journal.
+    pub encoding: &'static str,
+    /// The client's address.
+    pub remote: Option<SocketAddr>,
+    /// A body problem, answered with this code after the key check.
+    pub body_error: Option<Code>,
+}
+
+impl ApiRequest {
+    /// `json=1` or not.
+    pub fn format(&self) -> Format {
+        if self.params.flag("json") {
+            Format::Json
+        } else {
+            Format::Plain
+        }
+    }
+
+    /// `header_acao=1`.
+    pub fn acao(&self) -> bool {
+        self.params.flag("header_acao")
+    }
+}
+
+/// Reads a request. `too_big` is the code for a body over [`MAX_BODY`].
+pub async fn read(req: Request<Body>, too_big: Code) -> ApiRequest {
+    let (parts, body) = req.into_parts();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut params = Params::from_query(parts.uri.query());
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body_error = None;
+    let encoding = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(_) => {
+            body_error = Some(too_big);
+            "oversized"
+        }
+        Ok(bytes) if bytes.is_empty() => "query",
+        Ok(bytes) => {
+            let ct = content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+            let enc = if ct.starts_with("multipart/") {
+                "multipart"
+            } else if ct.starts_with("application/json")
+                || (ct.is_empty() && bytes.first() == Some(&b'{'))
+            {
+                "json"
+            } else {
+                "form"
+            };
+            match params.extend_body(content_type.as_deref(), bytes).await {
+                Ok(()) => {}
+                Err(BodyError::Multipart) => body_error = Some(Code::Upload),
+                Err(BodyError::Json) => body_error = Some(Code::BadParameters),
+            }
+            enc
+        }
+    };
+    ApiRequest {
+        http_method: parts.method.to_string(),
+        params,
+        encoding,
+        remote,
+        body_error,
+    }
+}

@@ -1,0 +1,196 @@
+//! `res.php`: results, balance, threads, reports and pingback registration.
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    response::Response,
+};
+
+use crate::{
+    config::{Config, Dialect},
+    methods::TaskKind,
+    request::{self, ApiRequest},
+    state::{InboundEntry, KeyCheck, MockState, Outcome},
+    wire::{Code, Reply},
+};
+
+/// `GET|POST /res.php`.
+pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
+    let req = request::read(req, Code::BadParameters).await;
+    let (reply, task_id) = answer(&state, &req);
+    let format = req.format();
+    let acao = req.acao();
+    state.journal_inbound(InboundEntry {
+        at_ms: state.clock().now().as_millis(),
+        endpoint: "res.php",
+        http_method: req.http_method,
+        encoding: req.encoding,
+        action: req.params.get("action").map(str::to_owned),
+        task_id,
+        params: req.params.summary(),
+        answer: reply.summary(),
+        remote: req.remote,
+    });
+    reply.into_http(format, acao)
+}
+
+/// A task id parameter: missing is an unknown id, non-numeric a format error.
+fn parse_id(raw: Option<&str>) -> Result<u64, Code> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(Code::WrongCaptchaId)?;
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Code::WrongIdFormat);
+    }
+    raw.parse().map_err(|_| Code::WrongCaptchaId)
+}
+
+fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
+    let p = &req.params;
+    let account = match state.check_key(p.get("key").map(str::trim)) {
+        KeyCheck::Ok(a) => a,
+        KeyCheck::Err(code) => return (Reply::Code(code), parse_id(p.get("id")).ok()),
+    };
+    if let Some(code) = req.body_error {
+        return (Reply::Code(code), None);
+    }
+    let cfg = state.config();
+    let action = p.non_empty("action").unwrap_or("");
+    match action {
+        "get" if p.get("ids").is_some() => (
+            bulk_get(state, &cfg, account, p.get("ids").unwrap_or("")),
+            None,
+        ),
+        "get" | "get2" => {
+            let id = match parse_id(p.get("id")) {
+                Ok(id) => id,
+                Err(code) => return (Reply::Code(code), None),
+            };
+            let reply = match state.get(account, id) {
+                Err(code) => Reply::Code(code),
+                Ok(outcome) if action == "get2" => match outcome {
+                    Outcome::Solved { answer, .. } => Reply::SolvedWithPrice {
+                        answer,
+                        price: format_money(state.price(account, id).unwrap_or(0.0)),
+                    },
+                    Outcome::Failed { code } => {
+                        Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
+                    }
+                },
+                Ok(outcome) => {
+                    let kind = state.task(id).map_or(TaskKind::Normal, |t| t.kind);
+                    solved_reply(&cfg, id, kind, outcome)
+                }
+            };
+            (reply, Some(id))
+        }
+        "getbalance" => (Reply::Bare(format_money(state.balance(account))), None),
+        "threadsinfo" if cfg.dialect == Dialect::Captchaai => {
+            let (threads, working) = state.threads(account);
+            (
+                Reply::Json(serde_json::json!({
+                    "status": 1,
+                    "request": "OK",
+                    "threads": threads,
+                    "working_threads": working,
+                })),
+                None,
+            )
+        }
+        "reportgood" | "reportbad" | "reportcorrect" | "reportincorrect" => {
+            let id = match parse_id(p.get("id")) {
+                Ok(id) => id,
+                Err(code) => return (Reply::Code(code), None),
+            };
+            let good = matches!(action, "reportgood" | "reportcorrect");
+            (Reply::Code(state.report(account, id, good)), Some(id))
+        }
+        "add_pingback" => match p.non_empty("addr") {
+            Some(addr) => {
+                state.add_pingback_host(account, addr);
+                (Reply::Bare("OK".into()), None)
+            }
+            None => (Reply::Code(Code::BadParameters), None),
+        },
+        "get_pingback" => (Reply::Bare(state.pingback_hosts(account).join(",")), None),
+        "del_pingback" => match p.non_empty("addr") {
+            Some(addr) => {
+                state.del_pingback_host(account, addr);
+                (Reply::Bare("OK".into()), None)
+            }
+            None => (Reply::Code(Code::BadParameters), None),
+        },
+        _ => (Reply::Code(Code::EmptyAction), None),
+    }
+}
+
+/// The answer to a finished task, with the extra fields real clients read.
+pub fn solved_reply(cfg: &Config, id: u64, kind: TaskKind, outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Failed { code } => {
+            Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
+        }
+        Outcome::Solved { answer, user_agent } => {
+            let mut extras = Vec::new();
+            if kind.has_result_field() {
+                extras.push(("result", answer.clone()));
+            }
+            if let Some(ua) = user_agent {
+                extras.push(("user_agent", ua));
+            }
+            if cfg.dialect == Dialect::TwoCaptcha && kind == TaskKind::Turnstile {
+                extras.push((
+                    "useragent",
+                    crate::answers::user_agent(cfg.seed, id).to_owned(),
+                ));
+            }
+            Reply::Solved { answer, extras }
+        }
+    }
+}
+
+fn bulk_get(state: &MockState, _cfg: &Config, account: u32, ids: &str) -> Reply {
+    let parts: Vec<String> = ids
+        .split(',')
+        .map(|raw| match parse_id(Some(raw)) {
+            Err(code) => code.as_str().to_owned(),
+            Ok(id) => match state.get(account, id) {
+                Ok(outcome) => outcome.code().to_owned(),
+                Err(code) => code.as_str().to_owned(),
+            },
+        })
+        .collect();
+    Reply::Bare(parts.join("|"))
+}
+
+/// Money as the service prints it: up to five decimals, no trailing zeros.
+fn format_money(v: f64) -> String {
+    let s = format!("{v:.5}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" {
+        "0".into()
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_money() {
+        assert_eq!(parse_id(Some("123")), Ok(123));
+        assert_eq!(parse_id(Some("12a")), Err(Code::WrongIdFormat));
+        assert_eq!(parse_id(Some("")), Err(Code::WrongCaptchaId));
+        assert_eq!(parse_id(None), Err(Code::WrongCaptchaId));
+        assert_eq!(
+            parse_id(Some("99999999999999999999999")),
+            Err(Code::WrongCaptchaId)
+        );
+        assert_eq!(format_money(10.0), "10");
+        assert_eq!(format_money(9.99701), "9.99701");
+        assert_eq!(format_money(0.0), "0");
+    }
+}

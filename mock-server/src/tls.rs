@@ -1,0 +1,88 @@
+//! TLS for clients that insist on `https://` (2captcha-python builds
+//! `'https://' + server`): a local CA and a leaf certificate, generated at
+//! start-up, valid for `localhost`, `127.0.0.1` and `::1`. The CA is written
+//! to a file whose path is printed, so a client can trust it
+//! (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+
+/// A generated CA and leaf, as PEM.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The CA certificate (trust this).
+    pub ca_pem: String,
+    /// The leaf certificate chain (leaf then CA).
+    pub chain_pem: String,
+    /// The leaf's private key.
+    pub key_pem: String,
+}
+
+/// Errors while generating or writing certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Certificate generation failed.
+    #[error("generating certificates: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// Writing the CA file failed.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Generates a CA and a leaf signed by it.
+pub fn generate() -> Result<Generated, TlsError> {
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "captchaai-mock local CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+    let leaf_key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()])?;
+    leaf.subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    leaf.subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    leaf.distinguished_name
+        .push(DnType::CommonName, "captchaai-mock");
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+    Ok(Generated {
+        ca_pem: ca_cert.pem(),
+        chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+        key_pem: leaf_key.serialize_pem(),
+    })
+}
+
+/// Writes the CA certificate to `dir/captchaai-mock-ca.pem` and returns the path.
+pub fn write_ca(generated: &Generated, dir: &Path) -> Result<PathBuf, TlsError> {
+    let path = dir.join("captchaai-mock-ca.pem");
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    std::fs::write(&path, &generated.ca_pem).map_err(|source| TlsError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}

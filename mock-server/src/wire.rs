@@ -1,0 +1,318 @@
+//! What the mock says on the wire: answer codes and the two response formats.
+//!
+//! | case | `json=0` | `json=1` |
+//! |---|---|---|
+//! | submit ok | `OK\|2122988149` | `{"status":1,"request":"2122988149"}` |
+//! | error | `ERROR_WRONG_USER_KEY` | `{"status":0,"request":"ERROR_WRONG_USER_KEY"}` |
+//! | not ready | `CAPCHA_NOT_READY` | `{"status":0,"request":"CAPCHA_NOT_READY"}` |
+//! | solved | `OK\|<answer>` | `{"status":1,"request":"<answer>", ...extras}` |
+//! | balance | `12.345` | `{"status":1,"request":"12.345"}` |
+//!
+//! API errors are always HTTP 200: clients treat any other status as a network
+//! failure.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+macro_rules! codes {
+    ($($(#[$m:meta])* $name:ident = $text:literal,)*) => {
+        /// Every status and error code the mock can answer.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum Code {
+            $($(#[$m])* #[serde(rename = $text)] $name,)*
+        }
+
+        impl Code {
+            /// The code as it appears on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Code::$name => $text,)* }
+            }
+
+            /// Every code, for tests and docs.
+            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+
+            /// Parses a wire code.
+            pub fn parse(s: &str) -> Option<Code> {
+                match s { $($text => Some(Code::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+codes! {
+    /// Key is not 32 characters.
+    WrongUserKey = "ERROR_WRONG_USER_KEY",
+    /// Unknown key (CaptchaAI: also an account with no plan).
+    KeyDoesNotExist = "ERROR_KEY_DOES_NOT_EXIST",
+    /// CaptchaAI: all threads busy; 2captcha: no funds.
+    ZeroBalance = "ERROR_ZERO_BALANCE",
+    /// Queue full, retry in a few seconds.
+    NoSlotAvailable = "ERROR_NO_SLOT_AVAILABLE",
+    /// `pageurl` missing or invalid.
+    PageUrl = "ERROR_PAGEURL",
+    /// `googlekey`/`sitekey` missing.
+    GoogleKey = "ERROR_GOOGLEKEY",
+    /// `googlekey` malformed.
+    WrongGoogleKey = "ERROR_WRONG_GOOGLEKEY",
+    /// Wrong sitekey and pageurl pair.
+    BadTokenOrPageUrl = "ERROR_BAD_TOKEN_OR_PAGEURL",
+    /// Missing or ill-formed parameters; unknown method.
+    BadParameters = "ERROR_BAD_PARAMETERS",
+    /// Image smaller than 100 bytes.
+    ZeroCaptchaFilesize = "ERROR_ZERO_CAPTCHA_FILESIZE",
+    /// Image larger than the limit.
+    TooBigCaptchaFilesize = "ERROR_TOO_BIG_CAPTCHA_FILESIZE",
+    /// Image wider or taller than the limit.
+    ImageDimensionsTooLarge = "ERROR_IMAGE_DIMENSIONS_TOO_LARGE",
+    /// File extension not jpg, jpeg, png or gif.
+    WrongFileExtension = "ERROR_WRONG_FILE_EXTENSION",
+    /// File content is not a supported image.
+    ImageTypeNotSupported = "ERROR_IMAGE_TYPE_NOT_SUPPORTED",
+    /// Malformed multipart or base64.
+    Upload = "ERROR_UPLOAD",
+    /// Proxy string malformed.
+    ProxyFormat = "ERROR_PROXY_FORMAT",
+    /// Proxy marked bad.
+    BadProxy = "ERROR_BAD_PROXY",
+    /// Request from an IP not on the allow-list (also: unregistered pingback host in the 2captcha dialect).
+    IpAddres = "ERROR_IP_ADDRES",
+    /// Request IP not allowed.
+    IpNotAllowed = "ERROR_IP_NOT_ALLOWED",
+    /// Too many bad-key attempts.
+    IpBanned = "IP_BANNED",
+    /// More than 60 in.php requests in 3 s.
+    MaxUserTurn = "MAX_USER_TURN",
+    /// Transient server error.
+    ServerError = "ERROR_SERVER_ERROR",
+    /// Transient internal server error.
+    InternalServerError = "ERROR_INTERNAL_SERVER_ERROR",
+    /// Not solved yet (sic).
+    NotReady = "CAPCHA_NOT_READY",
+    /// The task could not be solved.
+    CaptchaUnsolvable = "ERROR_CAPTCHA_UNSOLVABLE",
+    /// Task id not numeric.
+    WrongIdFormat = "ERROR_WRONG_ID_FORMAT",
+    /// Unknown task id.
+    WrongCaptchaId = "ERROR_WRONG_CAPTCHA_ID",
+    /// Proxy failed while solving.
+    ProxyConnectionFailed = "ERROR_PROXY_CONNECTION_FAILED",
+    /// No `action`, or an unknown one.
+    EmptyAction = "ERROR_EMPTY_ACTION",
+    /// A second report for the same task.
+    DuplicateReport = "ERROR_DUPLICATE_REPORT",
+    /// Report for an unknown, unfinished or too old task.
+    ReportNotRecorded = "ERROR_REPORT_NOT_RECORDED",
+    /// Report accepted.
+    ReportRecorded = "OK_REPORT_RECORDED",
+    /// 2captcha suspension (rate limit), literally `ERROR: 1005`.
+    Error1005 = "ERROR: 1005",
+}
+
+impl Code {
+    /// True for codes that mean failure (`status: 0`).
+    pub fn is_error(self) -> bool {
+        !matches!(self, Code::ReportRecorded)
+    }
+}
+
+/// Response format requested by the client (`json=1` or not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Plain text (`json=0`, the default).
+    Plain,
+    /// JSON (`json=1`).
+    Json,
+}
+
+/// A task id as it appears in a JSON answer: a string (the documented form)
+/// or an integer (seen from CaptchaAI production for reCAPTCHA submits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdEncoding {
+    /// `"request": "2122988149"`.
+    String,
+    /// `"request": 2122988149`.
+    Integer,
+}
+
+/// One API answer, rendered in either format.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// An error or status code (`status: 0`, or 1 for `OK_REPORT_RECORDED`).
+    Code(Code),
+    /// `OK|<id>` after a submit.
+    Submitted(u64, IdEncoding),
+    /// `OK|<answer>` with optional extra JSON fields.
+    Solved {
+        /// The `request` value.
+        answer: String,
+        /// Extra JSON members (`user_agent`, `result`, ...), in order.
+        extras: Vec<(&'static str, String)>,
+    },
+    /// `OK|<answer>|<price>` (`get2`).
+    SolvedWithPrice {
+        /// The answer.
+        answer: String,
+        /// Price as text.
+        price: String,
+    },
+    /// A bare value without `OK|` (balance, bulk get), `status: 1`.
+    Bare(String),
+    /// A whole JSON document, for answers that are JSON in both modes (`threadsinfo`).
+    Json(serde_json::Value),
+}
+
+impl Reply {
+    /// The text an inbound journal records for this answer (the plain form).
+    pub fn summary(&self) -> String {
+        match self {
+            Reply::Code(c) => c.as_str().to_owned(),
+            Reply::Submitted(id, _) => format!("OK|{id}"),
+            Reply::Solved { answer, .. } => format!("OK|{answer}"),
+            Reply::SolvedWithPrice { answer, price } => format!("OK|{answer}|{price}"),
+            Reply::Bare(s) => s.clone(),
+            Reply::Json(v) => v.to_string(),
+        }
+    }
+
+    /// Renders the body for a format.
+    pub fn render(&self, format: Format) -> (String, bool) {
+        match format {
+            Format::Plain => match self {
+                Reply::Json(v) => (v.to_string(), true),
+                other => (other.summary(), false),
+            },
+            Format::Json => (self.render_json(), true),
+        }
+    }
+
+    fn render_json(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(64);
+        match self {
+            Reply::Code(c) => {
+                let status = u8::from(!c.is_error());
+                let _ = write!(out, r#"{{"status":{status},"request":"{}"}}"#, c.as_str());
+            }
+            Reply::Submitted(id, IdEncoding::String) => {
+                let _ = write!(out, r#"{{"status":1,"request":"{id}"}}"#);
+            }
+            Reply::Submitted(id, IdEncoding::Integer) => {
+                let _ = write!(out, r#"{{"status":1,"request":{id}}}"#);
+            }
+            Reply::Solved { answer, extras } => {
+                out.push_str(r#"{"status":1,"request":"#);
+                push_json_str(&mut out, answer);
+                for (k, v) in extras {
+                    let _ = write!(out, r#","{k}":"#);
+                    push_json_str(&mut out, v);
+                }
+                out.push('}');
+            }
+            Reply::SolvedWithPrice { answer, price } => {
+                out.push_str(r#"{"status":1,"request":"#);
+                push_json_str(&mut out, answer);
+                out.push_str(r#","price":"#);
+                push_json_str(&mut out, price);
+                out.push('}');
+            }
+            Reply::Bare(s) => {
+                out.push_str(r#"{"status":1,"request":"#);
+                push_json_str(&mut out, s);
+                out.push('}');
+            }
+            Reply::Json(v) => out = v.to_string(),
+        }
+        out
+    }
+
+    /// The HTTP response: always 200, with CORS when `header_acao=1`.
+    pub fn into_http(self, format: Format, acao: bool) -> Response {
+        let (body, is_json) = self.render(format);
+        let ct = if is_json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        let mut resp = (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(ct))],
+            body,
+        )
+            .into_response();
+        if acao {
+            resp.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+        resp
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's escaping, without building a Value.
+    match serde_json::to_string(s) {
+        Ok(q) => out.push_str(&q),
+        Err(_) => out.push_str("\"\""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_match_the_protocol_table() {
+        let e = Reply::Code(Code::WrongUserKey);
+        assert_eq!(e.render(Format::Plain).0, "ERROR_WRONG_USER_KEY");
+        assert_eq!(
+            e.render(Format::Json).0,
+            r#"{"status":0,"request":"ERROR_WRONG_USER_KEY"}"#
+        );
+        let s = Reply::Submitted(2122988149, IdEncoding::String);
+        assert_eq!(s.render(Format::Plain).0, "OK|2122988149");
+        assert_eq!(
+            s.render(Format::Json).0,
+            r#"{"status":1,"request":"2122988149"}"#
+        );
+        let i = Reply::Submitted(2122988149, IdEncoding::Integer);
+        assert_eq!(
+            i.render(Format::Json).0,
+            r#"{"status":1,"request":2122988149}"#
+        );
+        let r = Reply::Code(Code::ReportRecorded);
+        assert_eq!(
+            r.render(Format::Json).0,
+            r#"{"status":1,"request":"OK_REPORT_RECORDED"}"#
+        );
+        let g2 = Reply::SolvedWithPrice {
+            answer: "abc".into(),
+            price: "0.00085".into(),
+        };
+        assert_eq!(g2.render(Format::Plain).0, "OK|abc|0.00085");
+        assert_eq!(
+            g2.render(Format::Json).0,
+            r#"{"status":1,"request":"abc","price":"0.00085"}"#
+        );
+        let b = Reply::Bare("12.345".into());
+        assert_eq!(b.render(Format::Plain).0, "12.345");
+        let solved = Reply::Solved {
+            answer: "{\"a\":1}".into(),
+            extras: vec![("user_agent", "UA".into())],
+        };
+        assert_eq!(
+            solved.render(Format::Json).0,
+            r#"{"status":1,"request":"{\"a\":1}","user_agent":"UA"}"#
+        );
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(*c));
+        }
+    }
+}
