@@ -1,0 +1,129 @@
+//! Account actions on `res.php`: `threadsinfo`, `getbalance`, `reportgood` / `reportbad`.
+
+use serde_json::Value;
+
+use super::{Client, Endpoint};
+use crate::error::Error;
+use crate::task::SubmitMethod;
+use crate::task_id::{TaskId, truncate};
+use crate::wire::{self, Body, Reply};
+
+/// The answer of `threadsinfo` (CaptchaAI bills concurrent threads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ThreadsInfo {
+    /// Threads of the plan.
+    pub threads: u32,
+    /// Threads in use right now.
+    pub working_threads: u32,
+}
+
+impl ThreadsInfo {
+    /// True when every thread is in use.
+    pub fn all_busy(&self) -> bool {
+        self.working_threads >= self.threads
+    }
+}
+
+impl Client {
+    /// `threadsinfo`: the plan's thread cap and how many threads are in use.
+    ///
+    /// Sent as the SDK sends it (urlencoded POST, always `json=1`); counts may be JSON numbers
+    /// or strings.
+    ///
+    /// ```no_run
+    /// # async fn run(client: captchaai_client::Client) -> Result<(), captchaai_client::Error> {
+    /// let info = client.threads_info().await?;
+    /// println!("{} of {} threads busy", info.working_threads, info.threads);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn threads_info(&self) -> Result<ThreadsInfo, Error> {
+        let params = [
+            self.key_param(),
+            ("action", "threadsinfo".to_owned()),
+            ("json", "1".to_owned()),
+        ];
+        let mut jitter = self.submit_jitter();
+        let body = self
+            .call_retrying(Endpoint::Res, SubmitMethod::Post, &params, &mut jitter)
+            .await?;
+        if let Body::Json(map) = &body {
+            let threads = wire::coerce_u32(map.get("threads"));
+            let working = wire::coerce_u32(map.get("working_threads"));
+            if let (Some(threads), Some(working_threads)) = (threads, working) {
+                return Ok(ThreadsInfo {
+                    threads,
+                    working_threads,
+                });
+            }
+        }
+        match wire::interpret(&body) {
+            Ok(Reply::Error(code)) => Err(Error::from_api_code(&code)),
+            _ => Err(Error::unexpected(
+                "threadsinfo answer lacks integer threads and working_threads",
+            )),
+        }
+    }
+
+    /// `getbalance`: the account balance (JSON `request`, or a bare number in plain text).
+    pub async fn balance(&self) -> Result<f64, Error> {
+        let params = [
+            self.key_param(),
+            ("action", "getbalance".to_owned()),
+            self.json_param(),
+        ];
+        let mut jitter = self.submit_jitter();
+        let body = self
+            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .await?;
+        let number = match wire::interpret(&body)? {
+            Reply::Ok { request, .. } => match request {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            },
+            Reply::Other(text) => text.parse::<f64>().ok(),
+            Reply::Error(code) => return Err(Error::from_api_code(&code)),
+            Reply::NotReady => None,
+        };
+        number.filter(|n| n.is_finite()).ok_or_else(|| {
+            Error::unexpected(format!(
+                "getbalance answer is not a number: {:?}",
+                truncate(&format!("{body:?}"), 80)
+            ))
+        })
+    }
+
+    /// `reportgood`: tells the service the answer was accepted.
+    pub async fn report_good(&self, task_id: &TaskId) -> Result<(), Error> {
+        self.report(task_id, "reportgood").await
+    }
+
+    /// `reportbad`: tells the service the answer was wrong. A second report of the same task
+    /// fails with `ERROR_DUPLICATE_REPORT`.
+    pub async fn report_bad(&self, task_id: &TaskId) -> Result<(), Error> {
+        self.report(task_id, "reportbad").await
+    }
+
+    async fn report(&self, task_id: &TaskId, action: &'static str) -> Result<(), Error> {
+        let params = [
+            self.key_param(),
+            ("action", action.to_owned()),
+            ("id", task_id.to_string()),
+            self.json_param(),
+        ];
+        let mut jitter = self.task_jitter(*task_id);
+        let body = self
+            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .await?;
+        match wire::interpret(&body)? {
+            Reply::Ok { .. } => Ok(()),
+            Reply::Other(text) if text == "OK_REPORT_RECORDED" => Ok(()),
+            Reply::Error(code) => Err(Error::from_api_code(&code)),
+            other => Err(Error::unexpected(format!(
+                "{action} answer not understood: {:?}",
+                truncate(&format!("{other:?}"), 80)
+            ))),
+        }
+    }
+}

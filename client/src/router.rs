@@ -1,0 +1,338 @@
+//! [`ResultRouter`]: dispatch each task's result, exactly once, to the handler registered for
+//! the task's route, or to a default handler.
+//!
+//! The router observes a [`ResultStore`]: the store keeps only the first result of a task
+//! (whether it came by pingback or by poll) and publishes it once, so a result that arrives
+//! both ways is dispatched once. The application tells the router which route a task belongs
+//! to with [`ResultRouter::assign`] after submitting it.
+//!
+//! A result can arrive before the assignment (a pingback faster than the submit's answer).
+//! It is then held until the task is assigned, or until `unassigned_grace` has passed, after
+//! which it goes to the default handler: call [`ResultRouter::run`] (or
+//! [`ResultRouter::flush_unassigned`]) for that to happen on time.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::receiver::{ResultStore, StoreEvent, TaskResult};
+use crate::task_id::TaskId;
+
+/// One dispatched result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatch {
+    /// The route the task was assigned to (`None`: never assigned, sent to the default).
+    pub route: Option<String>,
+    /// The result.
+    pub result: TaskResult,
+}
+
+type Handler = Arc<dyn Fn(Dispatch) + Send + Sync>;
+
+/// Builds a [`ResultRouter`].
+#[derive(Default)]
+pub struct ResultRouterBuilder {
+    handlers: HashMap<String, Handler>,
+    default: Option<Handler>,
+    grace: Option<Duration>,
+}
+
+impl fmt::Debug for ResultRouterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultRouterBuilder")
+            .field("routes", &self.handlers.keys().collect::<Vec<_>>())
+            .field("has_default", &self.default.is_some())
+            .field("grace", &self.grace)
+            .finish()
+    }
+}
+
+impl ResultRouterBuilder {
+    /// Registers the handler of a route (a later registration of the same name replaces it).
+    pub fn route(
+        mut self,
+        name: impl Into<String>,
+        handler: impl Fn(Dispatch) + Send + Sync + 'static,
+    ) -> Self {
+        self.handlers.insert(name.into(), Arc::new(handler));
+        self
+    }
+
+    /// Registers the default handler: results of unassigned tasks and of routes without a
+    /// handler. Without one, such results are logged and dropped.
+    pub fn default_handler(mut self, handler: impl Fn(Dispatch) + Send + Sync + 'static) -> Self {
+        self.default = Some(Arc::new(handler));
+        self
+    }
+
+    /// How long a result of an unassigned task is held before it goes to the default
+    /// handler (default 30 s).
+    pub fn unassigned_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// Builds the router and starts observing `store` (results stored from now on).
+    pub fn build(self, store: &ResultStore) -> ResultRouter {
+        let inner = Arc::new(Inner {
+            handlers: self.handlers,
+            default: self.default,
+            grace: self.grace.unwrap_or(Duration::from_secs(30)),
+            store: store.clone(),
+            state: Mutex::new(RouteState::default()),
+            held_changed: Notify::new(),
+        });
+        let weak: Weak<Inner> = Arc::downgrade(&inner);
+        store.on_event(move |event| {
+            if let Some(inner) = weak.upgrade() {
+                inner.observe(event);
+            }
+        });
+        ResultRouter { inner }
+    }
+}
+
+/// Counters of a [`ResultRouter`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Results handed to a handler.
+    pub dispatched: u64,
+    /// Results dropped because no handler fits (no route handler and no default).
+    pub unhandled: u64,
+}
+
+/// Dispatches each result once to its route's handler. Cheap to clone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::{Arc, Mutex};
+/// use captchaai_client::TaskId;
+/// use captchaai_client::receiver::{ResultSource, ResultStore};
+/// use captchaai_client::router::ResultRouter;
+///
+/// let store = ResultStore::new();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let router = ResultRouter::builder()
+///     .route("signup", move |d| log.lock().unwrap().push(d.result.code().to_owned()))
+///     .build(&store);
+///
+/// let id = TaskId::new(1);
+/// router.assign(id, "signup");
+/// store.record(id, "tok", ResultSource::Pingback).unwrap(); // by pingback...
+/// store.record(id, "tok", ResultSource::Poll).unwrap(); // ...and by poll: dispatched once
+/// assert_eq!(*seen.lock().unwrap(), vec!["tok".to_owned()]);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ResultRouter {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ResultRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultRouter")
+            .field("routes", &self.inner.handlers.keys().collect::<Vec<_>>())
+            .field("has_default", &self.inner.default.is_some())
+            .field("grace", &self.inner.grace)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+struct Inner {
+    handlers: HashMap<String, Handler>,
+    default: Option<Handler>,
+    grace: Duration,
+    store: ResultStore,
+    state: Mutex<RouteState>,
+    held_changed: Notify,
+}
+
+#[derive(Default)]
+struct RouteState {
+    /// Assigned tasks without a result yet.
+    routes: HashMap<TaskId, String>,
+    /// Results of unassigned tasks, with the time they arrived.
+    held: HashMap<TaskId, (TaskResult, Instant)>,
+    /// Tasks already dispatched (forgotten when the store evicts them).
+    dispatched: HashSet<TaskId>,
+    stats: RouterStats,
+}
+
+impl ResultRouter {
+    /// Starts building a router.
+    pub fn builder() -> ResultRouterBuilder {
+        ResultRouterBuilder::default()
+    }
+
+    /// Says which route `task_id` belongs to. If its result is already there (held, or in the
+    /// store), it is dispatched now; a task already dispatched is not dispatched again.
+    pub fn assign(&self, task_id: TaskId, route: impl Into<String>) {
+        let route = route.into();
+        let ready = {
+            let mut state = self.inner.lock();
+            if state.dispatched.contains(&task_id) {
+                tracing::debug!(%task_id, "assigned after dispatch: ignored");
+                return;
+            }
+            let result = state
+                .held
+                .remove(&task_id)
+                .map(|(r, _)| r)
+                .or_else(|| self.inner.store.get(task_id));
+            match result {
+                Some(result) => {
+                    state.dispatched.insert(task_id);
+                    Some(result)
+                }
+                None => {
+                    state.routes.insert(task_id, route.clone());
+                    None
+                }
+            }
+        };
+        if let Some(result) = ready {
+            self.inner.dispatch(Some(route), result);
+        }
+    }
+
+    /// Sends every held result of an unassigned task to the default handler now.
+    pub fn flush_unassigned(&self) {
+        self.inner.flush(None);
+    }
+
+    /// Sends held results to the default handler when their grace period ends, until
+    /// `shutdown` is cancelled.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        loop {
+            let next = {
+                let state = self.inner.lock();
+                state
+                    .held
+                    .values()
+                    .map(|(_, at)| *at + self.inner.grace)
+                    .min()
+            };
+            let changed = self.inner.held_changed.notified();
+            tokio::pin!(changed);
+            // Register interest before sleeping so a result held meanwhile wakes us.
+            changed.as_mut().enable();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = &mut changed => {}
+                () = sleep_until_opt(next) => {
+                    self.inner.flush(Some(Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> RouterStats {
+        self.inner.lock().stats
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, RouteState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn observe(&self, event: &StoreEvent) {
+        match event {
+            StoreEvent::Stored(result) => {
+                let task_id = result.task_id();
+                let route = {
+                    let mut state = self.lock();
+                    if state.dispatched.contains(&task_id) {
+                        return;
+                    }
+                    match state.routes.remove(&task_id) {
+                        Some(route) => {
+                            state.dispatched.insert(task_id);
+                            route
+                        }
+                        None => {
+                            state.held.insert(task_id, (result.clone(), Instant::now()));
+                            drop(state);
+                            self.held_changed.notify_one();
+                            return;
+                        }
+                    }
+                };
+                self.dispatch(Some(route), result.clone());
+            }
+            StoreEvent::Evicted { task_id, .. } => {
+                let mut state = self.lock();
+                state.dispatched.remove(task_id);
+                state.routes.remove(task_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends held results to the default handler: all of them (`None`) or those whose grace
+    /// ended by `now`.
+    fn flush(&self, now: Option<Instant>) {
+        let due: Vec<TaskResult> = {
+            let mut state = self.lock();
+            let ids: Vec<TaskId> = state
+                .held
+                .iter()
+                .filter(|(_, (_, at))| now.is_none_or(|now| *at + self.grace <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            let mut due: Vec<TaskResult> = ids
+                .into_iter()
+                .filter_map(|id| {
+                    state.dispatched.insert(id);
+                    state.held.remove(&id).map(|(r, _)| r)
+                })
+                .collect();
+            due.sort_by_key(TaskResult::task_id);
+            due
+        };
+        for result in due {
+            self.dispatch(None, result);
+        }
+    }
+
+    fn dispatch(&self, route: Option<String>, result: TaskResult) {
+        let handler = route
+            .as_ref()
+            .and_then(|r| self.handlers.get(r))
+            .or(self.default.as_ref())
+            .cloned();
+        match handler {
+            Some(handler) => {
+                self.lock().stats.dispatched += 1;
+                handler(Dispatch { route, result });
+            }
+            None => {
+                self.lock().stats.unhandled += 1;
+                tracing::warn!(
+                    task_id = %result.task_id(),
+                    ?route,
+                    "no handler for this result (no route handler and no default)"
+                );
+            }
+        }
+    }
+}
