@@ -1,1 +1,226 @@
-fn main() {}
+//! `captchaai-conformance`: run scenario files against a CaptchaAI client and
+//! pingback receiver, grade them, report.
+//!
+//! Exit codes: 0 when every scenario is OK or NON-STRICT, 1 when any check
+//! FAILED, 2 for bad usage or invalid scenario files.
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use captchaai_conformance::{
+    report::{self, SuiteReport},
+    scenario,
+    subject::{Subject, reference::Reference},
+    suite::{self, LoadError, SuiteOptions},
+};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Conformance harness for CaptchaAI clients and pingback receivers.
+#[derive(Debug, Parser)]
+#[command(name = "captchaai-conformance", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 all scenarios OK or NON-STRICT; 1 a check FAILED; 2 bad usage or invalid scenario files.";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios and grade the subject.
+    Run(RunArgs),
+    /// Validate scenario files without running them.
+    Check {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List scenarios.
+    List {
+        /// Files or folders (default: scenarios).
+        paths: Vec<PathBuf>,
+        /// Only scenarios whose name, id or tag contains this (repeatable: any).
+        #[arg(long)]
+        filter: Vec<String>,
+    },
+    /// Print the JSON schema of scenario files.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario files or folders (default: scenarios).
+    paths: Vec<PathBuf>,
+    /// Seed for every scenario, overriding the files' seeds.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Scenarios run at once (default: the number of CPUs).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Only scenarios whose name, id or tag contains this (repeatable: any).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Also write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Report wall times as 0 (for byte-identical reports of the same seed).
+    #[arg(long)]
+    redact_timings: bool,
+    /// Show expected/actual and evidence for NON-STRICT checks and every schedule line.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Check { paths } => match suite::load(&paths) {
+            Ok(s) => {
+                println!("{} scenario file(s) valid", s.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => load_failed(e),
+        },
+        Command::List { paths, filter } => {
+            let scenarios = match load_filtered(paths, &filter) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let mut out = anstream::stdout();
+            for s in &scenarios {
+                let _ = writeln!(
+                    out,
+                    "{:<40} {:<10} {}",
+                    s.id,
+                    format!("{:?}", s.kind).to_lowercase(),
+                    s.description
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => run(args),
+    }
+}
+
+fn load_failed(e: LoadError) -> ExitCode {
+    match e {
+        LoadError::Io(e) => eprintln!("captchaai-conformance: {e}"),
+        LoadError::Invalid(errors) => {
+            let theme = if anstream::AutoStream::choice(&std::io::stderr())
+                == anstream::ColorChoice::Never
+            {
+                miette::GraphicalTheme::unicode_nocolor()
+            } else {
+                miette::GraphicalTheme::unicode()
+            };
+            let handler = miette::GraphicalReportHandler::new_themed(theme);
+            for err in &errors {
+                let mut s = String::new();
+                if handler.render_report(&mut s, err).is_err() {
+                    s = err.message.clone();
+                }
+                eprintln!("{s}");
+            }
+            eprintln!(
+                "captchaai-conformance: {} invalid scenario file(s); nothing was run",
+                errors.len()
+            );
+        }
+    }
+    ExitCode::from(2)
+}
+
+fn load_filtered(
+    paths: Vec<PathBuf>,
+    filter: &[String],
+) -> Result<Vec<scenario::Scenario>, ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    };
+    let all = suite::load(&paths).map_err(load_failed)?;
+    Ok(all
+        .into_iter()
+        .filter(|s| filter.is_empty() || filter.iter().any(|f| s.matches(f)))
+        .collect())
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let scenarios = match load_filtered(args.paths.clone(), &args.filter) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if scenarios.is_empty() {
+        eprintln!("captchaai-conformance: no scenario matches");
+        return ExitCode::from(2);
+    }
+    let subject: Box<dyn Subject> = Box::new(Reference);
+    let opts = SuiteOptions {
+        seed: args.seed,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        redact_timings: args.redact_timings,
+        progress: args.format == Format::Human,
+        replay_args: String::new(),
+    };
+    let human = args.format == Format::Human;
+    if human {
+        let mut out = anstream::stdout();
+        let _ = writeln!(
+            out,
+            "captchaai-conformance {} · subject: {} · {} scenario(s)\n",
+            env!("CARGO_PKG_VERSION"),
+            subject.name(),
+            scenarios.len()
+        );
+    }
+    let verbose = args.verbose;
+    let report: SuiteReport = suite::run_suite(scenarios, subject.as_ref(), &opts, |r| {
+        if human {
+            let mut out = anstream::stdout();
+            let _ = report::write_scenario(&mut out, r, verbose);
+        }
+    });
+    if human {
+        let _ = report::write_totals(&mut anstream::stdout(), &report);
+    } else {
+        println!("{}", report.to_json());
+    }
+    if let Some(path) = &args.junit
+        && let Err(e) = std::fs::write(path, report.to_junit())
+    {
+        eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &args.json
+        && let Err(e) = std::fs::write(path, report.to_json())
+    {
+        eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

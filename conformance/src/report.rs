@@ -1,0 +1,299 @@
+//! Reports: the human table, JSON (with a format version) and JUnit XML.
+
+use std::{fmt::Write as _, io::Write};
+
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+use crate::{
+    checks::{CheckResult, Verdict},
+    timeline::Entry,
+};
+
+/// Version of the JSON report format; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One scenario's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioReport {
+    /// `<area>/<name>`.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The file.
+    pub path: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The seed used.
+    pub seed: u64,
+    /// Overall verdict (worst graded check).
+    pub verdict: Verdict,
+    /// Why the scenario did not run, if it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// Simulated time the run covered.
+    pub simulated_ms: u64,
+    /// Wall time the run took (0 with `--redact-timings`).
+    pub wall_ms: u64,
+    /// The compiled pingback fault schedule, one line per faulted task.
+    pub schedule: Vec<String>,
+    /// Every check.
+    pub checks: Vec<CheckResult>,
+    /// The command that replays this run.
+    pub replay: String,
+}
+
+/// Verdict counts.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Scenarios run.
+    pub scenarios: usize,
+    /// Scenarios OK.
+    pub ok: usize,
+    /// Scenarios NON-STRICT.
+    pub non_strict: usize,
+    /// Scenarios FAILED.
+    pub failed: usize,
+    /// Scenarios skipped.
+    pub skipped: usize,
+    /// Checks run.
+    pub checks: usize,
+    /// Checks FAILED.
+    pub failed_checks: usize,
+}
+
+/// The whole suite.
+#[derive(Clone, Debug, Serialize)]
+pub struct SuiteReport {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// `captchaai-conformance`.
+    pub tool: &'static str,
+    /// Tool version.
+    pub version: &'static str,
+    /// The subject graded.
+    pub subject: String,
+    /// `--seed`, when given.
+    pub seed_override: Option<u64>,
+    /// Scenarios, ordered by id.
+    pub scenarios: Vec<ScenarioReport>,
+    /// Counts.
+    pub totals: Totals,
+    /// Simulated time in all.
+    pub simulated_ms: u64,
+    /// Wall time in all (0 with `--redact-timings`).
+    pub wall_ms: u64,
+}
+
+impl SuiteReport {
+    /// Builds the report and its totals.
+    pub fn new(
+        subject: String,
+        seed_override: Option<u64>,
+        scenarios: Vec<ScenarioReport>,
+        wall_ms: u64,
+    ) -> Self {
+        let mut t = Totals {
+            scenarios: scenarios.len(),
+            ..Totals::default()
+        };
+        for s in &scenarios {
+            if s.skipped.is_some() {
+                t.skipped += 1;
+                continue;
+            }
+            match s.verdict {
+                Verdict::Failed => t.failed += 1,
+                Verdict::NonStrict => t.non_strict += 1,
+                _ => t.ok += 1,
+            }
+            t.checks += s.checks.len();
+            t.failed_checks += s
+                .checks
+                .iter()
+                .filter(|c| c.verdict == Verdict::Failed)
+                .count();
+        }
+        let simulated_ms = scenarios.iter().map(|s| s.simulated_ms).sum();
+        SuiteReport {
+            format_version: FORMAT_VERSION,
+            tool: "captchaai-conformance",
+            version: env!("CARGO_PKG_VERSION"),
+            subject,
+            seed_override,
+            scenarios,
+            totals: t,
+            simulated_ms,
+            wall_ms,
+        }
+    }
+
+    /// True when some scenario failed.
+    pub fn failed(&self) -> bool {
+        self.totals.failed > 0
+    }
+
+    /// The JSON report.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The JUnit XML report: a suite per scenario, a case per check.
+    pub fn to_junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+        let mut report = Report::new("captchaai-conformance");
+        for s in &self.scenarios {
+            let mut suite = TestSuite::new(s.id.as_str());
+            if let Some(why) = &s.skipped {
+                let mut case = TestCase::new("scenario", TestCaseStatus::skipped());
+                case.set_system_out(why.as_str());
+                suite.add_test_case(case);
+            }
+            for c in &s.checks {
+                let status = match c.verdict {
+                    Verdict::Failed => {
+                        let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        st.set_message(c.summary.as_str());
+                        st.set_description(failure_text(c, &s.replay));
+                        st
+                    }
+                    _ => TestCaseStatus::success(),
+                };
+                let mut case = TestCase::new(c.id, status);
+                case.set_classname(s.id.as_str());
+                if c.verdict != Verdict::Failed {
+                    case.set_system_out(format!("{}: {}", c.verdict.label(), c.summary));
+                }
+                suite.add_test_case(case);
+            }
+            report.add_test_suite(suite);
+        }
+        report.to_string().unwrap_or_default()
+    }
+}
+
+fn failure_text(c: &CheckResult, replay: &str) -> String {
+    let mut s = String::new();
+    if let Some(e) = &c.expected {
+        let _ = writeln!(s, "expected: {e}");
+    }
+    if let Some(a) = &c.actual {
+        let _ = writeln!(s, "actual:   {a}");
+    }
+    if !c.evidence.is_empty() {
+        let _ = writeln!(s, "evidence:");
+        for e in &c.evidence {
+            let _ = writeln!(s, "  {e}");
+        }
+    }
+    let _ = writeln!(s, "replay: {replay}");
+    s
+}
+
+fn paint(v: Verdict) -> String {
+    let label = format!("{:<13}", v.label());
+    match v {
+        Verdict::Ok => label.green().to_string(),
+        Verdict::NonStrict => label.yellow().to_string(),
+        Verdict::Informational => label.blue().to_string(),
+        Verdict::Failed => label.red().bold().to_string(),
+    }
+}
+
+/// Writes one scenario's block of the human report. Colours are plain ANSI;
+/// write through `anstream`, which strips them off terminals and under `NO_COLOR`.
+pub fn write_scenario(
+    out: &mut dyn Write,
+    s: &ScenarioReport,
+    verbose: bool,
+) -> std::io::Result<()> {
+    let head = match (&s.skipped, s.verdict) {
+        (Some(_), _) => "SKIPPED".dimmed().to_string(),
+        (None, v) => paint(v).trim_end().to_owned(),
+    };
+    writeln!(
+        out,
+        "{}  {}  {head}",
+        s.id.bold(),
+        format!("[seed {}]", s.seed).dimmed()
+    )?;
+    if let Some(why) = &s.skipped {
+        writeln!(out, "    {}", why.dimmed())?;
+        return Ok(());
+    }
+    writeln!(out, "    {}", s.description.dimmed())?;
+    if !s.schedule.is_empty() {
+        let shown = if verbose {
+            s.schedule.len()
+        } else {
+            s.schedule.len().min(3)
+        };
+        writeln!(
+            out,
+            "    {} {} faulted task(s):",
+            "schedule".dimmed(),
+            s.schedule.len()
+        )?;
+        for line in &s.schedule[..shown] {
+            writeln!(out, "      {}", line.dimmed())?;
+        }
+        if shown < s.schedule.len() {
+            writeln!(
+                out,
+                "      {}",
+                format!("(+{} more in the JSON report)", s.schedule.len() - shown).dimmed()
+            )?;
+        }
+    }
+    for c in &s.checks {
+        writeln!(out, "    {} {:<17} {}", paint(c.verdict), c.id, c.summary)?;
+        if matches!(c.verdict, Verdict::Failed | Verdict::NonStrict)
+            && (verbose || c.verdict == Verdict::Failed)
+        {
+            if let Some(e) = &c.expected {
+                writeln!(out, "                  expected: {e}")?;
+            }
+            if let Some(a) = &c.actual {
+                writeln!(out, "                  actual:   {a}")?;
+            }
+            if !c.evidence.is_empty() {
+                writeln!(out, "                  evidence:")?;
+                for e in &c.evidence {
+                    writeln!(out, "                  {}", evidence_line(e))?;
+                }
+            }
+        }
+    }
+    if s.verdict == Verdict::Failed {
+        writeln!(out, "    {} {}", "replay:".bold(), s.replay)?;
+    }
+    Ok(())
+}
+
+fn evidence_line(e: &Entry) -> String {
+    e.to_string()
+}
+
+/// Writes the summary line.
+pub fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()> {
+    let t = &r.totals;
+    let sim = humantime::format_duration(std::time::Duration::from_secs(r.simulated_ms / 1000));
+    writeln!(
+        out,
+        "\n{} scenario(s): {} OK, {} NON-STRICT, {} FAILED, {} skipped; {} check(s), {} failed; {:.2} s wall, {sim} simulated",
+        t.scenarios,
+        t.ok.green(),
+        t.non_strict.yellow(),
+        if t.failed > 0 {
+            t.failed.red().bold().to_string()
+        } else {
+            t.failed.to_string()
+        },
+        t.skipped,
+        t.checks,
+        t.failed_checks,
+        r.wall_ms as f64 / 1000.0,
+    )
+}

@@ -1,0 +1,551 @@
+//! Scenario files: loading, validation, discovery.
+//!
+//! A scenario is parsed into [`raw::RawScenario`] (serde, `deny_unknown_fields`),
+//! then validated into [`Scenario`] before anything runs. Any problem becomes a
+//! [`ScenarioError`]: a miette diagnostic naming the file, line and column with
+//! a snippet of the offending text.
+
+pub mod raw;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use captchaai_mock::{
+    Config as MockConfig,
+    config::{AccountConfig, Dialect},
+    methods::TaskKind,
+    pingback::faults::FaultRule,
+};
+use miette::{Diagnostic, NamedSource, SourceSpan};
+use serde::Serialize;
+
+pub use raw::{
+    ExpectedOutcome, InjectedCallback, KeyChoice, RawScenario, ScenarioKind, StrategyName,
+    SubmitPattern, Via,
+};
+
+/// The API key every scenario's mock account uses.
+pub const SCENARIO_KEY: &str = "conformance-suite-key-0000000001";
+
+/// A scenario that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(captchaai_conformance::invalid_scenario))]
+pub struct ScenarioError {
+    /// The file's text, for the snippet.
+    #[source_code]
+    pub src: NamedSource<String>,
+    /// Where.
+    #[label("{label}")]
+    pub span: Option<SourceSpan>,
+    /// What is wrong.
+    pub message: String,
+    /// The label under the snippet.
+    pub label: String,
+    /// How to fix it.
+    #[help]
+    pub help: Option<String>,
+    /// File, line and column, e.g. `scenarios/a/b.toml:3:7`.
+    pub location: String,
+}
+
+impl ScenarioError {
+    fn new(
+        path: &Path,
+        text: &str,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+        help: Option<String>,
+    ) -> Self {
+        let span = span.filter(|r| r.end <= text.len() && r.start <= r.end);
+        let location = match &span {
+            Some(r) => {
+                let (line, col) = line_col(text, r.start);
+                format!("{}:{line}:{col}", path.display())
+            }
+            None => path.display().to_string(),
+        };
+        let message = message.into();
+        ScenarioError {
+            src: NamedSource::new(path.display().to_string(), text.to_owned()),
+            label: first_line(&message).to_owned(),
+            span: span.map(|r| {
+                SourceSpan::from(r.start..r.end.max(r.start + 1).min(text.len().max(r.start + 1)))
+            }),
+            message: format!("{location}: {message}"),
+            help,
+            location,
+        }
+    }
+
+    fn io(path: &Path, e: &std::io::Error) -> Self {
+        ScenarioError::new(path, "", None, format!("cannot read: {e}"), None)
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// One task of the workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct WorkTask {
+    /// Submission ordinal, from 1.
+    pub ordinal: u64,
+    /// Kind.
+    pub kind: TaskKind,
+    /// Parameter overrides.
+    pub params: BTreeMap<String, String>,
+    /// Router route.
+    pub route: Option<String>,
+}
+
+/// The subject's settings, validated.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubjectSettings {
+    /// Strategy.
+    pub strategy: StrategyName,
+    /// Quiet period before fallback polling.
+    pub fallback_after: Duration,
+    /// Deadline per task.
+    pub deadline: Duration,
+    /// Which key.
+    pub key: KeyChoice,
+    /// Shared secret in the callback URL.
+    pub secret: bool,
+    /// Registered ids only.
+    pub registered_only: bool,
+    /// Dispatch through the router.
+    pub router: bool,
+    /// `json=1`.
+    pub json: bool,
+}
+
+/// Receiver-side faults.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReceiverEnv {
+    /// Fail the first N callbacks.
+    pub fail_first: u32,
+    /// With this status.
+    pub fail_status: u16,
+    /// Hold each callback this long.
+    pub latency: Option<Duration>,
+}
+
+/// A harness-sent callback.
+#[derive(Clone, Debug, Serialize)]
+pub struct Injection {
+    /// When.
+    pub at: Duration,
+    /// What.
+    pub callback: InjectedCallback,
+    /// Task ordinal.
+    pub task: u64,
+}
+
+/// Named expectations.
+#[derive(Clone, Debug, Serialize)]
+pub struct Expect {
+    /// Outcome of every task.
+    pub outcome: ExpectedOutcome,
+    /// How results arrive.
+    pub via: Via,
+    /// Polls per task, at most.
+    pub max_polls: Option<u32>,
+    /// At least one busy rejection.
+    pub busy_rejections: bool,
+}
+
+/// A validated scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// `<area>/<file stem>`, e.g. `pingback/duplicates`.
+    pub id: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The folder the file sits in.
+    pub area: String,
+    /// Seed from the file.
+    pub seed: u64,
+    /// Which side it grades.
+    pub kind: ScenarioKind,
+    /// The mock configuration (seed set at run time).
+    pub mock: MockConfig,
+    /// Workload, one entry per task.
+    pub tasks: Vec<WorkTask>,
+    /// Submission spacing.
+    pub submit: SubmitPattern,
+    /// Deadline for the whole batch.
+    pub batch_deadline: Option<Duration>,
+    /// Subject settings.
+    pub subject: SubjectSettings,
+    /// Receiver-side faults.
+    pub receiver: ReceiverEnv,
+    /// Harness-sent callbacks.
+    pub inject: Vec<Injection>,
+    /// Expectations.
+    pub expect: Expect,
+}
+
+impl Scenario {
+    /// The fault rules.
+    pub fn faults(&self) -> &[FaultRule] {
+        &self.mock.pingback.rules
+    }
+
+    /// True when the scenario matches a `--filter` term (name, id, area or tag substring).
+    pub fn matches(&self, filter: &str) -> bool {
+        self.name.contains(filter)
+            || self.id.contains(filter)
+            || self.tags.iter().any(|t| t == filter)
+    }
+}
+
+const MAX_TASKS: u64 = 100_000;
+
+/// Parses and validates a scenario's text.
+pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let help = e
+            .message()
+            .contains("unknown field")
+            .then(|| "check the spelling against scenarios/schema.json".to_owned());
+        ScenarioError::new(path, text, e.span(), e.message().to_owned(), help)
+    })?;
+    validate(raw, text, path)
+}
+
+/// Reads, parses and validates a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+    parse(&text, path)
+}
+
+fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let err = |span: std::ops::Range<usize>, msg: String, help: Option<&str>| {
+        ScenarioError::new(
+            path,
+            text,
+            (span.end > 0).then_some(span),
+            msg,
+            help.map(str::to_owned),
+        )
+    };
+    let name = raw.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(err(
+            raw.name.span(),
+            format!("name {name:?} must be kebab-case (a-z, 0-9, -)"),
+            None,
+        ));
+    }
+    let groups = raw.workload.tasks.get_ref();
+    if groups.is_empty() {
+        return Err(err(
+            raw.workload.tasks.span(),
+            "workload.tasks is empty: a scenario needs at least one task".into(),
+            None,
+        ));
+    }
+    let total: u64 = groups.iter().map(|g| g.count as u64).sum();
+    if groups.iter().any(|g| g.count == 0) || total > MAX_TASKS {
+        return Err(err(
+            raw.workload.tasks.span(),
+            format!(
+                "every task group needs a count of at least 1 and the workload at most {MAX_TASKS} tasks (got {total})"
+            ),
+            None,
+        ));
+    }
+    let s = &raw.subject;
+    let strategy = *s.strategy.get_ref();
+    let deadline = *s.deadline.get_ref();
+    let fallback_after = *s.fallback_after.get_ref();
+    if deadline.is_zero() {
+        return Err(err(
+            s.deadline.span(),
+            "subject.deadline must be above zero".into(),
+            None,
+        ));
+    }
+    if strategy == StrategyName::PingbackWithFallback && fallback_after >= deadline {
+        return Err(err(
+            s.fallback_after.span(),
+            format!(
+                "subject.fallback-after ({}) must be shorter than subject.deadline ({}): polling would never start",
+                humantime::format_duration(fallback_after),
+                humantime::format_duration(deadline)
+            ),
+            Some("lower fallback-after or raise deadline"),
+        ));
+    }
+    if *s.router.get_ref() && strategy == StrategyName::PollOnly {
+        return Err(err(
+            s.router.span(),
+            "subject.router needs a pingback strategy: the router is fed by the pingback store"
+                .into(),
+            None,
+        ));
+    }
+    if raw.kind == ScenarioKind::Client && strategy != StrategyName::PollOnly {
+        return Err(err(
+            s.strategy.span(),
+            "a `kind = \"client\"` scenario grades polling etiquette and needs `strategy = \"poll-only\"`".into(),
+            None,
+        ));
+    }
+    if raw.kind == ScenarioKind::Receiver && strategy == StrategyName::PollOnly {
+        return Err(err(
+            s.strategy.span(),
+            "a `kind = \"receiver\"` scenario needs pingbacks: use a pingback strategy".into(),
+            None,
+        ));
+    }
+    let m = &raw.mock;
+    if !(m.time_scale.is_finite() && m.time_scale > 0.0) {
+        return Err(err(0..0, "mock.time-scale must be above zero".into(), None));
+    }
+    if !raw.inject.is_empty() && strategy == StrategyName::PollOnly {
+        return Err(err(
+            s.strategy.span(),
+            "`inject` sends callbacks to the receiver: the strategy must use pingbacks".into(),
+            None,
+        ));
+    }
+    for inj in &raw.inject {
+        if inj.task == 0 || inj.task > total {
+            return Err(err(
+                0..0,
+                format!(
+                    "inject.task {} is not a task ordinal (1..={total})",
+                    inj.task
+                ),
+                None,
+            ));
+        }
+    }
+
+    let mut mock = MockConfig {
+        seed: raw.seed,
+        time_scale: m.time_scale,
+        dialect: m.dialect,
+        busy_threads: m.busy_threads,
+        task_id: m.task_id,
+        accounts: vec![AccountConfig {
+            key: SCENARIO_KEY.to_owned(),
+            threads: m.threads,
+            balance: m.balance,
+        }],
+        ..MockConfig::default()
+    };
+    mock.solving.unsolvable_rate = m.unsolvable_rate;
+    mock.solving.unsolvable = m.unsolvable.clone();
+    mock.solving.default_time = m.solve_time.clone();
+    mock.solving.times = m.solve_times.clone();
+    mock.pingback.rules = raw.faults.clone();
+    mock.pingback.retry = raw.pingback.retry.clone();
+    mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;
+    mock.pingback.journal_capacity = (total as usize * 8).clamp(10_000, 1_000_000);
+    mock.journal.capacity = (total as usize * 64).clamp(10_000, 4_000_000);
+    if let Err(e) = mock.validate() {
+        return Err(err(0..0, format!("mock settings: {e}"), None));
+    }
+
+    let mut tasks = Vec::with_capacity(total as usize);
+    for g in groups {
+        for _ in 0..g.count {
+            tasks.push(WorkTask {
+                ordinal: tasks.len() as u64 + 1,
+                kind: g.method,
+                params: g.params.clone(),
+                route: g.route.clone(),
+            });
+        }
+    }
+    if m.dialect == Dialect::TwoCaptcha
+        && tasks.iter().any(|t| t.kind == TaskKind::Hcaptcha)
+        && m.dialect != Dialect::TwoCaptcha
+    {
+        return Err(err(
+            0..0,
+            "hcaptcha exists only in the 2captcha dialect".into(),
+            None,
+        ));
+    }
+
+    let area = path
+        .parent()
+        .and_then(Path::file_name)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.clone());
+    let id = if area.is_empty() {
+        stem
+    } else {
+        format!("{area}/{stem}")
+    };
+    Ok(Scenario {
+        id,
+        path: path.to_owned(),
+        name,
+        description: raw.description,
+        tags: raw.tags,
+        area,
+        seed: raw.seed,
+        kind: raw.kind,
+        mock,
+        tasks,
+        submit: raw.workload.submit,
+        batch_deadline: raw.workload.batch_deadline,
+        subject: SubjectSettings {
+            strategy,
+            fallback_after,
+            deadline,
+            key: s.key,
+            secret: s.secret,
+            registered_only: s.registered_only,
+            router: *s.router.get_ref(),
+            json: s.json,
+        },
+        receiver: ReceiverEnv {
+            fail_first: raw.receiver.fail_first,
+            fail_status: raw.receiver.fail_status.unwrap_or(500),
+            latency: raw.receiver.latency,
+        },
+        inject: raw
+            .inject
+            .into_iter()
+            .map(|i| Injection {
+                at: i.at,
+                callback: i.callback,
+                task: i.task,
+            })
+            .collect(),
+        expect: Expect {
+            outcome: raw.expect.outcome,
+            via: raw.expect.via,
+            max_polls: raw.expect.max_polls,
+            busy_rejections: raw.expect.busy_rejections,
+        },
+    })
+}
+
+/// Every `*.toml` file under the given files and folders, sorted, without duplicates.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| e == "toml") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or folder", p.display()),
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The JSON schema of scenario files.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawScenario)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "dup"
+description = "d"
+seed = 7
+[[faults]]
+fault = { duplicate = { copies = 2 } }
+[workload]
+tasks = [{ method = "turnstile", count = 3 }]
+"#;
+
+    #[test]
+    fn a_good_file_validates() {
+        let s = parse(GOOD, Path::new("scenarios/pingback/dup.toml")).unwrap();
+        assert_eq!(s.id, "pingback/dup");
+        assert_eq!(s.tasks.len(), 3);
+        assert_eq!(s.tasks[2].ordinal, 3);
+        assert_eq!(s.mock.pingback.rules.len(), 1);
+        assert_eq!(s.subject.strategy, StrategyName::PingbackWithFallback);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let bad = GOOD.replace("seed = 7", "seed = 7\nsede = 8");
+        let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+        assert!(e.location.starts_with("x/y.toml:5:1"), "{}", e.location);
+        assert!(e.message.contains("sede"), "{}", e.message);
+
+        let bad = GOOD.replace(
+            "fault = { duplicate = { copies = 2 } }",
+            "fault = { duplicate = { copies = 0 } }",
+        );
+        let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+        assert!(
+            e.message.contains("copies must be between 1 and 100"),
+            "{}",
+            e.message
+        );
+        assert!(e.location.starts_with("x/y.toml:5:"), "{}", e.location);
+
+        let bad = format!("{GOOD}[subject]\ndeadline = \"10s\"\nfallback-after = \"20s\"\n");
+        let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+        assert!(
+            e.message.contains("must be shorter than subject.deadline"),
+            "{}",
+            e.message
+        );
+        assert!(e.location.ends_with(":11:18"), "{}", e.location);
+    }
+
+    #[test]
+    fn line_col_counts_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    }
+}

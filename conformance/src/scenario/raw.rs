@@ -1,0 +1,375 @@
+//! The serde form of a scenario file: mirrors the TOML, nothing more.
+//!
+//! Every table denies unknown fields (a misspelt key is an error with its
+//! position), enums are externally tagged, durations are humantime strings
+//! (`"150ms"`, `"2s"`, `"1m 30s"`). Fault rules use the mock's own syntax,
+//! documented in `captchaai_mock::pingback::faults`. [`super::Scenario`] is
+//! built from this after validation.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use captchaai_mock::{
+    config::{BusyMode, Dialect, TaskIdEncoding},
+    dist::Distribution,
+    methods::TaskKind,
+    pingback::faults::{FaultRule, RetryPolicy},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+/// A scenario file.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(title = "captchaai-conformance scenario")]
+pub struct RawScenario {
+    /// Short name, unique in the suite (kebab-case).
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// What the scenario shows, in a sentence or two.
+    pub description: String,
+    /// Tags for `--filter`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Seed for every random decision (mock, faults, jitter); `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Which side of the integration the scenario grades.
+    #[serde(default)]
+    pub kind: ScenarioKind,
+    /// The mock service's settings.
+    #[serde(default)]
+    pub mock: RawMock,
+    /// Pingback fault rules, in order; the first that applies to a task wins.
+    #[serde(default)]
+    pub faults: Vec<FaultRule>,
+    /// Pingback delivery policy.
+    #[serde(default)]
+    pub pingback: RawPingback,
+    /// What the application asks the subject to solve.
+    pub workload: RawWorkload,
+    /// How the subject (client and receiver) is set up.
+    #[serde(default)]
+    pub subject: RawSubject,
+    /// Faults on the receiver's side (it fails or is slow), injected in front of it.
+    #[serde(default)]
+    pub receiver: RawReceiverEnv,
+    /// Callbacks the harness sends to the receiver itself (spoofed, unknown ids).
+    #[serde(default)]
+    pub inject: Vec<RawInjection>,
+    /// Named expectations beyond the checks every run gets.
+    #[serde(default)]
+    pub expect: RawExpect,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// Which side of the integration a scenario grades.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// Client and receiver together (the default).
+    #[default]
+    EndToEnd,
+    /// The client's API etiquette only (polling, retries, timeouts); runs with `--client-cmd`.
+    Client,
+    /// The pingback endpoint only, graded from the HTTP side; runs with `--receiver`.
+    Receiver,
+}
+
+/// Mock settings.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawMock {
+    /// `captchaai` (GET callbacks, threadsinfo) or `2captcha` (POST callbacks, registration, plain text).
+    pub dialect: Dialect,
+    /// What happens when every thread is busy: `zero-balance`, `no-slot`, `queue`.
+    pub busy_threads: BusyMode,
+    /// Threads of the account.
+    pub threads: u32,
+    /// Share of unsolvable tasks, 0 to 1.
+    pub unsolvable_rate: f64,
+    /// Per-kind unsolvable rates.
+    pub unsolvable: BTreeMap<TaskKind, f64>,
+    /// Solve time of every kind not in `solve-times` (default: the mock's per-kind defaults).
+    pub solve_time: Option<Distribution>,
+    /// Per-kind solve times.
+    pub solve_times: BTreeMap<TaskKind, Distribution>,
+    /// Task ids in JSON answers: `string` or `integer`.
+    pub task_id: TaskIdEncoding,
+    /// Time scale when the subject is another process (`--client-cmd`, `--receiver`).
+    pub time_scale: f64,
+    /// Account balance (charged in the 2captcha dialect).
+    pub balance: f64,
+}
+
+impl Default for RawMock {
+    fn default() -> Self {
+        RawMock {
+            dialect: Dialect::Captchaai,
+            busy_threads: BusyMode::ZeroBalance,
+            threads: 50,
+            unsolvable_rate: 0.0,
+            unsolvable: BTreeMap::new(),
+            solve_time: None,
+            solve_times: BTreeMap::new(),
+            task_id: TaskIdEncoding::String,
+            time_scale: 50.0,
+            balance: 10.0,
+        }
+    }
+}
+
+/// Pingback delivery policy.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawPingback {
+    /// Retry policy for failed deliveries (`"none"`, `{ fixed = ... }`, `{ exponential = ... }`, `{ preset = "svix" }`).
+    pub retry: RetryPolicy,
+    /// Per-attempt timeout.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RawPingback {
+    fn default() -> Self {
+        RawPingback {
+            retry: RetryPolicy::None,
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The workload.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawWorkload {
+    /// Groups of tasks, submitted in order.
+    #[schemars(with = "Vec<RawTaskGroup>")]
+    pub tasks: Spanned<Vec<RawTaskGroup>>,
+    /// How submissions are spaced.
+    #[serde(default)]
+    pub submit: SubmitPattern,
+    /// Deadline for the whole batch (default: none beyond each task's deadline).
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub batch_deadline: Option<Duration>,
+}
+
+/// A group of identical tasks.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawTaskGroup {
+    /// Task kind (`turnstile`, `recaptcha-v2`, `normal`, ...).
+    pub method: TaskKind,
+    /// How many.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Parameter overrides sent to in.php (e.g. `pageurl = "not-a-url"` for bad input).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Router route the results belong to (with `subject.router = true`).
+    #[serde(default)]
+    pub route: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How submissions are spaced.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SubmitPattern {
+    /// Every task at once.
+    #[default]
+    AllAtOnce,
+    /// One task per interval, e.g. `{ every = "500ms" }`.
+    Every(
+        #[serde(with = "humantime_serde")]
+        #[schemars(with = "String")]
+        Duration,
+    ),
+    /// At most this many submits per second, e.g. `{ per-second = 20 }`.
+    PerSecond(u32),
+}
+
+/// How results reach the application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyName {
+    /// Poll `res.php` only.
+    PollOnly,
+    /// Wait for the pingback only.
+    PingbackOnly,
+    /// Wait for the pingback, poll after a quiet period.
+    #[default]
+    PingbackWithFallback,
+}
+
+/// Which key the client uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyChoice {
+    /// The mock's key.
+    #[default]
+    Valid,
+    /// A well-formed 32-character key the mock does not know.
+    Unknown,
+    /// A key of the wrong length.
+    Malformed,
+}
+
+/// The subject's settings.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawSubject {
+    /// `poll-only`, `pingback-only` or `pingback-with-fallback`.
+    #[schemars(with = "StrategyName")]
+    pub strategy: Spanned<StrategyName>,
+    /// Quiet period before fallback polling starts.
+    #[serde(with = "spanned_duration")]
+    #[schemars(with = "String")]
+    pub fallback_after: Spanned<Duration>,
+    /// Overall deadline per task.
+    #[serde(with = "spanned_duration")]
+    #[schemars(with = "String")]
+    pub deadline: Spanned<Duration>,
+    /// Which key the client uses.
+    pub key: KeyChoice,
+    /// Carry a shared secret in the callback URL and require it.
+    pub secret: bool,
+    /// Accept callbacks only for task ids the application registered.
+    pub registered_only: bool,
+    /// Dispatch results through the router (handlers per route).
+    #[schemars(with = "bool")]
+    pub router: Spanned<bool>,
+    /// Ask for JSON answers (`json=1`); false = plain text.
+    pub json: bool,
+}
+
+impl Default for RawSubject {
+    fn default() -> Self {
+        RawSubject {
+            strategy: Spanned::new(0..0, StrategyName::PingbackWithFallback),
+            fallback_after: Spanned::new(0..0, Duration::from_secs(30)),
+            deadline: Spanned::new(0..0, Duration::from_secs(180)),
+            key: KeyChoice::Valid,
+            secret: true,
+            registered_only: true,
+            router: Spanned::new(0..0, false),
+            json: true,
+        }
+    }
+}
+
+mod spanned_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_spanned::Spanned;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Spanned<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "humantime_serde")] Duration);
+        let s: Spanned<W> = Spanned::deserialize(d)?;
+        let span = s.span();
+        Ok(Spanned::new(span, s.into_inner().0))
+    }
+
+    pub(super) fn serialize<S: Serializer>(v: &Spanned<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        humantime_serde::serialize(v.get_ref(), s)
+    }
+}
+
+/// Faults on the receiver's side, injected in front of the subject's endpoint.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawReceiverEnv {
+    /// Answer the first N callbacks with `fail-status` without passing them on.
+    pub fail_first: u32,
+    /// Status for those failures (default 500).
+    pub fail_status: Option<u16>,
+    /// Hold every callback this long before passing it on (a slow endpoint).
+    #[serde(with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub latency: Option<Duration>,
+}
+
+/// A callback the harness sends to the receiver itself.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawInjection {
+    /// When, after the run starts.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub at: Duration,
+    /// What to send.
+    pub callback: InjectedCallback,
+    /// Which task (submission ordinal, 1 = first); ignored for `unknown-id`.
+    #[serde(default = "one_u64")]
+    pub task: u64,
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+/// Callbacks the harness can forge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InjectedCallback {
+    /// The task's id with a forged code and no shared secret.
+    Spoofed,
+    /// The task's id with a forged code and a wrong shared secret.
+    WrongSecret,
+    /// A forged code for an id the application never submitted (with the right secret).
+    UnknownId,
+}
+
+/// What the result of every task should be.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectedOutcome {
+    /// Exactly what the mock decided: the answer, or the unsolvable error.
+    #[default]
+    GroundTruth,
+    /// A timeout error within the deadline plus tolerance.
+    Timeout,
+    /// An invalid-key error, without retries.
+    InvalidKey,
+    /// A bad-input error, without retries.
+    BadInput,
+}
+
+/// How results should reach the application.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// Either path.
+    #[default]
+    Any,
+    /// Only by pingback.
+    Pingback,
+    /// Only by polling.
+    Poll,
+}
+
+/// Named expectations.
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RawExpect {
+    /// Every task's outcome.
+    pub outcome: ExpectedOutcome,
+    /// How results arrive.
+    pub via: Via,
+    /// At most this many polls per task.
+    pub max_polls: Option<u32>,
+    /// The mock rejects at least one submit as busy (the scenario really exercised busy threads).
+    pub busy_rejections: bool,
+}

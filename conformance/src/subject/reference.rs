@@ -1,0 +1,247 @@
+//! The reference subject: `captchaai-client`'s client, pingback receiver,
+//! idempotent store and router, wired the way the crate's docs recommend.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use captchaai_client::{
+    Client, Error as ClientError, TaskId,
+    receiver::{Receiver, ReceiverConfig, ResultSource, ResultStore, StoreEvent},
+    router::{Dispatch, ResultRouter},
+    strategy::{Solver, Strategy},
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
+use crate::{
+    scenario::{StrategyName, WorkTask},
+    timeline::{Event, Recorder, Source},
+};
+
+/// `captchaai-client` as a subject.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reference;
+
+/// The shared secret the reference receiver uses for a seed.
+pub fn secret_for(seed: u64) -> String {
+    format!("s{:016x}", captchaai_mock::seed::mix(seed ^ 0x5EC2E7))
+}
+
+fn source_name(s: ResultSource) -> &'static str {
+    match s {
+        ResultSource::Pingback => "pingback",
+        ResultSource::Poll => "poll",
+        ResultSource::Manual => "manual",
+    }
+}
+
+fn record_store_event(rec: &Recorder, e: &StoreEvent) {
+    let (what, task) = match e {
+        StoreEvent::Registered { .. } => return,
+        StoreEvent::Stored(r) => (
+            format!("stored from {}", source_name(r.source())),
+            Some(r.task_id().get()),
+        ),
+        StoreEvent::Duplicate { task_id, source } => (
+            format!("duplicate from {} ignored", source_name(*source)),
+            Some(task_id.get()),
+        ),
+        StoreEvent::Conflict {
+            task_id, source, ..
+        } => (
+            format!(
+                "conflicting result from {} ignored, first kept",
+                source_name(*source)
+            ),
+            Some(task_id.get()),
+        ),
+        StoreEvent::Rejected { task_id, reason } => {
+            (format!("rejected: {reason}"), task_id.map(TaskId::get))
+        }
+        StoreEvent::Evicted { task_id, .. } => ("evicted".to_owned(), Some(task_id.get())),
+        _ => (format!("{e:?}"), None),
+    };
+    rec.record(Source::Receiver, Event::Store { what, task });
+}
+
+/// Records an error the application received.
+pub fn record_error(rec: &Recorder, ordinal: u64, task: Option<u64>, e: &ClientError) {
+    rec.error(
+        ordinal,
+        task,
+        e.kind().as_str(),
+        e.api_code().map(str::to_owned),
+        e.message(),
+    );
+}
+
+impl Subject for Reference {
+    fn name(&self) -> String {
+        "reference (captchaai-client)".to_owned()
+    }
+
+    fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
+        Box::pin(async move {
+            let s = &ctx.scenario.subject;
+            let store = ResultStore::new();
+            let rec = ctx.recorder.clone();
+            store.on_event(move |e| record_store_event(&rec, e));
+
+            let mut rcfg = ReceiverConfig::default().registered_only(s.registered_only);
+            if s.secret {
+                rcfg = rcfg
+                    .with_secret(secret_for(ctx.seed))
+                    .map_err(|e| e.to_string())?;
+            }
+            let base = ctx
+                .receiver_base
+                .clone()
+                .ok_or("the reference subject needs a receiver address")?;
+            let callback_url = rcfg.callback_url(&base).map_err(|e| e.to_string())?;
+            let receiver = Receiver::new(rcfg, store.clone());
+
+            let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
+                .json(s.json)
+                .deadline(s.deadline)
+                .seed(ctx.seed)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let strategy = match s.strategy {
+                StrategyName::PollOnly => Strategy::PollOnly,
+                StrategyName::PingbackOnly => Strategy::PingbackOnly,
+                StrategyName::PingbackWithFallback => Strategy::PingbackWithFallback {
+                    quiet_period: s.fallback_after,
+                },
+            };
+            let mut solver = Solver::new(client, store.clone(), strategy);
+            if strategy.uses_pingback() {
+                solver = solver.with_pingback_url(callback_url.clone());
+            }
+
+            let ordinals: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+            let cancel = CancellationToken::new();
+            let router = if s.router {
+                let handler = {
+                    let rec = ctx.recorder.clone();
+                    let ordinals = ordinals.clone();
+                    move |d: Dispatch| {
+                        let id = d.result.task_id().get();
+                        let ordinal = ordinals
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get(&id)
+                            .copied()
+                            .unwrap_or(0);
+                        rec.result(
+                            ordinal,
+                            Some(id),
+                            d.result.code(),
+                            Some(source_name(d.result.source())),
+                            d.route.as_deref(),
+                        );
+                    }
+                };
+                let mut b = ResultRouter::builder().default_handler(handler.clone());
+                let mut routes: Vec<&str> = ctx
+                    .scenario
+                    .tasks
+                    .iter()
+                    .filter_map(|t| t.route.as_deref())
+                    .collect();
+                routes.sort_unstable();
+                routes.dedup();
+                for r in routes {
+                    b = b.route(r, handler.clone());
+                }
+                let router = b.build(&store);
+                let r2 = router.clone();
+                let c2 = cancel.clone();
+                tokio::spawn(async move { r2.run(c2).await });
+                Some(router)
+            } else {
+                None
+            };
+
+            let driver = ReferenceDriver {
+                solver,
+                router,
+                ordinals,
+                recorder: ctx.recorder.clone(),
+                cancel,
+            };
+            Ok(Started {
+                receiver: Some(receiver.router()),
+                callback_url: strategy.uses_pingback().then_some(callback_url),
+                driver: Arc::new(driver),
+                probe: Some(Arc::new(StoreProbe(store))),
+            })
+        })
+    }
+}
+
+struct ReferenceDriver {
+    solver: Solver,
+    router: Option<ResultRouter>,
+    ordinals: Arc<Mutex<HashMap<u64, u64>>>,
+    recorder: Recorder,
+    cancel: CancellationToken,
+}
+
+impl Driver for ReferenceDriver {
+    fn run(&self, task: WorkTask) -> BoxFuture<'static, ()> {
+        let solver = self.solver.clone();
+        let router = self.router.clone();
+        let ordinals = self.ordinals.clone();
+        let rec = self.recorder.clone();
+        Box::pin(async move {
+            let t = tasks::build(task.kind, &task.params);
+            let id = match solver.submit(&t).await {
+                Ok(id) => id,
+                Err(e) => return record_error(&rec, task.ordinal, None, &e),
+            };
+            ordinals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.get(), task.ordinal);
+            rec.submitted(task.ordinal, id.get());
+            if let Some(router) = &router {
+                router.assign(id, task.route.clone().unwrap_or_else(|| "default".into()));
+            }
+            match solver.wait_for(&t, id).await {
+                Ok(solution) if router.is_none() => {
+                    let via = solver.store().get(id).map(|r| source_name(r.source()));
+                    rec.result(task.ordinal, Some(id.get()), solution.raw(), via, None);
+                }
+                Ok(_) => {} // the router handler records it
+                Err(e) if router.is_some() && e.is_unsolvable() => {} // dispatched as a result with the error code
+                Err(e) => record_error(&rec, task.ordinal, Some(id.get()), &e),
+            }
+        })
+    }
+
+    fn finish(&self) -> BoxFuture<'static, ()> {
+        let router = self.router.clone();
+        let cancel = self.cancel.clone();
+        Box::pin(async move {
+            if let Some(r) = router {
+                r.flush_unassigned();
+            }
+            cancel.cancel();
+        })
+    }
+}
+
+struct StoreProbe(ResultStore);
+
+impl Probe for StoreProbe {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>> {
+        let r = task_id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| self.0.get(TaskId::new(id)))
+            .map(|r| r.code().to_owned());
+        Box::pin(async move { r })
+    }
+}

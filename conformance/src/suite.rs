@@ -1,0 +1,245 @@
+//! Loading a suite and running it: scenarios in parallel (`--jobs`), each on
+//! its own runtime with its own mock and receiver, reported in scenario order
+//! whatever order they finish in.
+
+use std::{
+    collections::BTreeMap,
+    io::IsTerminal,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+        mpsc,
+    },
+};
+
+use crate::{
+    checks,
+    report::{ScenarioReport, SuiteReport},
+    runner,
+    scenario::{self, Scenario, ScenarioError},
+    subject::Subject,
+};
+
+/// How to run a suite.
+#[derive(Clone, Debug, Default)]
+pub struct SuiteOptions {
+    /// Overrides every scenario's seed.
+    pub seed: Option<u64>,
+    /// Scenarios run at once (at least 1).
+    pub jobs: usize,
+    /// Report wall times as 0, so two reports of the same run compare byte for byte.
+    pub redact_timings: bool,
+    /// Show a progress bar (only on a terminal, never in CI).
+    pub progress: bool,
+    /// Extra arguments the replay command needs (e.g. `--receiver URL`).
+    pub replay_args: String,
+}
+
+/// Why a suite could not load.
+#[derive(Debug)]
+pub enum LoadError {
+    /// A path does not exist or cannot be read.
+    Io(std::io::Error),
+    /// Invalid scenario files (every one of them, not just the first).
+    Invalid(Vec<ScenarioError>),
+}
+
+/// Discovers, parses and validates every scenario under `paths`; names must be unique.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
+    let files = scenario::discover(paths).map_err(LoadError::Io)?;
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        match scenario::load(&f) {
+            Ok(s) => ok.push(s),
+            Err(e) => errors.push(e),
+        }
+    }
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for s in &ok {
+        if let Some(first) = names.insert(s.name.clone(), s.path.clone()) {
+            let text = std::fs::read_to_string(&s.path).unwrap_or_default();
+            errors.push(scenario_dup_error(&s.path, &text, &s.name, &first));
+        }
+    }
+    if errors.is_empty() {
+        ok.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ok)
+    } else {
+        Err(LoadError::Invalid(errors))
+    }
+}
+
+fn scenario_dup_error(
+    path: &std::path::Path,
+    text: &str,
+    name: &str,
+    first: &std::path::Path,
+) -> ScenarioError {
+    let at = text.find("name").unwrap_or(0);
+    let (line, col) = scenario::line_col(text, at);
+    ScenarioError {
+        src: miette::NamedSource::new(path.display().to_string(), text.to_owned()),
+        span: Some((at..at + 4).into()),
+        message: format!(
+            "{}:{line}:{col}: scenario name {name:?} is already used by {}",
+            path.display(),
+            first.display()
+        ),
+        label: "duplicate name".into(),
+        help: Some("scenario names must be unique in a suite".into()),
+        location: format!("{}:{line}:{col}", path.display()),
+    }
+}
+
+/// Runs one scenario and grades it.
+pub fn run_one(
+    scenario: Arc<Scenario>,
+    subject: &dyn Subject,
+    opts: &SuiteOptions,
+) -> ScenarioReport {
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let replay = format!(
+        "captchaai-conformance run {} --seed {seed}{}",
+        scenario.path.display(),
+        if opts.replay_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", opts.replay_args)
+        }
+    );
+    let base = ScenarioReport {
+        id: scenario.id.clone(),
+        name: scenario.name.clone(),
+        description: scenario.description.clone(),
+        path: scenario.path.display().to_string(),
+        tags: scenario.tags.clone(),
+        seed,
+        verdict: checks::Verdict::Ok,
+        skipped: None,
+        simulated_ms: 0,
+        wall_ms: 0,
+        schedule: Vec::new(),
+        checks: Vec::new(),
+        replay,
+    };
+    if let Err(why) = subject.supports(&scenario) {
+        return ScenarioReport {
+            skipped: Some(why),
+            ..base
+        };
+    }
+    #[allow(clippy::disallowed_methods)] // wall time of the run, for the report only
+    let started = std::time::Instant::now();
+    let record = runner::run(scenario, subject, seed);
+    let wall_ms = if opts.redact_timings {
+        0
+    } else {
+        started.elapsed().as_millis() as u64
+    };
+    let checks = checks::run_all(&record);
+    let schedule = record
+        .truth
+        .values()
+        .filter_map(|t| t.schedule.as_ref())
+        .filter(|s| s.rule.is_some())
+        .map(|s| s.describe())
+        .collect();
+    ScenarioReport {
+        verdict: checks::overall(&checks),
+        simulated_ms: record.ended_at_ms,
+        wall_ms,
+        schedule,
+        checks,
+        ..base
+    }
+}
+
+/// Runs scenarios in parallel and calls `on_report` for each, in scenario order.
+pub fn run_suite(
+    scenarios: Vec<Scenario>,
+    subject: &dyn Subject,
+    opts: &SuiteOptions,
+    mut on_report: impl FnMut(&ScenarioReport),
+) -> SuiteReport {
+    #[allow(clippy::disallowed_methods)] // wall time of the suite, for the report only
+    let started = std::time::Instant::now();
+    let total = scenarios.len();
+    let scenarios: Vec<Arc<Scenario>> = scenarios.into_iter().map(Arc::new).collect();
+    let next = AtomicUsize::new(0);
+    let bar = progress_bar(opts.progress, total);
+    let (tx, rx) = mpsc::channel::<(usize, ScenarioReport)>();
+    let jobs = opts.jobs.max(1).min(total.max(1));
+    let mut ordered: Vec<Option<ScenarioReport>> = (0..total).map(|_| None).collect();
+    let bar = Mutex::new(bar);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let scenarios = &scenarios;
+            let next = &next;
+            let bar = &bar;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(s) = scenarios.get(i) else { break };
+                    if let Some(b) = bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        b.set_message(s.id.clone());
+                    }
+                    let r = run_one(s.clone(), subject, opts);
+                    if let Some(b) = bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                        b.inc(1);
+                    }
+                    if tx.send((i, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut emitted = 0;
+        for (i, r) in rx {
+            ordered[i] = Some(r);
+            while emitted < total {
+                match &ordered[emitted] {
+                    Some(r) => {
+                        if let Some(b) = bar.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                            b.suspend(|| on_report(r));
+                        } else {
+                            on_report(r);
+                        }
+                        emitted += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+    });
+    if let Some(b) = bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        b.finish_and_clear();
+    }
+    let wall_ms = if opts.redact_timings {
+        0
+    } else {
+        started.elapsed().as_millis() as u64
+    };
+    SuiteReport::new(
+        subject.name(),
+        opts.seed,
+        ordered.into_iter().flatten().collect(),
+        wall_ms,
+    )
+}
+
+/// A progress bar on a terminal outside CI, else none.
+fn progress_bar(wanted: bool, total: usize) -> Option<indicatif::ProgressBar> {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if !wanted || ci || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}") {
+        bar.set_style(style);
+    }
+    Some(bar)
+}
