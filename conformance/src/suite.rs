@@ -53,7 +53,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
     for f in files {
         match scenario::load(&f) {
             Ok(s) => ok.push(s),
-            Err(e) => errors.push(e),
+            Err(e) => errors.push(*e),
         }
     }
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();

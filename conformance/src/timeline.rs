@@ -515,7 +515,7 @@ impl Timeline {
                 .map(from_delivery),
         );
         entries.extend(recorder.take());
-        entries.sort_by(|a, b| (a.at_ms, a.source, a.seq).cmp(&(b.at_ms, b.source, b.seq)));
+        entries.sort_by_key(|e| (e.at_ms, e.source, e.seq));
         Timeline { entries }
     }
 

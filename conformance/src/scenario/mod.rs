@@ -71,7 +71,7 @@ impl ScenarioError {
         let message = message.into();
         ScenarioError {
             src: NamedSource::new(path.display().to_string(), text.to_owned()),
-            label: first_line(&message).to_owned(),
+            label: short_label(&message),
             span: span.map(|r| {
                 SourceSpan::from(r.start..r.end.max(r.start + 1).min(text.len().max(r.start + 1)))
             }),
@@ -86,8 +86,18 @@ impl ScenarioError {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// The label under the snippet: the message itself when short, else its first clause.
+fn short_label(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message);
+    if line.chars().count() <= 60 {
+        return line.to_owned();
+    }
+    let cut = line.find([',', ':', '(']).filter(|&i| i >= 10).unwrap_or(line.len().min(60));
+    let mut end = cut.min(line.len());
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].trim_end().to_owned()
 }
 
 /// 1-based line and column of a byte offset.
@@ -221,32 +231,32 @@ impl Scenario {
 const MAX_TASKS: u64 = 100_000;
 
 /// Parses and validates a scenario's text.
-pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let help = e
             .message()
             .contains("unknown field")
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
-        ScenarioError::new(path, text, e.span(), e.message().to_owned(), help)
+        Box::new(ScenarioError::new(path, text, e.span(), e.message().to_owned(), help))
     })?;
     validate(raw, text, path)
 }
 
 /// Reads, parses and validates a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+pub fn load(path: &Path) -> Result<Scenario, Box<ScenarioError>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Box::new(ScenarioError::io(path, &e)))?;
     parse(&text, path)
 }
 
-fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
     let err = |span: std::ops::Range<usize>, msg: String, help: Option<&str>| {
-        ScenarioError::new(
+        Box::new(ScenarioError::new(
             path,
             text,
             (span.end > 0).then_some(span),
             msg,
             help.map(str::to_owned),
-        )
+        ))
     };
     let name = raw.name.get_ref().clone();
     if name.is_empty()
