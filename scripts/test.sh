@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's test command (see README): sets up the real peer (the official
+# CaptchaAI Python SDK in .venv), then runs every test of the workspace,
+# including doc tests. Exits non-zero on the first failure.
+#
+# Extra arguments go to both cargo invocations, e.g. `scripts/test.sh --release`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "scripts/setup-python-peer.sh"
+scripts/setup-python-peer.sh
+
+step "cargo test --workspace --all-targets $*"
+cargo test --workspace --all-targets "$@"
+
+step "cargo test --workspace --doc $*"
+cargo test --workspace --doc "$@"
+
+step "all tests passed"
