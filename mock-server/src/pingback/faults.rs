@@ -40,12 +40,24 @@
 //! | `{ malformed = "<kind>" }` | a malformed callback first, then the genuine one; kinds: `missing-id`, `missing-code`, `non-numeric-id`, `unknown-id`, `stale-id`, `oversized-code`, `wrong-method` |
 //! | `{ retry = <policy> }` | deliver normally, with this retry policy instead of the default |
 //!
+//! Malformed callbacks, in detail: `missing-id` and `missing-code` leave the
+//! parameter out; `non-numeric-id` sends `id=<id>x`; `unknown-id` an id the
+//! run never issued; `stale-id` the id of a task whose genuine callback was
+//! already delivered (one of the last 64; while there is none, the id just
+//! below the first, never issued), both with a plausible code that is not the
+//! answer; `oversized-code` a `code` of 100 000 characters in a POST body, and
+//! in a GET query as long as a URL may be (just under 64 KiB in all, the
+//! `http` crate's limit; many servers answer 414 past 8 KiB already);
+//! `wrong-method` the genuine callback with the other HTTP method. Malformed
+//! callbacks are never retried.
+//!
 //! # Retry policies
 //!
 //! When the receiver answers non-2xx, exceeds the per-attempt timeout, or
 //! refuses the connection, the policy decides whether and when to try again.
-//! Waits run on the mock's clock, so long schedules take moments under a time
-//! scale or the paused clock.
+//! Each wait counts from the end of the failed attempt (a timed-out attempt
+//! ends at the timeout). Waits run on the mock's clock, so long schedules take
+//! moments under a time scale or the paused clock.
 //!
 //! | `retry =` | attempts |
 //! |---|---|

@@ -1,0 +1,275 @@
+//! Dispatch never blocks the API: past `queue-capacity` pending deliveries
+//! new ones are shed (journalled, and logged as a warning) while `in.php` and
+//! `res.php` keep answering at once; concurrency per receiver host stays at
+//! `max-in-flight-per-host`, each host with its own cap; an `early` submit
+//! waits for a saturated host only so long.
+
+mod pingback_common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use captchaai_mock::{
+    DEFAULT_KEY,
+    config::Dialect,
+    pingback::{
+        AttemptOutcome, Fault, FaultRule,
+        faults::{OrdinalRange, RuleMatch},
+    },
+};
+use pingback_common::*;
+
+/// Log lines, captured for the test's thread (the runtime is current_thread,
+/// so every task logs here).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+/// Tests in this file run one at a time: `tracing` caches per call site
+/// whether anyone listens, and a test without a subscriber running beside the
+/// capturing one can leave the `info` call sites switched off for it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_queue_sheds_with_a_warning_while_the_api_keeps_answering() {
+    let _serial = SERIAL.lock().await;
+    let (logs, _guard) = Logs::capture();
+    // The receiver never answers in time.
+    let rx = Receiver::with_plan(|_| Reply::slow(Duration::from_secs(3600))).await;
+    let mut cfg = config(9, Dialect::Captchaai, vec![]);
+    cfg.pingback.queue_capacity = 3;
+    cfg.pingback.max_in_flight_per_host = 2;
+    cfg.pingback.attempt_timeout = Duration::from_secs(60);
+    let mock = Mock::start(cfg).await;
+    let url = rx.url("/hook");
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(mock.submit(&url).await);
+    }
+    // All ten finish at 5 s: three are taken, seven shed.
+    until_ms(&mock, 6000).await;
+
+    // The API answers at once all the same.
+    let late = mock.submit(&url).await;
+    let polled = mock
+        .client
+        .get(format!("{}/res.php", mock.server.uri()))
+        .query(&[
+            ("key", DEFAULT_KEY),
+            ("action", "get"),
+            ("id", &ids[0].to_string()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(polled, format!("OK|{}", mock.code_of(ids[0])));
+    assert_eq!(mock.now_ms(), 6000, "no request waited");
+    assert!(late > ids[9]);
+
+    let stats = mock.server.state().dispatcher().stats();
+    assert_eq!((stats.shed, stats.pending), (7, 3));
+    let journal = mock.journal_all();
+    let shed: Vec<u64> = journal
+        .iter()
+        .filter(|r| r.outcome == AttemptOutcome::Shed)
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(shed, ids[3..].to_vec(), "the first three got in");
+    for r in journal.iter().filter(|r| r.outcome == AttemptOutcome::Shed) {
+        assert_eq!((r.attempt, r.last_attempt, r.sent_at_ms), (0, true, 5000));
+        assert!(!r.outcome.reached_receiver());
+    }
+    let warnings: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("WARN") && l.contains("pingback queue full: shedding"))
+        .collect();
+    assert_eq!(warnings.len(), 7, "{:#?}", logs.lines());
+    assert!(warnings[0].contains(&format!("task {}", ids[3])));
+    assert!(
+        warnings[0].contains("queue-capacity"),
+        "says what to change"
+    );
+    // Two in flight (the host's cap), the third waits its turn.
+    assert_eq!(rx.max_in_flight(), 2);
+    assert_eq!(rx.hits().len(), 2);
+
+    until_ms(&mock, 200_000).await;
+    let sent: Vec<(u64, u64)> = mock
+        .journal_all()
+        .iter()
+        .filter(|r| r.attempt == 1)
+        .map(|r| (r.task_id, r.sent_at_ms))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(ids[0], 5000), (ids[1], 5000), (ids[2], 65_000)],
+        "the third was sent when a slot freed at the 60 s timeout"
+    );
+    assert!(
+        mock.journal_all()
+            .iter()
+            .filter(|r| r.attempt == 1)
+            .all(|r| r.outcome == AttemptOutcome::Timeout)
+    );
+    // The task submitted at 6 s finished at 11 s, into a full queue.
+    let shed: Vec<u64> = mock
+        .journal_all()
+        .iter()
+        .filter(|r| r.outcome == AttemptOutcome::Shed)
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(shed.len(), 8);
+    assert_eq!(shed[7], late);
+    assert!(rx.hits_for(late).is_empty());
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|l| l.contains("pingback attempt") && l.contains("Timeout")),
+        "attempts are logged: {:#?}",
+        logs.lines()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_capped_per_receiver_host() {
+    let _serial = SERIAL.lock().await;
+    // Each request takes 1 s to answer.
+    let slow = |_: &Hit| Reply::slow(Duration::from_secs(1));
+    let a = Receiver::with_plan(slow).await;
+    let b = Receiver::with_plan(slow).await;
+    let mut cfg = config(9, Dialect::Captchaai, vec![]);
+    cfg.pingback.max_in_flight_per_host = 4;
+    let mock = Mock::start(cfg).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let rx = if i % 2 == 0 { &a } else { &b };
+        ids.push(mock.submit(&rx.url("/hook")).await);
+    }
+    until_ms(&mock, 60_000).await;
+
+    for rx in [&a, &b] {
+        assert_eq!(rx.max_in_flight(), 4, "four at a time per host");
+        let at: Vec<u64> = rx.hits().iter().map(|h| mock.ms(h.at)).collect();
+        // 20 callbacks per host, 4 per second, both hosts at once.
+        let want: Vec<u64> = (0..20).map(|i| 5000 + (i / 4) * 1000).collect();
+        assert_eq!(at, want);
+    }
+    let journal = mock.journal_all();
+    assert_eq!(journal.len(), 40);
+    assert!(journal.iter().all(|r| r.scheduled_at_ms == 5000
+        && r.outcome == AttemptOutcome::Delivered { status: 200 }
+        && r.latency_us == Some(1_000_000)));
+    // Each host's callbacks went out in finishing (= id) order.
+    for (rx, parity) in [(&a, 0), (&b, 1)] {
+        let got: Vec<u64> = rx
+            .hits()
+            .iter()
+            .map(|h| h.param("id").unwrap().parse().unwrap())
+            .collect();
+        let want: Vec<u64> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_early_submit_waits_for_a_saturated_host_only_so_long() {
+    let _serial = SERIAL.lock().await;
+    let rx = Receiver::with_plan(|_| Reply::slow(Duration::from_secs(3600))).await;
+    // Task 3 is early; tasks 1 and 2 occupy the host's only slot from 5 s.
+    let early = FaultRule::always(Fault::Early).matching(RuleMatch {
+        tasks: Some(OrdinalRange { from: 3, to: 3 }),
+        ..RuleMatch::default()
+    });
+    let mut cfg = config(9, Dialect::Captchaai, vec![early]);
+    cfg.pingback.max_in_flight_per_host = 1;
+    cfg.pingback.attempt_timeout = Duration::from_secs(10);
+    let mock = Mock::start(cfg).await;
+    let url = rx.url("/hook");
+    let first = mock.submit(&url).await;
+    let second = mock.submit(&url).await;
+    until_ms(&mock, 6000).await;
+    // Its callback queues behind the two (timing out at 15 s and 25 s); the
+    // submit answer waits at most twice the attempt timeout.
+    let id = mock.submit(&url).await;
+    assert_eq!(mock.now_ms(), 26_000);
+    until_ms(&mock, 60_000).await;
+    let sent: Vec<(u64, u64)> = mock
+        .journal_all()
+        .iter()
+        .map(|r| (r.task_id, r.sent_at_ms))
+        .collect();
+    assert_eq!(sent, vec![(first, 5000), (second, 15_000), (id, 25_000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_drops_the_backlog_and_the_send_in_flight() {
+    let _serial = SERIAL.lock().await;
+    let rx = Receiver::with_plan(|_| Reply::slow(Duration::from_secs(1))).await;
+    let mut cfg = config(9, Dialect::Captchaai, vec![]);
+    cfg.pingback.max_in_flight_per_host = 1;
+    let mock = Mock::start(cfg).await;
+    for _ in 0..5 {
+        mock.submit(&rx.url("/hook")).await;
+    }
+    // At 5.5 s one callback is in flight and four wait behind it.
+    until_ms(&mock, 5500).await;
+    assert_eq!(mock.server.state().dispatcher().stats().pending, 5);
+    mock.server.state().reset();
+    until_ms(&mock, 60_000).await;
+    assert_eq!(rx.hits().len(), 1, "only the one already sent");
+    assert!(
+        mock.journal_all().is_empty(),
+        "nor journalled: it never finished"
+    );
+    assert_eq!(mock.server.state().dispatcher().stats().pending, 0);
+}
