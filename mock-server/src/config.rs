@@ -45,6 +45,9 @@ use crate::{
     wire::IdEncoding,
 };
 
+/// The first task id a default mock hands out.
+pub const DEFAULT_FIRST_TASK_ID: u64 = 74_000_000_001;
+
 /// The default test key printed at start-up (exactly 32 characters).
 pub const DEFAULT_KEY: &str = "captchaai-mock-test-key-00000001";
 
@@ -268,6 +271,16 @@ impl Default for PingbackConfig {
     }
 }
 
+/// Transient API faults, drawn per request from the seed (opt-in).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ApiFaultConfig {
+    /// Share of `in.php` requests answered `ERROR_SERVER_ERROR` (HTTP 200), 0 to 1.
+    pub server_error_rate: f64,
+    /// Share of `in.php` and `res.php` requests answered HTTP 503 with an empty body, 0 to 1.
+    pub http_error_rate: f64,
+}
+
 /// Settings only the standalone binary uses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -319,6 +332,8 @@ pub struct Config {
     pub journal: JournalConfig,
     /// Pingback delivery and faults.
     pub pingback: PingbackConfig,
+    /// Transient API faults.
+    pub api: ApiFaultConfig,
     /// Binary-only settings.
     pub server: ServerConfig,
 }
@@ -331,13 +346,14 @@ impl Default for Config {
             dialect: Dialect::Captchaai,
             busy_threads: BusyMode::ZeroBalance,
             task_id: TaskIdEncoding::String,
-            first_task_id: 74_000_000_001,
+            first_task_id: DEFAULT_FIRST_TASK_ID,
             accounts: Vec::new(),
             solving: SolvingConfig::default(),
             images: ImageConfig::default(),
             admin: AdminConfig::default(),
             journal: JournalConfig::default(),
             pingback: PingbackConfig::default(),
+            api: ApiFaultConfig::default(),
             server: ServerConfig::default(),
         }
     }
@@ -430,6 +446,12 @@ impl Config {
                     "must be between 0 and 1",
                 ));
             }
+        }
+        if !rate_ok(self.api.server_error_rate) {
+            return Err(invalid("api.server-error-rate", "must be between 0 and 1"));
+        }
+        if !rate_ok(self.api.http_error_rate) {
+            return Err(invalid("api.http-error-rate", "must be between 0 and 1"));
         }
         if self.images.max_bytes < 100 {
             return Err(invalid("images.max-bytes", "must be at least 100"));

@@ -24,7 +24,8 @@ use crate::seed;
 #[serde(
     rename_all = "kebab-case",
     deny_unknown_fields,
-    try_from = "RawDistribution"
+    try_from = "RawDistribution",
+    into = "RawDistribution"
 )]
 #[schemars(with = "RawDistribution")]
 pub enum Distribution {
@@ -221,6 +222,21 @@ mod tests {
             Distribution::LogNormal { .. }
         ));
         assert_eq!(parse(r#"d = "never""#).unwrap(), Distribution::Never);
+    }
+
+    #[test]
+    fn serializes_as_it_parses() {
+        let d = Distribution::LogNormal {
+            median: Duration::from_millis(2500),
+            sigma: 0.5,
+        };
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, r#"{"log-normal":{"median":"2s 500ms","sigma":0.5}}"#);
+        assert_eq!(serde_json::from_str::<Distribution>(&json).unwrap(), d);
+        assert_eq!(
+            serde_json::to_string(&Distribution::Never).unwrap(),
+            r#""never""#
+        );
     }
 
     #[test]

@@ -9,14 +9,18 @@ use axum::{
 use crate::{
     methods,
     request::{self, ApiRequest},
-    state::{InboundEntry, KeyCheck, MockState},
+    state::{ApiFault, InboundEntry, KeyCheck, MockState},
     wire::{Code, Reply},
 };
 
 /// `GET|POST /in.php`.
 pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, Code::TooBigCaptchaFilesize).await;
-    let (reply, task_id) = submit(&state, &req).await;
+    let fault = state.api_fault(true);
+    if fault == Some(ApiFault::Http503) {
+        return request::http_503(&state, req, "in.php", "method");
+    }
+    let (reply, task_id) = submit(&state, &req, fault).await;
     finish(&state, req, "in.php", reply, task_id)
 }
 
@@ -24,7 +28,7 @@ pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Respo
 /// simulated minutes), then answer as `res.php?action=get` would.
 pub async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, Code::TooBigCaptchaFilesize).await;
-    let (reply, task_id) = match submit(&state, &req).await {
+    let (reply, task_id) = match submit(&state, &req, None).await {
         (Reply::Submitted(id, _), _) => (wait_for(&state, id).await, Some(id)),
         other => other,
     };
@@ -66,7 +70,11 @@ async fn wait_for(state: &MockState, id: u64) -> Reply {
     }
 }
 
-async fn submit(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
+async fn submit(
+    state: &MockState,
+    req: &ApiRequest,
+    fault: Option<ApiFault>,
+) -> (Reply, Option<u64>) {
     let account = match state.check_key(req.params.get("key").map(str::trim)) {
         KeyCheck::Ok(a) => a,
         KeyCheck::Err(code) => return (Reply::Code(code), None),
@@ -79,6 +87,9 @@ async fn submit(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
         Ok(s) => s,
         Err(code) => return (Reply::Code(code), None),
     };
+    if fault == Some(ApiFault::ServerError) {
+        return (Reply::Code(Code::ServerError), None);
+    }
     match state.submit(account, sub) {
         Ok(done) => {
             if let Some(job) = done.early {
@@ -106,7 +117,7 @@ fn finish(
         encoding: req.encoding,
         action: req.params.get("method").map(str::to_owned),
         task_id,
-        params: req.params.summary(),
+        params: req.params.into_summary(),
         answer: reply.summary(),
         remote: req.remote,
     });

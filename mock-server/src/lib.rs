@@ -85,6 +85,8 @@ pub async fn serve(
 #[derive(Debug)]
 pub struct MockServer {
     addr: SocketAddr,
+    scheme: &'static str,
+    ca_path: Option<std::path::PathBuf>,
     state: MockState,
     cancel: CancellationToken,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -108,15 +110,66 @@ impl MockServer {
         let server = tokio::spawn(serve(listener, state.clone(), cancel.clone()));
         Ok(MockServer {
             addr,
+            scheme: "http",
+            ca_path: None,
             state,
             cancel,
             server: Some(server),
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// Starts a mock serving HTTPS with a CA and leaf generated now; the CA
+    /// certificate is written into `ca_dir` ([`MockServer::ca_path`]) for
+    /// clients that must trust it.
+    pub async fn start_tls(
+        config: Config,
+        ca_dir: &std::path::Path,
+    ) -> std::io::Result<MockServer> {
+        let io_err = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        config
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let generated = tls::generate().map_err(|e| io_err(&e))?;
+        let ca_path = tls::write_ca(&generated, ca_dir).map_err(|e| io_err(&e))?;
+        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+            generated.chain_pem.into_bytes(),
+            generated.key_pem.into_bytes(),
+        )
+        .await?;
+        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let state = MockState::new(config, cancel.child_token());
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        let token = cancel.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            h2.graceful_shutdown(Some(Duration::from_secs(2)));
+        });
+        let server = axum_server::from_tcp_rustls(listener, rustls_config)?.handle(handle);
+        let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let server = tokio::spawn(async move { server.serve(app).await });
+        Ok(MockServer {
+            addr,
+            scheme: "https",
+            ca_path: Some(ca_path),
+            state,
+            cancel,
+            server: Some(server),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` for [`MockServer::start_tls`]).
     pub fn uri(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The CA certificate to trust, for a TLS mock.
+    pub fn ca_path(&self) -> Option<&std::path::Path> {
+        self.ca_path.as_deref()
     }
 
     /// The listening address.

@@ -13,6 +13,14 @@ use captchaai_mock::{
 use clap::{Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
+// mimalloc instead of glibc malloc: the request path allocates and frees a
+// journal entry (a dozen small strings) per request, often on different
+// worker threads; glibc spent about a fifth of the request path's
+// instructions there (callgrind, BENCHMARKS.md). The library leaves the
+// allocator to whoever embeds it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A faithful, seeded mock of the CaptchaAI API (in.php / res.php) with controllable pingback faults.
 #[derive(Debug, Parser)]
 #[command(name = "captchaai-mock", version, about)]

@@ -48,6 +48,28 @@ impl ApiRequest {
     }
 }
 
+/// Answers an injected transient fault: HTTP 503 with an empty body (journalled).
+pub fn http_503(
+    state: &crate::state::MockState,
+    req: ApiRequest,
+    endpoint: &'static str,
+    action_param: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    state.journal_inbound(crate::state::InboundEntry {
+        at_ms: state.clock().now().as_millis(),
+        endpoint,
+        http_method: req.http_method,
+        encoding: req.encoding,
+        action: req.params.get(action_param).map(str::to_owned),
+        task_id: req.params.get("id").and_then(|i| i.trim().parse().ok()),
+        params: req.params.summary(),
+        answer: "HTTP 503".to_owned(),
+        remote: req.remote,
+    });
+    axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
 /// Reads a request. `too_big` is the code for a body over [`MAX_BODY`].
 pub async fn read(req: Request<Body>, too_big: Code) -> ApiRequest {
     let (parts, body) = req.into_parts();

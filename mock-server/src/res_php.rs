@@ -17,6 +17,9 @@ use crate::{
 /// `GET|POST /res.php`.
 pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, Code::BadParameters).await;
+    if state.api_fault(false) == Some(crate::state::ApiFault::Http503) {
+        return request::http_503(&state, req, "res.php", "action");
+    }
     let (reply, task_id) = answer(&state, &req);
     let format = req.format();
     let acao = req.acao();
@@ -27,7 +30,7 @@ pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Respo
         encoding: req.encoding,
         action: req.params.get("action").map(str::to_owned),
         task_id,
-        params: req.params.summary(),
+        params: req.params.into_summary(),
         answer: reply.summary(),
         remote: req.remote,
     });
@@ -142,7 +145,8 @@ pub fn solved_reply(cfg: &Config, id: u64, kind: TaskKind, outcome: Outcome) -> 
             if cfg.dialect == Dialect::TwoCaptcha && kind == TaskKind::Turnstile {
                 extras.push((
                     "useragent",
-                    crate::answers::user_agent(cfg.seed, id).to_owned(),
+                    crate::answers::user_agent(cfg.seed, crate::state::stream_subject(cfg, id))
+                        .to_owned(),
                 ));
             }
             Reply::Solved { answer, extras }

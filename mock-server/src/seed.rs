@@ -26,6 +26,8 @@ pub enum Stream {
     Reorder = 4,
     /// Retry jitter and other dispatcher decisions.
     Dispatch = 5,
+    /// Transient API faults, per request.
+    Api = 6,
 }
 
 /// SplitMix64 finaliser: a good 64-bit mixer for deriving seeds.

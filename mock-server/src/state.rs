@@ -172,7 +172,6 @@ impl Account {
 struct World {
     tasks: HashMap<u64, Task>,
     accounts: Vec<Account>,
-    keys: HashMap<String, u32>,
     next_id: u64,
     expiry: BinaryHeap<Reverse<(SimTime, u64)>>,
     finish_queue: BinaryHeap<Reverse<(SimTime, u64)>>,
@@ -258,7 +257,12 @@ pub struct Submitted {
 
 /// Everything shared by handlers, the dispatcher and the admin API.
 pub struct Inner {
-    config: RwLock<Arc<Config>>,
+    /// Fixed for the life of the state (`reset` goes back to it), so it is
+    /// read without a lock: every request reads it.
+    config: Arc<Config>,
+    /// Account index by key, from the config; as fixed as the config, and
+    /// read without the world lock by every request.
+    keys: HashMap<String, u32>,
     rules: RwLock<Arc<Vec<FaultRule>>>,
     world: Mutex<World>,
     clock: Clock,
@@ -266,6 +270,7 @@ pub struct Inner {
     dispatcher: Dispatcher,
     finish_notify: Notify,
     cancel: CancellationToken,
+    api_requests: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on one mock's state (cheap to clone).
@@ -293,20 +298,23 @@ fn world_for(cfg: &Config) -> World {
             pingback_hosts: Vec::new(),
         })
         .collect();
-    let keys = accounts
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.key.clone(), i as u32))
-        .collect();
     World {
         tasks: HashMap::new(),
         accounts,
-        keys,
         next_id: cfg.first_task_id,
         expiry: BinaryHeap::new(),
         finish_queue: BinaryHeap::new(),
         counters: Counters::default(),
     }
+}
+
+fn keys_for(world: &World) -> HashMap<String, u32> {
+    world
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.key.clone(), i as u32))
+        .collect()
 }
 
 /// The key check shared by both endpoints.
@@ -326,12 +334,14 @@ impl MockState {
         let inner = Inner {
             rules: RwLock::new(Arc::new(config.pingback.rules.clone())),
             inbound: Journal::new(config.journal.capacity),
-            config: RwLock::new(Arc::new(config)),
+            keys: keys_for(&world),
+            config: Arc::new(config),
             world: Mutex::new(world),
             clock,
             dispatcher,
             finish_notify: Notify::new(),
             cancel,
+            api_requests: std::sync::atomic::AtomicU64::new(0),
         };
         let state = MockState(Arc::new(inner));
         let s = state.clone();
@@ -347,11 +357,7 @@ impl MockState {
 
     /// The configuration in effect.
     pub fn config(&self) -> Arc<Config> {
-        self.0
-            .config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.0.config.clone()
     }
 
     /// The clock.
@@ -386,7 +392,7 @@ impl MockState {
         if key.chars().count() != 32 {
             return KeyCheck::Err(Code::WrongUserKey);
         }
-        match self.world().keys.get(key) {
+        match self.0.keys.get(key) {
             Some(i) => KeyCheck::Ok(*i),
             None => KeyCheck::Err(Code::KeyDoesNotExist),
         }
@@ -438,12 +444,38 @@ impl MockState {
     /// ordinals from the start, fault rules from the config, pending
     /// deliveries cancelled.
     pub fn reset(&self) {
-        let cfg = self.config();
-        *self.world() = world_for(&cfg);
+        let cfg = &*self.0.config;
+        *self.world() = world_for(cfg);
+        self.0
+            .api_requests
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         self.set_rules(cfg.pingback.rules.clone());
         self.0.inbound.clear();
         self.0.dispatcher.reset();
         self.0.finish_notify.notify_one();
+    }
+
+    /// Draws the transient API fault for the next request, if any: the
+    /// seeded stream is indexed by the request's arrival number, so a run with
+    /// the same requests in the same order gets the same faults.
+    pub fn api_fault(&self, submit: bool) -> Option<ApiFault> {
+        let cfg = &*self.0.config;
+        let api = &cfg.api;
+        if api.http_error_rate <= 0.0 && (!submit || api.server_error_rate <= 0.0) {
+            return None;
+        }
+        let n = self
+            .0
+            .api_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rng = seed::stream(cfg.seed, Stream::Api, n);
+        if seed::chance(&mut rng, api.http_error_rate) {
+            return Some(ApiFault::Http503);
+        }
+        if submit && seed::chance(&mut rng, api.server_error_rate) {
+            return Some(ApiFault::ServerError);
+        }
+        None
     }
 
     /// Running totals.
@@ -472,7 +504,7 @@ impl MockState {
 
     /// Accepts a validated submission for an account.
     pub fn submit(&self, account: u32, sub: Submission) -> SubmitResult {
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let rules = self.rules();
         let mut w = self.world();
@@ -484,7 +516,8 @@ impl MockState {
         let ordinal = id - cfg.first_task_id + 1;
 
         // Fate and solve time, from the task's own stream.
-        let mut rng = seed::stream(cfg.seed, Stream::Solve, id);
+        let subject = stream_subject(cfg, id);
+        let mut rng = seed::stream(cfg.seed, Stream::Solve, subject);
         let unsolvable = seed::chance(&mut rng, cfg.solving.unsolvable_for(sub.kind));
         let solve = cfg.solving.time_for(sub.kind).sample(&mut rng);
 
@@ -493,18 +526,21 @@ impl MockState {
                 Dialect::Captchaai => CallbackMethod::Get,
                 Dialect::TwoCaptcha => CallbackMethod::Post,
             };
-            faults::compile(
+            // Compiled from the task's stream subject, then labelled with its real id.
+            let mut s = faults::compile(
                 cfg.seed,
                 &rules,
                 &cfg.pingback.retry,
                 TaskFacts {
-                    task_id: id,
+                    task_id: subject,
                     ordinal,
                     kind: sub.kind,
                     url,
                     method,
                 },
-            )
+            );
+            s.task_id = id;
+            s
         });
         let early = schedule.as_ref().is_some_and(|s| s.early);
 
@@ -592,7 +628,7 @@ impl MockState {
             )));
         }
         let early_job = if early {
-            w.tasks.get(&id).map(|t| self.job_for(&cfg, id, t, now))
+            w.tasks.get(&id).map(|t| self.job_for(cfg, id, t, now))
         } else {
             if has_pingback && !finish_at.is_never() {
                 w.finish_queue.push(Reverse((finish_at, id)));
@@ -614,7 +650,7 @@ impl MockState {
             },
             Some(Forced::Solved(Some(answer))) => Outcome::Solved {
                 answer: answer.clone(),
-                user_agent: answers::answer(cfg.seed, id, t.kind, t.shape)
+                user_agent: answers::answer(cfg.seed, stream_subject(cfg, id), t.kind, t.shape)
                     .user_agent
                     .map(str::to_owned),
             },
@@ -622,7 +658,8 @@ impl MockState {
                 code: Code::CaptchaUnsolvable.as_str().to_owned(),
             },
             _ => {
-                let Answer { text, user_agent } = answers::answer(cfg.seed, id, t.kind, t.shape);
+                let Answer { text, user_agent } =
+                    answers::answer(cfg.seed, stream_subject(cfg, id), t.kind, t.shape);
                 Outcome::Solved {
                     answer: text,
                     user_agent: user_agent.map(str::to_owned),
@@ -641,9 +678,15 @@ impl MockState {
                 .map(|p| p.schedule.clone())
                 .unwrap_or_else(|| Arc::new(unreachable_schedule(id, 0))),
             code: Arc::from(outcome.code()),
-            conflicting_code: Arc::from(
-                answers::conflicting_answer(cfg.seed, id, t.kind, t.shape).text,
-            ),
+            // Drawn only for schedules that send it (it costs two answers).
+            conflicting_code: if pb.is_some_and(|p| needs_conflicting_code(&p.schedule)) {
+                Arc::from(
+                    answers::conflicting_answer(cfg.seed, stream_subject(cfg, id), t.kind, t.shape)
+                        .text,
+                )
+            } else {
+                Arc::from("")
+            },
             first_task_id: cfg.first_task_id,
             finished_at: now,
         }
@@ -651,7 +694,7 @@ impl MockState {
 
     /// What `res.php?action=get` says about a task of this account.
     pub fn get(&self, account: u32, id: u64) -> Result<Outcome, Code> {
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
         let t = w
@@ -661,7 +704,7 @@ impl MockState {
             .ok_or(Code::WrongCaptchaId)?;
         match t.state(now) {
             TaskState::Queued | TaskState::Pending => Err(Code::NotReady),
-            TaskState::Solved | TaskState::Failed => Ok(self.outcome_of(&cfg, id, t)),
+            TaskState::Solved | TaskState::Failed => Ok(self.outcome_of(cfg, id, t)),
         }
     }
 
@@ -739,23 +782,23 @@ impl MockState {
 
     /// One task, as the admin API shows it.
     pub fn task(&self, id: u64) -> Option<TaskView> {
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
         let t = w.tasks.get(&id)?;
-        Some(self.view(&cfg, &w, id, t, now))
+        Some(self.view(cfg, &w, id, t, now))
     }
 
     /// Every stored task, in id order, at most `limit`.
     pub fn tasks(&self, limit: usize) -> Vec<TaskView> {
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
         let mut ids: Vec<u64> = w.tasks.keys().copied().collect();
         ids.sort_unstable();
         ids.into_iter()
             .take(limit)
-            .filter_map(|id| w.tasks.get(&id).map(|t| self.view(&cfg, &w, id, t, now)))
+            .filter_map(|id| w.tasks.get(&id).map(|t| self.view(cfg, &w, id, t, now)))
             .collect()
     }
 
@@ -785,7 +828,7 @@ impl MockState {
     /// or failed (with a code). Its pingback, if any, fires as scheduled.
     pub fn force(&self, id: u64, result: ForceResult) -> Option<TaskView> {
         let now = self.0.clock.now();
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let mut w = self.world();
         let t = w.tasks.get_mut(&id)?;
         t.forced = Some(Box::new(match result {
@@ -807,7 +850,7 @@ impl MockState {
                 w.finish_queue.push(Reverse((now, id)));
             }
         }
-        let view = w.tasks.get(&id).map(|t| self.view(&cfg, &w, id, t, now));
+        let view = w.tasks.get(&id).map(|t| self.view(cfg, &w, id, t, now));
         drop(w);
         self.0.finish_notify.notify_one();
         view
@@ -816,7 +859,7 @@ impl MockState {
     /// Sends a finished task's pingback again, by hand: one genuine callback
     /// with the default retry policy, regardless of its fault schedule.
     pub fn fire_pingback(&self, id: u64) -> Result<(), &'static str> {
-        let cfg = self.config();
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
         let t = w.tasks.get(&id).ok_or("no such task")?;
@@ -826,22 +869,25 @@ impl MockState {
         if !matches!(t.state(now), TaskState::Solved | TaskState::Failed) {
             return Err("task is not finished");
         }
-        let job = self.job_for(&cfg, id, t, now);
+        let job = self.job_for(cfg, id, t, now);
         drop(w);
-        self.0.dispatcher.fire_manual(job, &cfg);
+        self.0.dispatcher.fire_manual(job, cfg);
         Ok(())
     }
 
     /// Waits for tasks with pingbacks to finish and hands them to the dispatcher.
     async fn finisher(self) {
         loop {
-            let next = {
+            let (due, next) = {
                 let now = self.0.clock.now();
-                let cfg = self.config();
+                let cfg = &*self.0.config;
                 let mut w = self.world();
                 let mut due = Vec::new();
                 while let Some(Reverse((at, id))) = w.finish_queue.peek().copied() {
-                    if at > now {
+                    // Building a job draws its answers: in bounded batches,
+                    // so a burst of finishing tasks never holds the world
+                    // lock (and with it every API request) for long.
+                    if at > now || due.len() == FINISH_BATCH {
                         break;
                     }
                     w.finish_queue.pop();
@@ -859,15 +905,19 @@ impl MockState {
                     }
                     pb.fired = true;
                     let t = &w.tasks[&id];
-                    due.push(self.job_for(&cfg, id, t, at));
+                    due.push(self.job_for(cfg, id, t, at));
                 }
-                let next = w.finish_queue.peek().map(|Reverse((at, _))| *at);
-                drop(w);
-                for job in due {
-                    self.0.dispatcher.enqueue(job);
-                }
-                next
+                (due, w.finish_queue.peek().map(|Reverse((at, _))| *at))
             };
+            let full = due.len() == FINISH_BATCH;
+            for job in due {
+                self.0.dispatcher.enqueue(job);
+            }
+            if full {
+                // More may be due now: let the API in, then go on.
+                tokio::task::yield_now().await;
+                continue;
+            }
             let sleep = async {
                 match next {
                     Some(t) => self.0.clock.sleep_until(t).await,
@@ -884,9 +934,33 @@ impl MockState {
 
     /// Makes an early delivery (before the submit answer), bounded by the attempt timeout.
     pub async fn deliver_early(&self, job: Job) {
-        let cfg = self.config();
-        self.0.dispatcher.deliver_now(job, &cfg).await;
+        let cfg = &*self.0.config;
+        self.0.dispatcher.deliver_now(job, cfg).await;
     }
+}
+
+/// A transient fault the API answers with instead of doing its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiFault {
+    /// HTTP 503 with an empty body.
+    Http503,
+    /// `ERROR_SERVER_ERROR` (HTTP 200).
+    ServerError,
+}
+
+/// Finished tasks turned into pingback jobs per hold of the world lock.
+const FINISH_BATCH: usize = 256;
+
+/// True when a schedule sends a code other than the genuine one.
+fn needs_conflicting_code(schedule: &Schedule) -> bool {
+    use crate::pingback::faults::{DeliveryKind, MalformedKind};
+    schedule.deliveries.iter().any(|d| {
+        matches!(
+            d.kind,
+            DeliveryKind::Conflicting
+                | DeliveryKind::Malformed(MalformedKind::UnknownId | MalformedKind::StaleId)
+        )
+    })
 }
 
 /// A forced result.
@@ -913,6 +987,15 @@ fn unreachable_schedule(task_id: u64, ordinal: u64) -> Schedule {
             method: CallbackMethod::Get,
         },
     )
+}
+
+/// The subject of a task's random streams (solve time, fate, answer, fault):
+/// its position in the run, counted from the default first id. A run whose
+/// ids start elsewhere (a harness giving each run unique ids) draws exactly
+/// what a default run draws for the same submissions.
+pub fn stream_subject(cfg: &Config, id: u64) -> u64 {
+    id.wrapping_sub(cfg.first_task_id)
+        .wrapping_add(crate::config::DEFAULT_FIRST_TASK_ID)
 }
 
 /// The host (and port) of a URL, or the string itself if it is not a URL.

@@ -193,8 +193,15 @@ impl Reply {
         let mut out = String::with_capacity(64);
         match self {
             Reply::Code(c) => {
-                let status = u8::from(!c.is_error());
-                let _ = write!(out, r#"{{"status":{status},"request":"{}"}}"#, c.as_str());
+                // The most frequent answer of all (`CAPCHA_NOT_READY`): no
+                // formatting machinery.
+                out.push_str(if c.is_error() {
+                    r#"{"status":0,"request":""#
+                } else {
+                    r#"{"status":1,"request":""#
+                });
+                out.push_str(c.as_str());
+                out.push_str(r#""}"#);
             }
             Reply::Submitted(id, IdEncoding::String) => {
                 let _ = write!(out, r#"{{"status":1,"request":"{id}"}}"#);

@@ -580,7 +580,10 @@ fn json_ok(body: &str, cx: &Context) -> Result<(), String> {
         (0, serde_json::Value::String(s)) if Code::parse(s).is_some_and(Code::is_error) => Ok(()),
         (1, serde_json::Value::Number(n)) if n.is_u64() => Ok(()),
         (1, serde_json::Value::String(s)) => {
-            if s == "OK" && cx.threadsinfo {
+            // A threadsinfo answer carries both counts as integers (its exact
+            // shape is pinned by the snapshots); a bare `OK` is add/del_pingback.
+            let counts = v.get("threads").is_some() || v.get("working_threads").is_some();
+            if s == "OK" && cx.threadsinfo && counts {
                 let int = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).is_some();
                 return if int("threads") && int("working_threads") {
                     Ok(())
