@@ -923,3 +923,39 @@ fn builder_rejects_bad_settings() {
         .unwrap_err();
     assert!(err.is_bad_input());
 }
+
+// ---------------------------------------------------------------- 2captcha callback hosts
+
+#[tokio::test]
+async fn pingback_registration_round_trips_in_both_json_modes() {
+    let server = MockServer::start().await;
+    Mock::given(path("/res.php"))
+        .and(query_param("action", "add_pingback"))
+        .and(query_param("addr", "https://my.app/pingback"))
+        .respond_with(ok(r#"{"status":1,"request":"OK"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/res.php"))
+        .and(query_param("action", "get_pingback"))
+        .respond_with(ok("my.app,other.app"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/res.php"))
+        .and(query_param("action", "del_pingback"))
+        .respond_with(ok(r#"{"status":0,"request":"ERROR_WRONG_USER_KEY"}"#))
+        .mount(&server)
+        .await;
+    let client = fast_client(&server.uri()).build().unwrap();
+    client
+        .add_pingback("https://my.app/pingback")
+        .await
+        .unwrap();
+    assert_eq!(
+        client.pingback_hosts().await.unwrap(),
+        vec!["my.app", "other.app"]
+    );
+    let err = client.del_pingback("all").await.unwrap_err();
+    assert!(err.is_invalid_key(), "{err}");
+    assert_eq!(err.api_code(), Some("ERROR_WRONG_USER_KEY"));
+}

@@ -1,4 +1,5 @@
-//! Account actions on `res.php`: `threadsinfo`, `getbalance`, `reportgood` / `reportbad`.
+//! Account actions on `res.php`: `threadsinfo`, `getbalance`, `reportgood` / `reportbad`, and
+//! 2captcha's callback-host registration (`add_pingback`, `get_pingback`, `del_pingback`).
 
 use serde_json::Value;
 
@@ -103,6 +104,70 @@ impl Client {
     /// fails with `ERROR_DUPLICATE_REPORT`.
     pub async fn report_bad(&self, task_id: &TaskId) -> Result<(), Error> {
         self.report(task_id, "reportbad").await
+    }
+
+    /// `add_pingback`: registers a callback address. 2captcha only calls back hosts registered
+    /// from the account's IP first (CaptchaAI needs no registration).
+    ///
+    /// ```no_run
+    /// # async fn run(client: captchaai_client::Client) -> Result<(), captchaai_client::Error> {
+    /// client.add_pingback("https://my.app/pingback").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add_pingback(&self, addr: &str) -> Result<(), Error> {
+        self.pingback_action("add_pingback", Some(addr))
+            .await
+            .map(drop)
+    }
+
+    /// `del_pingback`: forgets a registered callback address (`"all"` forgets every one).
+    pub async fn del_pingback(&self, addr: &str) -> Result<(), Error> {
+        self.pingback_action("del_pingback", Some(addr))
+            .await
+            .map(drop)
+    }
+
+    /// `get_pingback`: the registered callback addresses.
+    pub async fn pingback_hosts(&self) -> Result<Vec<String>, Error> {
+        let text = self.pingback_action("get_pingback", None).await?;
+        Ok(text
+            .split([',', '|'])
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    async fn pingback_action(
+        &self,
+        action: &'static str,
+        addr: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut params = vec![
+            self.key_param(),
+            ("action", action.to_owned()),
+            self.json_param(),
+        ];
+        if let Some(a) = addr {
+            params.push(("addr", a.to_owned()));
+        }
+        let mut jitter = self.submit_jitter();
+        let body = self
+            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .await?;
+        match wire::interpret(&body)? {
+            Reply::Ok { request, .. } => Ok(match request {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            }),
+            Reply::Other(text) => Ok(text),
+            Reply::Error(code) => Err(Error::from_api_code(&code)),
+            Reply::NotReady => Err(Error::unexpected(format!(
+                "{action} answered CAPCHA_NOT_READY"
+            ))),
+        }
     }
 
     async fn report(&self, task_id: &TaskId, action: &'static str) -> Result<(), Error> {
