@@ -3,6 +3,7 @@
 //! # Layout
 //!
 //! - [`scenario`]: scenario files (raw serde types, validation, discovery, schema).
+pub mod chaos;
 pub mod checks;
 pub mod report;
 pub mod runner;

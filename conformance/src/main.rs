@@ -6,10 +6,17 @@
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
+use std::time::Duration;
+
 use captchaai_conformance::{
+    chaos::{self, ChaosOptions},
     report::{self, SuiteReport},
-    scenario,
-    subject::{Subject, reference::Reference},
+    scenario::{self, ScenarioKind},
+    subject::{
+        Subject,
+        external::{ExternalClient, ExternalReceiver},
+        reference::Reference,
+    },
     suite::{self, LoadError, SuiteOptions},
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -44,6 +51,91 @@ enum Command {
     },
     /// Print the JSON schema of scenario files.
     Schema,
+    /// Run many generated fault schedules; shrink and save the first failure.
+    Chaos(ChaosArgs),
+}
+
+/// Who is graded: the reference subject, an external receiver, or a client program.
+#[derive(Debug, clap::Args)]
+struct SubjectArgs {
+    /// Grade the pingback endpoint at this URL (receiver scenarios only).
+    #[arg(long, conflicts_with = "client_cmd")]
+    receiver: Option<String>,
+    /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none.
+    #[arg(long, requires = "receiver")]
+    results_url: Option<String>,
+    /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it.
+    #[arg(long, requires = "receiver")]
+    register_url: Option<String>,
+    /// With --receiver: how fast a valid callback must be acknowledged (real time).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    latency_budget: Duration,
+    /// Grade a client program run with `sh -c` (polling client scenarios only; see the README for the contract).
+    #[arg(long)]
+    client_cmd: Option<String>,
+    /// With --client-cmd: serve the mock over HTTPS and point the child's CA variables at its CA.
+    #[arg(long, requires = "client_cmd")]
+    tls: bool,
+}
+
+impl SubjectArgs {
+    fn subject(&self) -> Box<dyn Subject> {
+        if let Some(url) = &self.receiver {
+            Box::new(ExternalReceiver {
+                url: url.clone(),
+                results_url: self.results_url.clone(),
+                register_url: self.register_url.clone(),
+                latency_budget: self.latency_budget,
+            })
+        } else if let Some(cmd) = &self.client_cmd {
+            Box::new(ExternalClient {
+                cmd: cmd.clone(),
+                tls: self.tls,
+            })
+        } else {
+            Box::new(Reference)
+        }
+    }
+
+    /// The flags a replay command needs, shell-quoted.
+    fn replay_args(&self) -> String {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let mut v = Vec::new();
+        if let Some(u) = &self.receiver {
+            v.push(format!("--receiver {}", q(u)));
+            if let Some(r) = &self.results_url {
+                v.push(format!("--results-url {}", q(r)));
+            }
+            if let Some(r) = &self.register_url {
+                v.push(format!("--register-url {}", q(r)));
+            }
+        }
+        if let Some(c) = &self.client_cmd {
+            v.push(format!("--client-cmd {}", q(c)));
+            if self.tls {
+                v.push("--tls".into());
+            }
+        }
+        v.join(" ")
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ChaosArgs {
+    #[command(flatten)]
+    subject: SubjectArgs,
+    /// Generated cases to try (before shrinking).
+    #[arg(long, default_value_t = 100)]
+    runs: u32,
+    /// Seed of the case generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop trying new cases after this much wall time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    budget: Duration,
+    /// Where to write the shrunk failing scenario.
+    #[arg(long, default_value = "chaos-failures")]
+    out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +166,8 @@ struct RunArgs {
     /// Show expected/actual and evidence for NON-STRICT checks and every schedule line.
     #[arg(long, short = 'v')]
     verbose: bool,
+    #[command(flatten)]
+    subject: SubjectArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -117,6 +211,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(args),
+        Command::Chaos(args) => run_chaos(args),
     }
 }
 
@@ -173,7 +268,7 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("captchaai-conformance: no scenario matches");
         return ExitCode::from(2);
     }
-    let subject: Box<dyn Subject> = Box::new(Reference);
+    let subject = args.subject.subject();
     let opts = SuiteOptions {
         seed: args.seed,
         jobs: args
@@ -181,7 +276,7 @@ fn run(args: RunArgs) -> ExitCode {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         redact_timings: args.redact_timings,
         progress: args.format == Format::Human,
-        replay_args: String::new(),
+        replay_args: args.subject.replay_args(),
     };
     let human = args.format == Format::Human;
     if human {
@@ -222,5 +317,66 @@ fn run(args: RunArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn run_chaos(args: ChaosArgs) -> ExitCode {
+    if args.subject.client_cmd.is_some() {
+        eprintln!(
+            "captchaai-conformance: chaos needs the reference subject or --receiver (it varies pingback faults)"
+        );
+        return ExitCode::from(2);
+    }
+    let subject = args.subject.subject();
+    let kind = if args.subject.receiver.is_some() {
+        ScenarioKind::Receiver
+    } else {
+        ScenarioKind::EndToEnd
+    };
+    let opts = ChaosOptions {
+        runs: args.runs,
+        seed: args.seed,
+        budget: args.budget,
+        out_dir: args.out.clone(),
+        progress: true,
+        replay_args: args.subject.replay_args(),
+    };
+    let mut out = anstream::stdout();
+    let _ = writeln!(
+        out,
+        "captchaai-conformance chaos · subject: {} · up to {} run(s), seed {}",
+        subject.name(),
+        args.runs,
+        args.seed
+    );
+    let outcome = chaos::run(subject.as_ref(), kind, &opts);
+    match outcome.failure {
+        None => {
+            let _ = writeln!(
+                out,
+                "{} run(s), no failure{}",
+                outcome.runs,
+                if outcome.budget_exhausted {
+                    " (stopped by the time budget)"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "{} run(s): found a failure, shrunk to {} task(s), {} rule(s), {} callback(s)\n",
+                outcome.runs,
+                f.case.tasks,
+                f.case.rules.len(),
+                f.callbacks
+            );
+            let _ = report::write_scenario(&mut out, &f.report, false);
+            let _ = writeln!(out, "\nscenario file: {}\n\n{}", f.path.display(), f.toml);
+            let _ = writeln!(out, "replay: {}", f.replay);
+            ExitCode::from(1)
+        }
     }
 }

@@ -37,6 +37,8 @@ pub struct ScenarioReport {
     pub simulated_ms: u64,
     /// Wall time the run took (0 with `--redact-timings`).
     pub wall_ms: u64,
+    /// Pingback attempts that were sent (not dropped or shed).
+    pub callbacks: u64,
     /// The compiled pingback fault schedule, one line per faulted task.
     pub schedule: Vec<String>,
     /// Every check.

@@ -89,6 +89,16 @@ pub struct RunRecord {
     pub aborted: Option<String>,
     /// Whether everything ran on one paused clock (exact timing).
     pub in_process: bool,
+    /// Whether the subject reported what its application received.
+    pub app_observed: bool,
+    /// Whether the receiver must accept registered ids only.
+    pub registered_only: bool,
+    /// Whether the callback URL carries a secret the receiver checks.
+    pub secret: bool,
+    /// Simulated seconds per real second.
+    pub time_scale: f64,
+    /// How fast (real time) valid callbacks must be acknowledged, if graded.
+    pub latency_budget: Option<Duration>,
 }
 
 impl RunRecord {
@@ -126,7 +136,7 @@ pub fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> RunReco
 
 fn aborted(scenario: Arc<Scenario>, seed: u64, subject: &dyn Subject, why: String) -> RunRecord {
     RunRecord {
-        scenario,
+        scenario: scenario.clone(),
         seed,
         timeline: Timeline::default(),
         truth: BTreeMap::new(),
@@ -139,7 +149,25 @@ fn aborted(scenario: Arc<Scenario>, seed: u64, subject: &dyn Subject, why: Strin
         subject: subject.name(),
         aborted: Some(why),
         in_process: subject.in_process(),
+        app_observed: subject.observes_app(),
+        registered_only: subject.enforces_registration(&scenario),
+        secret: subject.uses_secret(&scenario),
+        time_scale: 1.0,
+        latency_budget: subject.latency_budget(),
     }
+}
+
+/// A first task id no earlier run has used: a slot from the wall clock and
+/// a counter, 100 000 ids per slot, above every id a default mock hands out.
+fn unique_first_id() -> u64 {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    #[allow(clippy::disallowed_methods)] // uniqueness across processes, not simulated time
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let slot = (now_ms.wrapping_mul(16) + n % 16) % 100_000_000;
+    75_000_000_000_000 + slot * 100_000 + 1
 }
 
 fn key_for(choice: KeyChoice) -> String {
@@ -156,7 +184,30 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     if subject.in_process() {
         cfg.time_scale = 1.0;
     }
-    let mock = match MockServer::start_with(cfg).await {
+    if !subject.in_process() {
+        // Another process outlives this run (a receiver serves every scenario
+        // and every replay): give the run task ids nobody has used.
+        cfg.first_task_id = unique_first_id();
+    }
+    let scale = cfg.time_scale;
+    // The harness's own timers (pacing, caps, grace) run in simulated time.
+    let real = move |d: Duration| {
+        if scale == 1.0 {
+            d
+        } else {
+            Duration::from_secs_f64(d.as_secs_f64() / scale)
+        }
+    };
+    let ca_dir = std::env::temp_dir().join(format!(
+        "captchaai-conformance-ca-{}-{seed}",
+        std::process::id()
+    ));
+    let started_mock = if subject.mock_tls() {
+        MockServer::start_tls(cfg, &ca_dir).await
+    } else {
+        MockServer::start_with(cfg).await
+    };
+    let mock = match started_mock {
         Ok(m) => m,
         Err(e) => {
             return aborted(
@@ -196,6 +247,9 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         api_key: key_for(scenario.subject.key),
         receiver_base: receiver_base.clone(),
         recorder: recorder.clone(),
+        mock: mock.state().clone(),
+        time_scale: scale,
+        ca_path: mock.ca_path().map(std::path::Path::to_path_buf),
     };
     let started: Started = match subject.start(ctx).await {
         Ok(s) => s,
@@ -225,21 +279,6 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         .no_proxy()
         .build()
         .unwrap_or_default();
-    // The application registers its callback host first in the 2captcha dialect.
-    if let Some(url) = &started.callback_url
-        && scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha
-    {
-        let _ = http
-            .get(format!("{}/res.php", mock.uri()))
-            .query(&[
-                ("key", key_for(scenario.subject.key).as_str()),
-                ("action", "add_pingback"),
-                ("addr", url.as_str()),
-            ])
-            .send()
-            .await;
-    }
-
     // Injections run alongside the workload.
     let mut injections = Vec::new();
     for inj in scenario.inject.clone() {
@@ -251,7 +290,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
             captchaai_mock::config::Dialect::TwoCaptcha => CallbackMethod::Post,
         };
         injections.push(tokio::spawn(async move {
-            tokio::time::sleep(inj.at).await;
+            tokio::time::sleep(real(inj.at)).await;
             inject(
                 &http,
                 &recorder,
@@ -271,22 +310,24 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         if i > 0 {
             match scenario.submit {
                 SubmitPattern::AllAtOnce => {}
-                SubmitPattern::Every(d) => tokio::time::sleep(d).await,
+                SubmitPattern::Every(d) => tokio::time::sleep(real(d)).await,
                 SubmitPattern::PerSecond(n) => {
-                    tokio::time::sleep(Duration::from_secs_f64(1.0 / n.max(1) as f64)).await
+                    tokio::time::sleep(real(Duration::from_secs_f64(1.0 / n.max(1) as f64))).await
                 }
             }
         }
         runs.push(tokio::spawn(driver.run(task)));
     }
-    let cap = scenario
-        .batch_deadline
-        .unwrap_or(Duration::ZERO)
-        .max(scenario.subject.deadline * 3)
-        + Duration::from_secs(600);
+    let longest = scenario.batch_deadline.unwrap_or(Duration::ZERO);
+    let cap = if subject.in_process() {
+        longest.max(scenario.subject.deadline * 3) + Duration::from_secs(600)
+    } else {
+        // Another process keeps its own time: the deadline twice over, plus a margin.
+        longest.max(scenario.subject.deadline * 2) + Duration::from_secs(60)
+    };
     let mut aborted_why = None;
     let all = futures::future::join_all(runs);
-    if tokio::time::timeout(cap, all).await.is_err() {
+    if tokio::time::timeout(real(cap), all).await.is_err() {
         aborted_why = Some(format!(
             "the subject did not finish its tasks within {} of simulated time",
             humantime::format_duration(cap)
@@ -300,14 +341,24 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     // Let scheduled pingbacks (late duplicates, retries) play out.
     let state = mock.state().clone();
     let mut step = Duration::from_millis(100);
-    for _ in 0..200 {
-        if state.dispatcher().stats().pending == 0 {
+    let drain_for = if subject.in_process() {
+        Duration::from_secs(3 * 86_400)
+    } else {
+        Duration::from_secs(30)
+    };
+    let drain_until = tokio::time::Instant::now() + drain_for;
+    while tokio::time::Instant::now() < drain_until {
+        if state.dispatcher().stats().pending == 0 && deliveries_settled(&state) {
             break;
         }
-        tokio::time::sleep(step).await;
-        step = (step * 2).min(Duration::from_secs(3600));
+        if subject.in_process() {
+            tokio::time::sleep(step).await;
+            step = (step * 2).min(Duration::from_secs(3600));
+        } else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(real(Duration::from_secs(1))).await;
 
     let ids = recorder.ids();
     let truth = collect_truth(&state.tasks(usize::MAX));
@@ -334,6 +385,11 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     let timeline = Timeline::assemble(&state, &recorder);
     shutdown.cancel();
     mock.shutdown().await;
+    if subject.mock_tls() {
+        let _ = std::fs::remove_dir_all(&ca_dir);
+    }
+    let registered_only = subject.enforces_registration(&scenario);
+    let secret = subject.uses_secret(&scenario);
     RunRecord {
         scenario,
         seed,
@@ -348,7 +404,37 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         subject: subject.name(),
         aborted: aborted_why,
         in_process: subject.in_process(),
+        app_observed: subject.observes_app(),
+        registered_only,
+        secret,
+        time_scale: scale,
+        latency_budget: subject.latency_budget(),
     }
+}
+
+/// True when every finished task's planned callbacks have all been attempted
+/// (or recorded as dropped or shed): nothing is still held back, for example
+/// in a reorder window waiting for its max-hold.
+fn deliveries_settled(state: &captchaai_mock::MockState) -> bool {
+    use captchaai_mock::{pingback::dispatcher::AttemptOutcome, state::TaskState};
+    let mut first_attempts: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::new();
+    for e in state.deliveries(0, usize::MAX, None) {
+        let r = e.entry;
+        if r.attempt <= 1 || matches!(r.outcome, AttemptOutcome::Dropped | AttemptOutcome::Shed) {
+            *first_attempts.entry(r.task_id).or_default() += 1;
+        }
+    }
+    state.tasks(usize::MAX).iter().all(|t| {
+        let Some(schedule) = &t.schedule else {
+            return true;
+        };
+        if !matches!(t.state, TaskState::Solved | TaskState::Failed) {
+            return true;
+        }
+        let planned = schedule.deliveries.len().max(1);
+        first_attempts.get(&t.id).copied().unwrap_or(0) >= planned
+    })
 }
 
 fn collect_truth(tasks: &[TaskView]) -> BTreeMap<u64, Truth> {

@@ -12,6 +12,7 @@
 //! client, receiver and store. Deliberately broken subjects live in the test
 //! tree and prove the harness can fail.
 
+pub mod external;
 pub mod reference;
 pub mod tasks;
 
@@ -39,6 +40,12 @@ pub struct RunContext {
     pub receiver_base: Option<String>,
     /// Where to record what the application sees.
     pub recorder: Recorder,
+    /// The mock's state (ground truth, journals).
+    pub mock: captchaai_mock::MockState,
+    /// Simulated seconds per real second (1 on the paused clock).
+    pub time_scale: f64,
+    /// The mock's CA certificate, when it serves HTTPS.
+    pub ca_path: Option<std::path::PathBuf>,
 }
 
 /// A started subject.
@@ -92,6 +99,32 @@ pub trait Subject: Send + Sync {
     /// otherwise the mock runs with the scenario's time scale).
     fn in_process(&self) -> bool {
         true
+    }
+
+    /// Whether the subject reports what its application receives (results and
+    /// errors); a bare receiver does not, and is graded from the HTTP side only.
+    fn observes_app(&self) -> bool {
+        true
+    }
+
+    /// Whether the receiver is expected to accept registered task ids only.
+    fn enforces_registration(&self, scenario: &Scenario) -> bool {
+        scenario.subject.registered_only
+    }
+
+    /// Whether the callback URL carries a shared secret the receiver checks.
+    fn uses_secret(&self, scenario: &Scenario) -> bool {
+        scenario.subject.secret
+    }
+
+    /// How fast (real time) the receiver must acknowledge a valid callback.
+    fn latency_budget(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Whether the mock must serve HTTPS.
+    fn mock_tls(&self) -> bool {
+        false
     }
 
     /// Whether the subject can run a scenario; `Err` gives the reason to skip it.

@@ -120,6 +120,7 @@ pub fn run_one(
         skipped: None,
         simulated_ms: 0,
         wall_ms: 0,
+        callbacks: 0,
         schedule: Vec::new(),
         checks: Vec::new(),
         replay,
@@ -139,6 +140,12 @@ pub fn run_one(
         started.elapsed().as_millis() as u64
     };
     let checks = checks::run_all(&record);
+    let callbacks = record
+        .timeline
+        .entries
+        .iter()
+        .filter(|e| matches!(&e.event, crate::timeline::Event::Delivery { outcome, .. } if outcome != "dropped" && outcome != "shed"))
+        .count() as u64;
     let schedule = record
         .truth
         .values()
@@ -150,6 +157,7 @@ pub fn run_one(
         verdict: checks::overall(&checks),
         simulated_ms: record.ended_at_ms,
         wall_ms,
+        callbacks,
         schedule,
         checks,
         ..base

@@ -86,6 +86,8 @@ pub enum Event {
         status: Option<u16>,
         /// The receiver's answer body, shortened.
         response: Option<String>,
+        /// Simulated time the receiver took to answer, in ms.
+        latency_ms: Option<f64>,
         /// The task's fault.
         fault: String,
     },
@@ -148,6 +150,11 @@ pub enum Event {
         /// The message.
         message: String,
     },
+    /// A remark from the harness or an external subject (ignored output, failed set-up).
+    Note {
+        /// What.
+        message: String,
+    },
     /// Something the subject's own store reported (reference subject).
     Store {
         /// What.
@@ -183,7 +190,7 @@ impl Entry {
             Event::AppResult { task, .. }
             | Event::AppError { task, .. }
             | Event::Store { task, .. } => *task,
-            Event::Request { .. } => None,
+            Event::Request { .. } | Event::Note { .. } => None,
         }
     }
 }
@@ -318,6 +325,7 @@ impl fmt::Display for Entry {
                     short(message)
                 )
             }
+            Event::Note { message } => write!(f, "note      {message}"),
             Event::Store { what, task } => {
                 write!(
                     f,
@@ -495,6 +503,7 @@ fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
             outcome: outcome_name(&d.outcome).to_owned(),
             status: d.outcome.status(),
             response: d.response,
+            latency_ms: d.latency_us.map(|us| us as f64 / 1000.0),
             fault: d.fault.to_string(),
         },
     }

@@ -5,12 +5,15 @@ use std::{path::PathBuf, process::Command};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_captchaai-conformance"));
-    c.env("NO_COLOR", "1").env("CI", "true").current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    c.env("NO_COLOR", "1")
+        .env("CI", "true")
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
     c
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("captchaai-conformance-cli-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("captchaai-conformance-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -18,7 +21,11 @@ fn tmp(name: &str) -> PathBuf {
 #[test]
 fn check_accepts_the_suite() {
     let out = bin().args(["check", "scenarios"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("scenario file(s) valid"), "{stdout}");
 }
@@ -35,13 +42,26 @@ fn a_bad_file_gets_file_line_column_and_a_snippet_and_nothing_runs() {
     .unwrap();
     for cmd in ["check", "run"] {
         let out = bin().args([cmd, file.to_str().unwrap()]).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{cmd}: exit code 2 for invalid files");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{cmd}: exit code 2 for invalid files"
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("typo.toml:5:"), "{cmd}: file and line: {err}");
-        assert!(err.contains("spacnig"), "{cmd}: names the misspelt key: {err}");
-        assert!(err.contains("fault = { duplicate"), "{cmd}: shows a snippet: {err}");
+        assert!(
+            err.contains("spacnig"),
+            "{cmd}: names the misspelt key: {err}"
+        );
+        assert!(
+            err.contains("fault = { duplicate"),
+            "{cmd}: shows a snippet: {err}"
+        );
         assert!(err.contains("nothing was run"), "{err}");
-        assert!(out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("OK"), "nothing ran");
+        assert!(
+            out.stdout.is_empty() || !String::from_utf8_lossy(&out.stdout).contains("OK"),
+            "nothing ran"
+        );
     }
 }
 
@@ -50,27 +70,54 @@ fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     let junit = tmp("report.xml");
     let json = tmp("report.json");
     let out = bin()
-        .args(["run", "scenarios/happy-path", "--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "run",
+            "scenarios/happy-path",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("happy-path/token-methods") && stdout.contains("exactly-once"), "{stdout}");
-    assert!(!stdout.contains('\u{1b}'), "no colour with NO_COLOR / off a terminal");
+    assert!(
+        stdout.contains("happy-path/token-methods") && stdout.contains("exactly-once"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colour with NO_COLOR / off a terminal"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuite name=\"happy-path/token-methods\"") && xml.contains("exactly-once"), "{xml}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"happy-path/token-methods\"")
+            && xml.contains("exactly-once"),
+        "{xml}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["format_version"], 1);
     assert_eq!(report["totals"]["failed"], 0);
 }
 
 #[test]
 fn filter_and_list() {
-    let out = bin().args(["list", "--filter", "duplicate"]).output().unwrap();
+    let out = bin()
+        .args(["list", "--filter", "duplicate"])
+        .output()
+        .unwrap();
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(s.contains("pingback/identical-duplicates") && s.contains("pingback/conflicting-duplicate"), "{s}");
+    assert!(
+        s.contains("pingback/identical-duplicates") && s.contains("pingback/conflicting-duplicate"),
+        "{s}"
+    );
     assert!(!s.contains("strategies/poll-only"), "{s}");
-    let out = bin().args(["run", "--filter", "no-such-scenario"]).output().unwrap();
+    let out = bin()
+        .args(["run", "--filter", "no-such-scenario"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -78,17 +125,43 @@ fn filter_and_list() {
 fn the_same_seed_gives_byte_identical_json_reports() {
     let run = || {
         let out = bin()
-            .args(["run", "scenarios/pingback", "scenarios/load", "--format", "json", "--redact-timings", "--seed", "7", "-j", "2"])
+            .args([
+                "run",
+                "scenarios/pingback",
+                "scenarios/load",
+                "--format",
+                "json",
+                "--redact-timings",
+                "--seed",
+                "7",
+                "-j",
+                "2",
+            ])
             .output()
             .unwrap();
-        assert!(out.status.code() == Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.code() == Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         out.stdout
     };
     let a = run();
     let b = run();
-    assert!(a == b, "two runs with seed 7 must give the same report byte for byte");
+    assert!(
+        a == b,
+        "two runs with seed 7 must give the same report byte for byte"
+    );
     let other = bin()
-        .args(["run", "scenarios/pingback/delayed.toml", "--format", "json", "--redact-timings", "--seed", "8"])
+        .args([
+            "run",
+            "scenarios/pingback/delayed.toml",
+            "--format",
+            "json",
+            "--redact-timings",
+            "--seed",
+            "8",
+        ])
         .output()
         .unwrap();
     assert_ne!(other.stdout, a, "another seed gives another run");
@@ -104,10 +177,25 @@ fn a_failing_run_exits_1_and_prints_the_replay_command() {
         "name = \"impossible\"\ndescription = \"expects polling where pingbacks win\"\nseed = 3\n\n[mock]\nsolve-time = { fixed = \"5s\" }\n\n[expect]\nvia = \"poll\"\n\n[workload]\ntasks = [{ method = \"turnstile\" }]\n",
     )
     .unwrap();
-    let out = bin().args(["run", file.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAILED") && stdout.contains("via"), "{stdout}");
-    assert!(stdout.contains("expected:") && stdout.contains("actual:") && stdout.contains("evidence:"), "{stdout}");
-    assert!(stdout.contains(&format!("replay: captchaai-conformance run {} --seed 3", file.display())), "{stdout}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("via"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("expected:") && stdout.contains("actual:") && stdout.contains("evidence:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "replay: captchaai-conformance run {} --seed 3",
+            file.display()
+        )),
+        "{stdout}"
+    );
 }

@@ -28,7 +28,14 @@ fn main() {
         .map(|s| {
             let s = Arc::new(s);
             Trial::test(s.id.clone(), move || {
-                let r = suite::run_one(s.clone(), &Reference, &SuiteOptions { jobs: 1, ..Default::default() });
+                let r = suite::run_one(
+                    s.clone(),
+                    &Reference,
+                    &SuiteOptions {
+                        jobs: 1,
+                        ..Default::default()
+                    },
+                );
                 if r.verdict == Verdict::Failed {
                     let mut out = Vec::new();
                     let _ = report::write_scenario(&mut out, &r, true);

@@ -92,7 +92,10 @@ fn short_label(message: &str) -> String {
     if line.chars().count() <= 60 {
         return line.to_owned();
     }
-    let cut = line.find([',', ':', '(']).filter(|&i| i >= 10).unwrap_or(line.len().min(60));
+    let cut = line
+        .find([',', ':', '('])
+        .filter(|&i| i >= 10)
+        .unwrap_or(line.len().min(60));
     let mut end = cut.min(line.len());
     while !line.is_char_boundary(end) {
         end -= 1;
@@ -237,7 +240,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             .message()
             .contains("unknown field")
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
-        Box::new(ScenarioError::new(path, text, e.span(), e.message().to_owned(), help))
+        Box::new(ScenarioError::new(
+            path,
+            text,
+            e.span(),
+            e.message().to_owned(),
+            help,
+        ))
     })?;
     validate(raw, text, path)
 }
@@ -373,6 +382,8 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
     mock.solving.unsolvable = m.unsolvable.clone();
     mock.solving.default_time = m.solve_time.clone();
     mock.solving.times = m.solve_times.clone();
+    mock.api.server_error_rate = m.server_error_rate;
+    mock.api.http_error_rate = m.http_error_rate;
     mock.pingback.rules = raw.faults.clone();
     mock.pingback.retry = raw.pingback.retry.clone();
     mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;

@@ -103,6 +103,10 @@ pub struct RawMock {
     pub time_scale: f64,
     /// Account balance (charged in the 2captcha dialect).
     pub balance: f64,
+    /// Share of submits answered `ERROR_SERVER_ERROR` (a transient error clients must retry), 0 to 1.
+    pub server_error_rate: f64,
+    /// Share of requests answered HTTP 503 with an empty body, 0 to 1.
+    pub http_error_rate: f64,
 }
 
 impl Default for RawMock {
@@ -118,6 +122,8 @@ impl Default for RawMock {
             task_id: TaskIdEncoding::String,
             time_scale: 50.0,
             balance: 10.0,
+            server_error_rate: 0.0,
+            http_error_rate: 0.0,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::{
 
 use captchaai_client::{
     Client, Error as ClientError, TaskId,
-    receiver::{Receiver, ReceiverConfig, ResultSource, ResultStore, StoreEvent},
+    receiver::{Receiver, ReceiverConfig, ResultSource, ResultStore, StoreConfig, StoreEvent},
     router::{Dispatch, ResultRouter},
     strategy::{Solver, Strategy},
 };
@@ -85,7 +85,13 @@ impl Subject for Reference {
     fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
         Box::pin(async move {
             let s = &ctx.scenario.subject;
-            let store = ResultStore::new();
+            // Results must outlive the run: the harness reads them back at the end.
+            let ttl = (s.deadline * 4 + std::time::Duration::from_secs(3600))
+                .max(StoreConfig::default().ttl);
+            let store = ResultStore::with_config(StoreConfig {
+                ttl,
+                ..StoreConfig::default()
+            });
             let rec = ctx.recorder.clone();
             store.on_event(move |e| record_store_event(&rec, e));
 
@@ -115,6 +121,18 @@ impl Subject for Reference {
                     quiet_period: s.fallback_after,
                 },
             };
+            // In the 2captcha dialect the application registers its callback host first.
+            if strategy.uses_pingback()
+                && ctx.scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha
+                && let Err(e) = client.add_pingback(&callback_url).await
+            {
+                ctx.recorder.record(
+                    Source::App,
+                    Event::Note {
+                        message: format!("add_pingback failed: {e}"),
+                    },
+                );
+            }
             let mut solver = Solver::new(client, store.clone(), strategy);
             if strategy.uses_pingback() {
                 solver = solver.with_pingback_url(callback_url.clone());

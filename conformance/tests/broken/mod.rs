@@ -21,7 +21,9 @@ use axum::{
 use captchaai_client::{Client, TaskId};
 use captchaai_conformance::{
     scenario::WorkTask,
-    subject::{BoxFuture, Driver, Probe, RunContext, Started, Subject, reference::record_error, tasks},
+    subject::{
+        BoxFuture, Driver, Probe, RunContext, Started, Subject, reference::record_error, tasks,
+    },
     timeline::Recorder,
 };
 use tokio::sync::Notify;
@@ -80,14 +82,21 @@ struct Callback {
     code: Option<String>,
 }
 
-async fn callback(State(s): State<Shared>, Query(q): Query<Callback>) -> (StatusCode, &'static str) {
+async fn callback(
+    State(s): State<Shared>,
+    Query(q): Query<Callback>,
+) -> (StatusCode, &'static str) {
     let (Some(id), Some(code)) = (q.id, q.code) else {
         return (StatusCode::BAD_REQUEST, "Bad request");
     };
     let ordinal;
     {
         let mut st = s.store.lock().unwrap();
-        if !s.flaws.accept_unknown && !st.submitted.contains(&id) && !st.registered.contains(&id) && !s.flaws.lose_early {
+        if !s.flaws.accept_unknown
+            && !st.submitted.contains(&id)
+            && !st.registered.contains(&id)
+            && !s.flaws.lose_early
+        {
             // A sane receiver: unknown ids are not ours.
             return (StatusCode::NOT_FOUND, "unknown task");
         }
@@ -108,7 +117,13 @@ async fn callback(State(s): State<Shared>, Query(q): Query<Callback>) -> (Status
     s.notify.notify_waiters();
     if s.flaws.no_dedup {
         // The naive application handles every callback it is given.
-        s.recorder.result(ordinal.unwrap_or(0), id.parse().ok(), code, Some("pingback"), None);
+        s.recorder.result(
+            ordinal.unwrap_or(0),
+            id.parse().ok(),
+            code,
+            Some("pingback"),
+            None,
+        );
     }
     (StatusCode::OK, "OK")
 }
@@ -128,19 +143,24 @@ impl Subject for Broken {
                 recorder: ctx.recorder.clone(),
                 ordinals: Arc::default(),
             };
-            let router = Router::new().route("/pingback", get(callback)).with_state(shared.clone());
+            let router = Router::new()
+                .route("/pingback", get(callback))
+                .with_state(shared.clone());
             let base = ctx.receiver_base.clone().ok_or("no receiver address")?;
             let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
                 .deadline(ctx.scenario.subject.deadline)
                 .seed(ctx.seed)
                 .build()
                 .map_err(|e| e.to_string())?;
-            let uses_pingback = ctx.scenario.subject.strategy != captchaai_conformance::scenario::StrategyName::PollOnly;
+            let uses_pingback = ctx.scenario.subject.strategy
+                != captchaai_conformance::scenario::StrategyName::PollOnly;
             let driver = BrokenDriver {
                 client,
                 shared: shared.clone(),
                 // A pingback-only scenario never polls, whatever the flaw.
-                polling: if ctx.scenario.subject.strategy == captchaai_conformance::scenario::StrategyName::PingbackOnly {
+                polling: if ctx.scenario.subject.strategy
+                    == captchaai_conformance::scenario::StrategyName::PingbackOnly
+                {
                     Polling::Never
                 } else {
                     this.polling
@@ -189,7 +209,11 @@ impl Driver for BrokenDriver {
                 st.submitted.insert(key.clone());
                 st.registered.insert(key.clone());
             }
-            shared.ordinals.lock().unwrap().insert(key.clone(), task.ordinal);
+            shared
+                .ordinals
+                .lock()
+                .unwrap()
+                .insert(key.clone(), task.ordinal);
             rec.submitted(task.ordinal, id.get());
             let start = tokio::time::Instant::now();
             let end = start + deadline;
@@ -207,7 +231,13 @@ impl Driver for BrokenDriver {
                 }
                 let now = tokio::time::Instant::now();
                 if now >= end {
-                    rec.error(task.ordinal, Some(id.get()), "timeout", None, "no result before the deadline");
+                    rec.error(
+                        task.ordinal,
+                        Some(id.get()),
+                        "timeout",
+                        None,
+                        "no result before the deadline",
+                    );
                     return;
                 }
                 if let Some(at) = next_poll
@@ -215,8 +245,20 @@ impl Driver for BrokenDriver {
                 {
                     match client.poll_once(&id).await {
                         Ok(Some(solution)) => {
-                            shared.store.lock().unwrap().results.entry(key.clone()).or_insert_with(|| solution.raw().to_owned());
-                            rec.result(task.ordinal, Some(id.get()), solution.raw(), Some("poll"), None);
+                            shared
+                                .store
+                                .lock()
+                                .unwrap()
+                                .results
+                                .entry(key.clone())
+                                .or_insert_with(|| solution.raw().to_owned());
+                            rec.result(
+                                task.ordinal,
+                                Some(id.get()),
+                                solution.raw(),
+                                Some("poll"),
+                                None,
+                            );
                             return;
                         }
                         Ok(None) => {}
@@ -229,7 +271,8 @@ impl Driver for BrokenDriver {
                 }
                 let wake = next_poll.unwrap_or(end).min(end);
                 let notified = shared.notify.notified();
-                let _ = tokio::time::timeout_at(wake.max(tokio::time::Instant::now()), notified).await;
+                let _ =
+                    tokio::time::timeout_at(wake.max(tokio::time::Instant::now()), notified).await;
             }
         })
     }

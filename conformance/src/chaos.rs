@@ -1,0 +1,351 @@
+//! Chaos mode: many runs with generated fault schedules, the same invariants,
+//! and a shrunk, replayable scenario file when something breaks.
+//!
+//! Cases are drawn by proptest strategies over the fault rules from one seed
+//! (so a chaos run is itself replayable), each run is graded by the usual
+//! checks, and a failing case is shrunk (fewer tasks, fewer and simpler
+//! rules) to the smallest schedule that still fails. That case is written as
+//! a scenario file the user can keep, with the command that replays it.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use proptest::{
+    prelude::*,
+    test_runner::{
+        Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+    },
+};
+
+use crate::{
+    checks::Verdict,
+    report::ScenarioReport,
+    scenario::{self, ScenarioKind},
+    subject::Subject,
+    suite::{SuiteOptions, run_one},
+};
+
+/// One generated fault.
+#[derive(Clone, Debug)]
+pub enum ChaosFault {
+    /// Identical copies.
+    Duplicate {
+        /// Copies.
+        copies: u32,
+    },
+    /// A conflicting copy.
+    Conflicting,
+    /// A malformed callback first.
+    Malformed(&'static str),
+    /// A fixed delay, in seconds.
+    Delay(u32),
+    /// Dropped.
+    Drop,
+    /// Held for a reorder window.
+    Reorder {
+        /// Window size.
+        window: u32,
+    },
+}
+
+impl ChaosFault {
+    fn toml(&self) -> String {
+        match self {
+            ChaosFault::Duplicate { copies } => {
+                format!("{{ duplicate = {{ copies = {copies}, spacing = \"1s\" }} }}")
+            }
+            ChaosFault::Conflicting => {
+                "{ duplicate = { copies = 1, spacing = \"1s\", conflicting = true } }".into()
+            }
+            ChaosFault::Malformed(k) => format!("{{ malformed = \"{k}\" }}"),
+            ChaosFault::Delay(s) => format!("{{ delay = {{ fixed = \"{s}s\" }} }}"),
+            ChaosFault::Drop => "\"drop\"".into(),
+            ChaosFault::Reorder { window } => {
+                format!("{{ reorder = {{ window = {window}, max-hold = \"5s\" }} }}")
+            }
+        }
+    }
+}
+
+/// One generated case.
+#[derive(Clone, Debug)]
+pub struct ChaosCase {
+    /// Tasks in the workload.
+    pub tasks: u32,
+    /// Rules, in order, with their probabilities.
+    pub rules: Vec<(f64, ChaosFault)>,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+fn fault() -> impl Strategy<Value = ChaosFault> {
+    // Simpler faults first: proptest shrinks towards earlier alternatives.
+    prop_oneof![
+        (1u32..=3).prop_map(|copies| ChaosFault::Duplicate { copies }),
+        Just(ChaosFault::Conflicting),
+        prop::sample::select(vec![
+            "missing-id",
+            "missing-code",
+            "non-numeric-id",
+            "unknown-id",
+            "oversized-code",
+            "stale-id"
+        ])
+        .prop_map(ChaosFault::Malformed),
+        (1u32..=20).prop_map(ChaosFault::Delay),
+        Just(ChaosFault::Drop),
+        (2u32..=4).prop_map(|window| ChaosFault::Reorder { window }),
+    ]
+}
+
+fn case() -> impl Strategy<Value = ChaosCase> {
+    (
+        1u32..=6,
+        prop::collection::vec((prop::sample::select(vec![1.0f64, 0.5]), fault()), 1..=3),
+        any::<u64>(),
+    )
+        .prop_map(|(tasks, rules, seed)| ChaosCase {
+            tasks,
+            rules,
+            seed: seed % 1_000_000,
+        })
+}
+
+/// The scenario file for a case.
+pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("name = \"chaos-{}\"\n", case.seed));
+    s.push_str(&format!(
+        "description = \"Found by {origin}; shrunk to the smallest schedule that still fails.\"\n"
+    ));
+    s.push_str("tags = [\"chaos\"]\n");
+    s.push_str(&format!("seed = {}\n", case.seed));
+    if kind == ScenarioKind::Receiver {
+        s.push_str("kind = \"receiver\"\n");
+    }
+    s.push_str("\n[mock]\nsolve-time = { fixed = \"5s\" }\n");
+    if kind == ScenarioKind::Receiver {
+        // An external receiver runs on real time: registration must beat the callback.
+        s.push_str("time-scale = 10.0\n");
+    }
+    for (p, f) in &case.rules {
+        s.push_str(&format!(
+            "\n[[faults]]\nprobability = {p:?}\nfault = {}\n",
+            f.toml()
+        ));
+    }
+    s.push_str("\n[subject]\nstrategy = \"pingback-with-fallback\"\nfallback-after = \"60s\"\n");
+    s.push_str(&format!(
+        "\n[workload]\ntasks = [{{ method = \"turnstile\", count = {} }}]\n",
+        case.tasks
+    ));
+    s
+}
+
+/// How to run chaos mode.
+#[derive(Clone, Debug)]
+pub struct ChaosOptions {
+    /// Cases to try (before shrinking).
+    pub runs: u32,
+    /// Seed of the case generator.
+    pub seed: u64,
+    /// Stop trying new cases after this much wall time.
+    pub budget: Duration,
+    /// Where to write the failing scenario file.
+    pub out_dir: PathBuf,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+    /// Extra arguments for the replay command.
+    pub replay_args: String,
+}
+
+/// A failure found and shrunk.
+#[derive(Clone, Debug)]
+pub struct ChaosFailure {
+    /// The shrunk case.
+    pub case: ChaosCase,
+    /// Its scenario file.
+    pub path: PathBuf,
+    /// Its text.
+    pub toml: String,
+    /// The report of the shrunk run.
+    pub report: ScenarioReport,
+    /// Callbacks the shrunk schedule sent.
+    pub callbacks: usize,
+    /// The replay command.
+    pub replay: String,
+}
+
+/// What chaos mode found.
+#[derive(Clone, Debug)]
+pub struct ChaosOutcome {
+    /// Cases run (including shrinking steps).
+    pub runs: u32,
+    /// The shrunk failure, if any.
+    pub failure: Option<ChaosFailure>,
+    /// True when the time budget ended the search early.
+    pub budget_exhausted: bool,
+}
+
+fn run_case(
+    case: &ChaosCase,
+    kind: ScenarioKind,
+    subject: &dyn Subject,
+    dir: &Path,
+    origin: &str,
+) -> Result<(ScenarioReport, PathBuf, String), String> {
+    let toml = scenario_toml(case, kind, origin);
+    let path = dir.join(format!("chaos-{}.toml", case.seed));
+    let s = scenario::parse(&toml, &path).map_err(|e| e.message.clone())?;
+    Ok((
+        run_one(
+            Arc::new(s),
+            subject,
+            &SuiteOptions {
+                jobs: 1,
+                ..Default::default()
+            },
+        ),
+        path,
+        toml,
+    ))
+}
+
+/// Runs chaos mode against a subject.
+pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
+    let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
+    #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
+    let started = std::time::Instant::now();
+    let runs = AtomicU32::new(0);
+    let exhausted = std::sync::atomic::AtomicBool::new(false);
+    let bar = (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err())
+        .then(|| {
+            let b = indicatif::ProgressBar::new(opts.runs as u64);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("chaos {bar:30} {pos}/{len} {wide_msg}")
+            {
+                b.set_style(style);
+            }
+            b
+        });
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&opts.seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+    let config = ProptestConfig {
+        cases: opts.runs,
+        max_shrink_iters: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let tmp = std::env::temp_dir().join(format!("captchaai-chaos-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&tmp);
+    let result = runner.run(&case(), |c| {
+        if started.elapsed() > opts.budget {
+            exhausted.store(true, Ordering::Relaxed);
+            return Ok(());
+        }
+        runs.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        match run_case(&c, kind, subject, &tmp, &origin) {
+            Ok((r, _, _)) if r.verdict == Verdict::Failed => {
+                let failed: Vec<&str> = r
+                    .checks
+                    .iter()
+                    .filter(|c| c.verdict == Verdict::Failed)
+                    .map(|c| c.id)
+                    .collect();
+                Err(TestCaseError::fail(failed.join(", ")))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(TestCaseError::fail(format!(
+                "generated an invalid scenario: {e}"
+            ))),
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let failure = match result {
+        Err(TestError::Fail(_, minimal)) => {
+            let _ = std::fs::create_dir_all(&opts.out_dir);
+            match run_case(&minimal, kind, subject, &opts.out_dir, &origin) {
+                Ok((report, path, toml)) => {
+                    let _ = std::fs::write(&path, &toml);
+                    let replay = format!(
+                        "captchaai-conformance run {} --seed {}{}",
+                        path.display(),
+                        minimal.seed,
+                        if opts.replay_args.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {}", opts.replay_args)
+                        }
+                    );
+                    Some(ChaosFailure {
+                        callbacks: report.callbacks as usize,
+                        case: minimal,
+                        path,
+                        toml,
+                        report,
+                        replay,
+                    })
+                }
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    ChaosOutcome {
+        runs: runs.load(Ordering::Relaxed),
+        failure,
+        budget_exhausted: exhausted.load(Ordering::Relaxed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::strategy::ValueTree;
+
+    use super::*;
+
+    #[test]
+    fn generated_files_are_valid_scenarios() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..200 {
+            let c = case().new_tree(&mut runner).unwrap().current();
+            let toml = scenario_toml(&c, ScenarioKind::Receiver, "a test");
+            scenario::parse(&toml, Path::new("chaos/x.toml"))
+                .unwrap_or_else(|e| panic!("{}\n{toml}", e.message));
+        }
+    }
+
+    #[test]
+    fn the_reference_subject_survives_chaos() {
+        let opts = ChaosOptions {
+            runs: 25,
+            seed: 11,
+            budget: Duration::from_secs(120),
+            out_dir: std::env::temp_dir(),
+            progress: false,
+            replay_args: String::new(),
+        };
+        let out = run(
+            &crate::subject::reference::Reference,
+            ScenarioKind::EndToEnd,
+            &opts,
+        );
+        assert!(out.failure.is_none(), "{:?}", out.failure.map(|f| f.toml));
+        assert_eq!(out.runs, 25);
+    }
+}

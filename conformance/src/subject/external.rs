@@ -1,0 +1,500 @@
+//! External subjects: any pingback endpoint by URL, any client program by command.
+//!
+//! Both run against the mock with the scenario's time scale (never the
+//! paused clock: another process does not share this runtime's clock).
+//!
+//! # The `--client-cmd` contract
+//!
+//! The harness starts the mock, then runs the command with `sh -c` and:
+//!
+//! - environment: `CAPTCHAAI_BASE_URL` (the mock), `CAPTCHAAI_KEY`,
+//!   `CAPTCHAAI_TIME_SCALE` (simulated seconds per real second: a client that
+//!   can should divide its own waits by it, so its schedule is graded as
+//!   written), `CAPTCHAAI_DEADLINE_SECONDS` (the scenario's per-task deadline,
+//!   in simulated seconds), `CAPTCHAAI_SCENARIO`, and with `--tls` the CA
+//!   variables `SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`,
+//!   `NODE_EXTRA_CA_CERTS` pointing at the mock's generated CA;
+//! - stdin: one JSON object per task, then end of file:
+//!   `{"ref":"1","method":"turnstile","params":{"method":"turnstile","sitekey":"...","pageurl":"..."}}`
+//!   (`method` is the task kind; `params` are the `in.php` parameters, without `key`);
+//! - stdout: one JSON object per task, in any order:
+//!   `{"ref":"1","task_id":"74000000001","outcome":"solved","answer":"..."}` or
+//!   `{"ref":"1","task_id":"74000000001","outcome":"error","error":"timeout","code":null}`
+//!   where `error` is one of `timeout`, `unsolvable`, `invalid-key`,
+//!   `bad-input`, `no-threads`, `thread-limit`, `network`, `api`, and `code` the
+//!   API code when there was one. Lines that are not JSON are ignored (and noted).
+//!
+//! The program is stopped (its whole process group) when every task has a
+//! line, or at the scenario's deadline plus a margin.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use captchaai_mock::{MockState, state::TaskState};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    sync::Notify,
+};
+
+use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
+use crate::{
+    scenario::{Scenario, ScenarioKind, StrategyName, WorkTask},
+    timeline::{Event, Recorder, Source},
+};
+
+/// The JSON line the harness writes for each task.
+pub fn task_line(task: &WorkTask) -> serde_json::Value {
+    let t = tasks::build(task.kind, &task.params);
+    let params: BTreeMap<&str, String> = t.params().into_iter().collect();
+    serde_json::json!({ "ref": task.ordinal.to_string(), "method": task.kind.name(), "params": params })
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// A pingback endpoint run by someone else, graded from the HTTP side.
+#[derive(Clone, Debug)]
+pub struct ExternalReceiver {
+    /// The callback URL given to the mock as `pingback` (a query such as `?token=s3cret` is kept).
+    pub url: String,
+    /// `http://host/results/{id}`: 200 with the stored code, 404 when nothing is stored.
+    pub results_url: Option<String>,
+    /// `http://host/register/{id}`: the harness POSTs each task id here after submitting, as the application would.
+    pub register_url: Option<String>,
+    /// How fast (real time) a valid callback must be acknowledged.
+    pub latency_budget: Duration,
+}
+
+impl Subject for ExternalReceiver {
+    fn name(&self) -> String {
+        format!("receiver at {}", self.url)
+    }
+
+    fn hosts_receiver(&self) -> bool {
+        false
+    }
+
+    fn in_process(&self) -> bool {
+        false
+    }
+
+    fn observes_app(&self) -> bool {
+        false
+    }
+
+    fn latency_budget(&self) -> Option<Duration> {
+        Some(self.latency_budget)
+    }
+
+    fn enforces_registration(&self, scenario: &Scenario) -> bool {
+        self.register_url.is_some() && scenario.subject.registered_only
+    }
+
+    fn uses_secret(&self, scenario: &Scenario) -> bool {
+        scenario.subject.secret && self.url.contains('?')
+    }
+
+    fn supports(&self, scenario: &Scenario) -> Result<(), String> {
+        if scenario.kind != ScenarioKind::Receiver {
+            return Err(
+                "not a receiver scenario: --receiver grades a pingback endpoint only".into(),
+            );
+        }
+        if scenario.receiver.fail_first > 0 || scenario.receiver.latency.is_some() {
+            return Err("injects faults inside the receiver, which only works in-process".into());
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            // The application registers its callback host first in the 2captcha dialect.
+            if ctx.scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha {
+                let _ = http()
+                    .get(format!("{}/res.php", ctx.mock_uri))
+                    .query(&[
+                        ("key", ctx.api_key.as_str()),
+                        ("action", "add_pingback"),
+                        ("addr", this.url.as_str()),
+                    ])
+                    .send()
+                    .await;
+            }
+            let driver = SubmitOnly {
+                http: http(),
+                ctx: ctx.clone(),
+                callback_url: this.url.clone(),
+                register_url: this.register_url.clone(),
+            };
+            Ok(Started {
+                receiver: None,
+                callback_url: Some(this.url.clone()),
+                driver: Arc::new(driver),
+                probe: this.results_url.clone().map(|t| {
+                    Arc::new(ResultsUrl {
+                        template: t,
+                        http: http(),
+                    }) as Arc<dyn Probe>
+                }),
+            })
+        })
+    }
+}
+
+/// Submits each task with the external receiver's URL and waits until the mock has finished it.
+struct SubmitOnly {
+    http: reqwest::Client,
+    ctx: RunContext,
+    callback_url: String,
+    register_url: Option<String>,
+}
+
+impl Driver for SubmitOnly {
+    fn run(&self, task: WorkTask) -> BoxFuture<'static, ()> {
+        let http = self.http.clone();
+        let ctx = self.ctx.clone();
+        let url = self.callback_url.clone();
+        let register = self.register_url.clone();
+        Box::pin(async move {
+            let t = tasks::build(task.kind, &task.params);
+            let mut form: Vec<(String, String)> = t
+                .params()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            form.push(("key".into(), ctx.api_key.clone()));
+            form.push(("json".into(), "1".into()));
+            form.push(("pingback".into(), url));
+            let resp = http
+                .post(format!("{}/in.php", ctx.mock_uri))
+                .form(&form)
+                .send()
+                .await;
+            let body: Option<serde_json::Value> = match resp {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            let id = body.as_ref().and_then(|b| match &b["request"] {
+                serde_json::Value::String(s) if b["status"] == 1 => s.parse::<u64>().ok(),
+                serde_json::Value::Number(n) if b["status"] == 1 => n.as_u64(),
+                _ => None,
+            });
+            let Some(id) = id else {
+                ctx.recorder.record(
+                    Source::App,
+                    Event::Note {
+                        message: format!(
+                            "harness submit for task #{} failed: {body:?}",
+                            task.ordinal
+                        ),
+                    },
+                );
+                return;
+            };
+            ctx.recorder.submitted(task.ordinal, id);
+            if let Some(template) = register {
+                let r = http
+                    .post(template.replace("{id}", &id.to_string()))
+                    .send()
+                    .await;
+                if !r.as_ref().is_ok_and(|r| r.status().is_success()) {
+                    ctx.recorder.record(
+                        Source::App,
+                        Event::Note {
+                            message: format!(
+                                "registering task {id} failed: {}",
+                                r.map_or_else(|e| e.to_string(), |r| r.status().to_string())
+                            ),
+                        },
+                    );
+                }
+            }
+            wait_finished(&ctx.mock, id).await;
+        })
+    }
+}
+
+/// Waits (real time, bounded by the caller) until the mock has finished a task.
+async fn wait_finished(mock: &MockState, id: u64) {
+    loop {
+        match mock.task(id) {
+            Some(t) if matches!(t.state, TaskState::Solved | TaskState::Failed) => return,
+            Some(t) if t.finish_at_ms.is_none() => return, // never finishes: nothing to wait for
+            None => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+struct ResultsUrl {
+    template: String,
+    http: reqwest::Client,
+}
+
+impl Probe for ResultsUrl {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>> {
+        let url = self.template.replace("{id}", &urlencode(task_id));
+        let http = self.http.clone();
+        Box::pin(async move {
+            let r = http.get(url).send().await.ok()?;
+            if r.status().as_u16() != 200 {
+                return None;
+            }
+            r.text()
+                .await
+                .ok()
+                .map(|t| t.trim_end_matches(['\r', '\n']).to_owned())
+        })
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Any client program, run as a command (see the module docs for the contract).
+#[derive(Clone, Debug)]
+pub struct ExternalClient {
+    /// The command, run with `sh -c`.
+    pub cmd: String,
+    /// Serve the mock over HTTPS with a generated CA the child is told to trust.
+    pub tls: bool,
+}
+
+impl Subject for ExternalClient {
+    fn name(&self) -> String {
+        format!("client `{}`", self.cmd)
+    }
+
+    fn hosts_receiver(&self) -> bool {
+        false
+    }
+
+    fn in_process(&self) -> bool {
+        false
+    }
+
+    fn mock_tls(&self) -> bool {
+        self.tls
+    }
+
+    fn supports(&self, scenario: &Scenario) -> Result<(), String> {
+        if scenario.subject.strategy != StrategyName::PollOnly || !scenario.inject.is_empty() {
+            return Err("needs a pingback receiver: --client-cmd grades polling clients".into());
+        }
+        if scenario.kind == ScenarioKind::Receiver {
+            return Err("a receiver scenario".into());
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let mut cmd = tokio::process::Command::new("sh");
+            cmd.arg("-c")
+                .arg(&this.cmd)
+                .env("CAPTCHAAI_BASE_URL", &ctx.mock_uri)
+                .env("CAPTCHAAI_KEY", &ctx.api_key)
+                .env("CAPTCHAAI_TIME_SCALE", ctx.time_scale.to_string())
+                .env(
+                    "CAPTCHAAI_DEADLINE_SECONDS",
+                    ctx.scenario.subject.deadline.as_secs_f64().to_string(),
+                )
+                .env("CAPTCHAAI_SCENARIO", &ctx.scenario.id)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .process_group(0);
+            if let Some(ca) = &ctx.ca_path {
+                for var in [
+                    "SSL_CERT_FILE",
+                    "REQUESTS_CA_BUNDLE",
+                    "CURL_CA_BUNDLE",
+                    "NODE_EXTRA_CA_CERTS",
+                ] {
+                    cmd.env(var, ca);
+                }
+            }
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("cannot run `{}`: {e}", this.cmd))?;
+            let pid = child.id();
+            let mut stdin = child.stdin.take().ok_or("no stdin")?;
+            let stdout = child.stdout.take().ok_or("no stdout")?;
+            let stderr = child.stderr.take().ok_or("no stderr")?;
+            let mut input = String::new();
+            for t in &ctx.scenario.tasks {
+                input.push_str(&task_line(t).to_string());
+                input.push('\n');
+            }
+            tokio::spawn(async move {
+                let _ = stdin.write_all(input.as_bytes()).await;
+                let _ = stdin.shutdown().await;
+            });
+            let shared = Arc::new(ClientShared {
+                done: Mutex::default(),
+                notify: Notify::new(),
+                exited: Mutex::new(false),
+            });
+            let s2 = shared.clone();
+            let rec = ctx.recorder.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(ordinal) = record_line(&rec, &line) {
+                        s2.done
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(ordinal, ());
+                        s2.notify.notify_waiters();
+                    }
+                }
+                *s2.exited.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                s2.notify.notify_waiters();
+            });
+            let rec = ctx.recorder.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                let mut kept = 0;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if kept < 50 {
+                        rec.record(
+                            Source::App,
+                            Event::Note {
+                                message: format!("stderr: {}", crate::timeline::short(&line)),
+                            },
+                        );
+                        kept += 1;
+                    }
+                }
+            });
+            let driver = ClientDriver {
+                shared,
+                pid,
+                child: Arc::new(tokio::sync::Mutex::new(Some(child))),
+            };
+            Ok(Started {
+                receiver: None,
+                callback_url: None,
+                driver: Arc::new(driver),
+                probe: None,
+            })
+        })
+    }
+}
+
+struct ClientShared {
+    done: Mutex<HashMap<u64, ()>>,
+    notify: Notify,
+    exited: Mutex<bool>,
+}
+
+struct ClientDriver {
+    shared: Arc<ClientShared>,
+    pid: Option<u32>,
+    child: Arc<tokio::sync::Mutex<Option<tokio::process::Child>>>,
+}
+
+/// Parses one output line; returns the task ordinal it completes.
+fn record_line(rec: &Recorder, line: &str) -> Option<u64> {
+    let v: serde_json::Value = match serde_json::from_str(line.trim()) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        _ => {
+            if !line.trim().is_empty() {
+                rec.record(
+                    Source::App,
+                    Event::Note {
+                        message: format!("ignored output: {}", crate::timeline::short(line)),
+                    },
+                );
+            }
+            return None;
+        }
+    };
+    let text = |k: &str| match &v[k] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let ordinal: u64 = text("ref")?.parse().ok()?;
+    let task = text("task_id").and_then(|t| t.parse::<u64>().ok());
+    if let Some(t) = task
+        && !rec.ids().contains_key(&ordinal)
+    {
+        rec.submitted(ordinal, t);
+    }
+    match text("outcome").as_deref() {
+        Some("solved") => rec.result(
+            ordinal,
+            task,
+            text("answer").unwrap_or_default(),
+            None,
+            None,
+        ),
+        _ => {
+            let kind = text("error").unwrap_or_else(|| "api".into());
+            rec.error(
+                ordinal,
+                task,
+                kind,
+                text("code"),
+                text("message").unwrap_or_default(),
+            );
+        }
+    }
+    Some(ordinal)
+}
+
+impl Driver for ClientDriver {
+    fn run(&self, task: WorkTask) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            loop {
+                let notified = shared.notify.notified();
+                if shared
+                    .done
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(&task.ordinal)
+                    || *shared.exited.lock().unwrap_or_else(|p| p.into_inner())
+                {
+                    return;
+                }
+                notified.await;
+            }
+        })
+    }
+
+    fn finish(&self) -> BoxFuture<'static, ()> {
+        let pid = self.pid;
+        let child = self.child.clone();
+        Box::pin(async move {
+            if let Some(mut c) = child.lock().await.take() {
+                if matches!(c.try_wait(), Ok(None)) {
+                    // The whole process group (`sh -c` and whatever it started),
+                    // which the child leads: its pgid is its pid. Never 0 or 1.
+                    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+                        let _ = nix::sys::signal::killpg(
+                            nix::unistd::Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                    let _ = c.kill().await;
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+            }
+        })
+    }
+}
