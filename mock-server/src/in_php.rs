@@ -9,7 +9,7 @@ use axum::{
 use crate::{
     methods,
     request::{self, ApiRequest},
-    state::{ApiFault, InboundEntry, KeyCheck, MockState},
+    state::{ApiFault, KeyCheck, MockState},
     wire::{Code, Reply},
 };
 
@@ -110,16 +110,7 @@ fn finish(
 ) -> Response {
     let format = req.format();
     let acao = req.acao();
-    state.journal_inbound(InboundEntry {
-        at_ms: state.clock().now().as_millis(),
-        endpoint,
-        http_method: req.http_method,
-        encoding: req.encoding,
-        action: req.params.get("method").map(str::to_owned),
-        task_id,
-        params: req.params.into_summary(),
-        answer: reply.summary(),
-        remote: req.remote,
-    });
+    let answer = reply.journal_text();
+    request::journal(state, req, endpoint, "method", answer, task_id);
     reply.into_http(format, acao)
 }

@@ -24,9 +24,15 @@ pub struct Upload {
 }
 
 /// Merged request parameters.
+///
+/// Every request's path parses these, so they are kept in two allocations
+/// whatever their number: the decoded keys and values back to back in one
+/// string, and their positions.
 #[derive(Clone, Debug, Default)]
 pub struct Params {
-    pairs: Vec<(String, String)>,
+    buf: String,
+    /// `(key start, key end = value start, value end)` into `buf`.
+    spans: Vec<(u32, u32, u32)>,
     /// Files from a multipart body.
     pub uploads: Vec<Upload>,
 }
@@ -52,26 +58,40 @@ impl Params {
         p
     }
 
+    fn push(&mut self, k: &str, v: &str) {
+        let a = self.buf.len();
+        self.buf.push_str(k);
+        let b = self.buf.len();
+        self.buf.push_str(v);
+        let c = self.buf.len();
+        // Bodies are capped far below 4 GiB (request::MAX_BODY), so offsets fit.
+        self.spans.push((a as u32, b as u32, c as u32));
+    }
+
+    fn pair(&self, (a, b, c): (u32, u32, u32)) -> (&str, &str) {
+        (
+            &self.buf[a as usize..b as usize],
+            &self.buf[b as usize..c as usize],
+        )
+    }
+
     /// Adds the pairs of an urlencoded string.
     pub fn extend_urlencoded(&mut self, body: &[u8]) {
-        // Exactly `form_urlencoded::parse`, with a fast path: most pieces
-        // (`key=...`, `action=get`, `id=74000000001`, `json=1`) need no
-        // decoding, and this runs for every request.
-        self.pairs
-            .reserve(body.iter().filter(|&&b| b == b'&').count() + 1);
-        for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            let plain = !piece.iter().any(|&b| b == b'%' || b == b'+');
-            match std::str::from_utf8(piece) {
-                Ok(s) if plain => {
-                    let (k, v) = s.split_once('=').unwrap_or((s, ""));
-                    self.pairs.push((k.to_owned(), v.to_owned()));
-                }
-                _ => {
-                    for (k, v) in form_urlencoded::parse(piece) {
-                        self.pairs.push((k.into_owned(), v.into_owned()));
-                    }
-                }
+        // Exactly `form_urlencoded::parse`, with a fast path for what nearly
+        // every request is (`key=...&action=get&id=74000000001&json=1`):
+        // valid UTF-8 with nothing to decode, where decoding is the identity.
+        if !body.iter().any(|&b| b == b'%' || b == b'+')
+            && let Ok(s) = std::str::from_utf8(body)
+        {
+            self.buf.reserve(s.len());
+            for piece in s.split('&').filter(|p| !p.is_empty()) {
+                let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+                self.push(k, v);
             }
+            return;
+        }
+        for (k, v) in form_urlencoded::parse(body) {
+            self.push(&k, &v);
         }
     }
 
@@ -90,7 +110,7 @@ impl Params {
                 serde_json::Value::Null => continue,
                 other => other.to_string(),
             };
-            self.pairs.push((k, s));
+            self.push(&k, &s);
         }
         Ok(())
     }
@@ -115,8 +135,7 @@ impl Params {
                     data,
                 });
             } else {
-                self.pairs
-                    .push((name, String::from_utf8_lossy(&data).into_owned()));
+                self.push(&name, &String::from_utf8_lossy(&data));
             }
         }
         Ok(())
@@ -148,10 +167,12 @@ impl Params {
 
     /// The first value of a parameter.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
+        // Compare key bytes first; slice (with its boundary checks) only the match.
+        let bytes = self.buf.as_bytes();
+        self.spans
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(a, b, _)| &bytes[*a as usize..*b as usize] == name.as_bytes())
+            .map(|&(_, b, c)| &self.buf[b as usize..c as usize])
     }
 
     /// The first non-empty value among several spellings of a parameter.
@@ -175,51 +196,56 @@ impl Params {
     }
 
     /// All pairs in arrival order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans.iter().map(|&span| self.pair(span))
     }
 
     /// Pairs for the journal: long values (images) are summarised.
     pub fn summary(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
-            .pairs
-            .iter()
+            .pairs()
             .map(|(k, v)| {
                 if v.len() > SUMMARY_MAX {
-                    (k.clone(), format!("<{} bytes>", v.len()))
+                    (k.to_owned(), format!("<{} bytes>", v.len()))
                 } else {
-                    (k.clone(), v.clone())
+                    (k.to_owned(), v.to_owned())
                 }
             })
             .collect();
-        push_upload_summaries(&self.uploads, &mut out);
-        out
-    }
-
-    /// [`Params::summary`] for a request that is done with its parameters:
-    /// the strings move into the journal instead of being copied (this is
-    /// on every request's path, so it saves two allocations per parameter).
-    pub fn into_summary(self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = self
-            .pairs
-            .into_iter()
-            .map(|(k, v)| {
-                if v.len() > SUMMARY_MAX {
-                    let short = format!("<{} bytes>", v.len());
-                    (k, short)
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
-        push_upload_summaries(&self.uploads, &mut out);
+        for u in &self.uploads {
+            out.push((u.field.clone(), format!("<file {} bytes>", u.data.len())));
+        }
         out
     }
 }
 
-fn push_upload_summaries(uploads: &[Upload], out: &mut Vec<(String, String)>) {
-    for u in uploads {
-        out.push((u.field.clone(), format!("<file {} bytes>", u.data.len())));
+/// Parameters as the inbound journal keeps them: the request's own
+/// [`Params`], moved in (no copy on the request path) and summarised only when
+/// someone reads the journal. Serialises as `[[key, value], ...]`.
+#[derive(Clone, Debug, Default)]
+pub struct JournalParams(Params);
+
+impl From<Params> for JournalParams {
+    fn from(p: Params) -> Self {
+        JournalParams(p)
+    }
+}
+
+impl JournalParams {
+    /// The summarised pairs (long values as `<N bytes>`, files as `<file N bytes>`).
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        self.0.summary()
+    }
+
+    /// The first value of a parameter, unsummarised.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
+    }
+}
+
+impl serde::Serialize for JournalParams {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.pairs().serialize(s)
     }
 }
 
@@ -244,7 +270,8 @@ mod tests {
             let expected: Vec<(String, String)> = form_urlencoded::parse(&raw)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
-            proptest::prop_assert_eq!(p.pairs(), &expected[..]);
+            let got: Vec<(String, String)> = p.pairs().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            proptest::prop_assert_eq!(got, expected);
         }
     }
 
@@ -252,8 +279,13 @@ mod tests {
     fn summaries_agree() {
         let mut p = Params::from_query(Some("key=k&action=get&id=1&json=1"));
         p.extend_urlencoded(format!("body={}", "x".repeat(300)).as_bytes());
-        assert_eq!(p.summary(), p.clone().into_summary());
+        let journal = JournalParams::from(p.clone());
+        assert_eq!(p.summary(), journal.pairs());
         assert_eq!(p.summary()[4].1, "<300 bytes>");
+        assert_eq!(
+            serde_json::to_string(&journal).unwrap(),
+            r#"[["key","k"],["action","get"],["id","1"],["json","1"],["body","<300 bytes>"]]"#
+        );
     }
 
     #[tokio::test]

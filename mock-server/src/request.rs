@@ -1,7 +1,7 @@
 //! Reading an API request: merged parameters from any encoding, the response
 //! format asked for, and the journal entry describing it.
 
-use std::net::SocketAddr;
+use std::{borrow::Cow, net::SocketAddr};
 
 use axum::{
     body::Body,
@@ -21,7 +21,7 @@ pub const MAX_BODY: usize = 32 * 1024 * 1024;
 #[derive(Debug)]
 pub struct ApiRequest {
     /// HTTP method.
-    pub http_method: String,
+    pub http_method: Cow<'static, str>,
     /// Merged parameters.
     pub params: Params,
     /// Body encoding, for the journal.
@@ -48,6 +48,63 @@ impl ApiRequest {
     }
 }
 
+/// Values of `action` and `method` the journal keeps without allocating.
+const KNOWN: [&str; 22] = [
+    "get",
+    "get2",
+    "getbalance",
+    "threadsinfo",
+    "reportgood",
+    "reportbad",
+    "add_pingback",
+    "get_pingback",
+    "del_pingback",
+    "userrecaptcha",
+    "turnstile",
+    "base64",
+    "post",
+    "bls",
+    "geetest",
+    "lemin",
+    "captchafox",
+    "friendly_captcha",
+    "cloudflare_challenge",
+    "hcaptcha",
+    "reportcorrect",
+    "reportincorrect",
+];
+
+fn interned(v: &str) -> Cow<'static, str> {
+    KNOWN
+        .iter()
+        .find(|k| **k == v)
+        .map_or_else(|| Cow::Owned(v.to_owned()), |k| Cow::Borrowed(*k))
+}
+
+/// Records a request and its answer in the inbound journal. The request's
+/// parameters move into the entry: nothing is copied on the request path.
+pub fn journal(
+    state: &crate::state::MockState,
+    req: ApiRequest,
+    endpoint: &'static str,
+    action_param: &str,
+    answer: Cow<'static, str>,
+    task_id: Option<u64>,
+) {
+    let action = req.params.get(action_param).map(interned);
+    state.journal_inbound(crate::state::InboundEntry {
+        at_ms: state.clock().now().as_millis(),
+        endpoint,
+        http_method: req.http_method,
+        encoding: req.encoding,
+        action,
+        task_id,
+        params: req.params.into(),
+        answer,
+        remote: req.remote,
+    });
+}
+
 /// Answers an injected transient fault: HTTP 503 with an empty body (journalled).
 pub fn http_503(
     state: &crate::state::MockState,
@@ -56,17 +113,15 @@ pub fn http_503(
     action_param: &str,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    state.journal_inbound(crate::state::InboundEntry {
-        at_ms: state.clock().now().as_millis(),
+    let task_id = req.params.get("id").and_then(|i| i.trim().parse().ok());
+    journal(
+        state,
+        req,
         endpoint,
-        http_method: req.http_method,
-        encoding: req.encoding,
-        action: req.params.get(action_param).map(str::to_owned),
-        task_id: req.params.get("id").and_then(|i| i.trim().parse().ok()),
-        params: req.params.summary(),
-        answer: "HTTP 503".to_owned(),
-        remote: req.remote,
-    });
+        action_param,
+        Cow::Borrowed("HTTP 503"),
+        task_id,
+    );
     axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
@@ -110,7 +165,11 @@ pub async fn read(req: Request<Body>, too_big: Code) -> ApiRequest {
         }
     };
     ApiRequest {
-        http_method: parts.method.to_string(),
+        http_method: match parts.method {
+            axum::http::Method::GET => Cow::Borrowed("GET"),
+            axum::http::Method::POST => Cow::Borrowed("POST"),
+            ref other => Cow::Owned(other.to_string()),
+        },
         params,
         encoding,
         remote,

@@ -10,7 +10,7 @@ use crate::{
     config::{Config, Dialect},
     methods::TaskKind,
     request::{self, ApiRequest},
-    state::{InboundEntry, KeyCheck, MockState, Outcome},
+    state::{KeyCheck, MockState, Outcome},
     wire::{Code, Reply},
 };
 
@@ -23,17 +23,8 @@ pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Respo
     let (reply, task_id) = answer(&state, &req);
     let format = req.format();
     let acao = req.acao();
-    state.journal_inbound(InboundEntry {
-        at_ms: state.clock().now().as_millis(),
-        endpoint: "res.php",
-        http_method: req.http_method,
-        encoding: req.encoding,
-        action: req.params.get("action").map(str::to_owned),
-        task_id,
-        params: req.params.into_summary(),
-        answer: reply.summary(),
-        remote: req.remote,
-    });
+    let answer = reply.journal_text();
+    request::journal(&state, req, "res.php", "action", answer, task_id);
     reply.into_http(format, acao)
 }
 

@@ -177,6 +177,14 @@ impl Reply {
         }
     }
 
+    /// [`Reply::summary`] for the journal: codes (most answers) are static text.
+    pub fn journal_text(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Reply::Code(c) => std::borrow::Cow::Borrowed(c.as_str()),
+            other => std::borrow::Cow::Owned(other.summary()),
+        }
+    }
+
     /// Renders the body for a format.
     pub fn render(&self, format: Format) -> (String, bool) {
         match format {
