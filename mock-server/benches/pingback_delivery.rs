@@ -359,9 +359,16 @@ fn rate(count: u64, d: Duration) -> f64 {
 }
 
 fn main() {
-    let n = env_or("PINGBACK_BENCH_N", 40_000) as u64;
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // as a smoke test of every path (unoptimised, so a short one).
+    let benching = std::env::args().any(|a| a == "--bench");
+    if !benching {
+        println!("smoke run (no --bench): one short round; `cargo bench` measures");
+    }
+    let (default_n, default_rounds) = if benching { (40_000, 5) } else { (2_000, 1) };
+    let n = env_or("PINGBACK_BENCH_N", default_n) as u64;
     let concurrency = env_or("PINGBACK_BENCH_CONCURRENCY", 64);
-    let rounds = env_or("PINGBACK_BENCH_ROUNDS", 5);
+    let rounds = env_or("PINGBACK_BENCH_ROUNDS", default_rounds);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
