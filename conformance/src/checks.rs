@@ -152,6 +152,17 @@ struct TaskLens<'a> {
     deliveries: Vec<&'a Entry>,
 }
 
+impl TaskLens<'_> {
+    /// `task #3 (id 74000000003)`: the application's number and, once known, the mock's id,
+    /// so a message can be matched with the evidence lines, which name ids.
+    fn name(&self) -> String {
+        match self.id {
+            Some(id) => format!("task #{} (id {id})", self.ordinal),
+            None => format!("task #{}", self.ordinal),
+        }
+    }
+}
+
 struct Index<'a> {
     rec: &'a RunRecord,
     tasks: Vec<TaskLens<'a>>,
@@ -397,7 +408,7 @@ fn exactly_once(ix: &Index<'_>) -> CheckResult {
                 "{} task(s) reached the application more than once",
                 dup.len()
             ),
-            format!("task #{} delivered to the application once", t.ordinal),
+            format!("{} delivered to the application once", t.name()),
             format!("delivered {} times", t.app.len()),
             ix.evidence(t),
         ),
@@ -418,7 +429,7 @@ fn nothing_lost(ix: &Index<'_>) -> CheckResult {
                 lost.len(),
                 ix.tasks.len()
             ),
-            format!("task #{} ends in a result or an error", t.ordinal),
+            format!("{} ends in a result or an error", t.name()),
             "nothing reached the application".into(),
             ix.evidence(t),
         ),
@@ -515,7 +526,7 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
                 "{} task(s) got something other than the ground truth",
                 bad.len()
             ),
-            format!("task #{}: {e}", t.ordinal),
+            format!("{}: {e}", t.name()),
             a.clone(),
             ix.evidence(t),
         ),
@@ -553,7 +564,7 @@ fn expected_outcome(ix: &Index<'_>, want: ExpectedOutcome) -> CheckResult {
         )),
         Some(t) => c.fail(
             format!("{} task(s) did not end in a {kind} error", bad.len()),
-            format!("task #{} ends in a {kind} error", t.ordinal),
+            format!("{} ends in a {kind} error", t.name()),
             t.app
                 .first()
                 .map_or("nothing".into(), |e| e.to_string().trim().to_owned()),
@@ -587,8 +598,8 @@ fn deadline(ix: &Index<'_>) -> Option<CheckResult> {
             _ => None,
         });
         let want = format!(
-            "task #{}: a timeout error {} after submit (±{})",
-            t.ordinal,
+            "{}: a timeout error {} after submit (±{})",
+            t.name(),
             secs(ms(d)),
             secs(tol)
         );
@@ -677,7 +688,7 @@ fn poll_etiquette(ix: &Index<'_>) -> CheckResult {
             let gap = w[1].at_ms.saturating_sub(w[0].at_ms);
             if gap + tol < ms(interval) {
                 return c.fail(
-                    format!("task #{} was polled {} apart", t.ordinal, secs(gap)),
+                    format!("{} was polled {} apart", t.name(), secs(gap)),
                     format!("polls at least {} apart", secs(ms(interval))),
                     format!("two polls {} apart", secs(gap)),
                     ix.evidence(t),
@@ -700,8 +711,8 @@ fn poll_etiquette(ix: &Index<'_>) -> CheckResult {
                 early.len()
             ),
             format!(
-                "first poll of task #{} at least {} after submit",
-                t.ordinal,
+                "first poll of {} at least {} after submit",
+                t.name(),
                 secs(ms(*initial))
             ),
             format!("first poll {} after submit", secs(*after)),
@@ -739,8 +750,8 @@ fn polling_stops(ix: &Index<'_>) -> CheckResult {
         if let Some(p) = extra.first() {
             return c.fail(
                 format!(
-                    "task #{} was polled {} time(s) after its result was in",
-                    t.ordinal,
+                    "{} was polled {} time(s) after its result was in",
+                    t.name(),
                     extra.len()
                 ),
                 format!("no poll after {}", secs(done)),
@@ -786,7 +797,7 @@ fn fallback(ix: &Index<'_>) -> CheckResult {
             fell_back += 1;
             if first.at_ms + tol < start + quiet {
                 return c.fail(
-                    format!("task #{} was polled before the fallback delay", t.ordinal),
+                    format!("{} was polled before the fallback delay", t.name()),
                     format!("first poll at least {} after submit", secs(quiet)),
                     format!("first poll {} after submit", secs(first.at_ms - start)),
                     ix.evidence(t),
@@ -797,10 +808,7 @@ fn fallback(ix: &Index<'_>) -> CheckResult {
                 && pb < start + quiet
             {
                 return c.fail(
-                    format!(
-                        "task #{} was polled although its pingback had arrived",
-                        t.ordinal
-                    ),
+                    format!("{} was polled although its pingback had arrived", t.name()),
                     "no polling for a task whose pingback arrived within the fallback delay".into(),
                     format!(
                         "pingback acknowledged at {}, poll at {}",
@@ -819,8 +827,8 @@ fn fallback(ix: &Index<'_>) -> CheckResult {
             if finished.is_some() {
                 return c.fail(
                     format!(
-                        "task #{} never fell back to polling although no pingback arrived",
-                        t.ordinal
+                        "{} never fell back to polling although no pingback arrived",
+                        t.name()
                     ),
                     format!("polling from {} after submit", secs(quiet)),
                     "no poll at all".into(),
@@ -843,7 +851,7 @@ fn pingback_only(ix: &Index<'_>) -> CheckResult {
     match ix.tasks.iter().find(|t| !t.polls.is_empty()) {
         None => c.ok("no polls"),
         Some(t) => c.fail(
-            format!("task #{} was polled", t.ordinal),
+            format!("{} was polled", t.name()),
             "no polls".into(),
             format!("{} poll(s)", t.polls.len()),
             ix.evidence(t),
@@ -884,7 +892,7 @@ fn via(ix: &Index<'_>) -> CheckResult {
             && inferred != want
         {
             return c.fail(
-                format!("task #{} arrived by {inferred}", t.ordinal),
+                format!("{} arrived by {inferred}", t.name()),
                 format!("results by {want}"),
                 format!("by {inferred}"),
                 ix.evidence(t),
@@ -902,7 +910,7 @@ fn max_polls(ix: &Index<'_>, max: u32) -> CheckResult {
     match ix.tasks.iter().find(|t| t.polls.len() > max as usize) {
         None => c.ok(format!("at most {max} poll(s) per task")),
         Some(t) => c.fail(
-            format!("task #{} was polled {} times", t.ordinal, t.polls.len()),
+            format!("{} was polled {} times", t.name(), t.polls.len()),
             format!("at most {max}"),
             t.polls.len().to_string(),
             ix.evidence(t),
@@ -944,8 +952,8 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 if ms > budget {
                     return c.fail(
                         format!(
-                            "task #{}: a {kind} callback took {ms:.0} ms to acknowledge",
-                            t.ordinal
+                            "{}: a {kind} callback took {ms:.0} ms to acknowledge",
+                            t.name()
                         ),
                         format!("an answer within {budget:.0} ms"),
                         format!("{ms:.0} ms"),
@@ -960,7 +968,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 }
                 Some(s) => {
                     return c.fail(
-                        format!("task #{}: a {kind} callback was answered {s}", t.ordinal),
+                        format!("{}: a {kind} callback was answered {s}", t.name()),
                         "2xx for every valid callback (409 tolerated for duplicates)".into(),
                         format!("HTTP {s}"),
                         ix.evidence(t),
@@ -970,10 +978,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 None if latency_env && outcome == "timeout" => {}
                 None => {
                     return c.fail(
-                        format!(
-                            "task #{}: a {kind} callback got no answer ({outcome})",
-                            t.ordinal
-                        ),
+                        format!("{}: a {kind} callback got no answer ({outcome})", t.name()),
                         "an answer within the sender's timeout".into(),
                         outcome.clone(),
                         ix.evidence(t),
@@ -1013,8 +1018,8 @@ fn receiver_kept(ix: &Index<'_>) -> CheckResult {
             _ => {
                 return c.fail(
                     format!(
-                        "task #{}: its callback was acknowledged but nothing is stored",
-                        t.ordinal
+                        "{}: its callback was acknowledged but nothing is stored",
+                        t.name()
                     ),
                     "the acknowledged result is stored".into(),
                     "nothing stored".into(),
@@ -1120,7 +1125,10 @@ fn no_state_change(ix: &Index<'_>) -> CheckResult {
                     );
                 }
             }
-            None if registered_only || !ix.rec.ids.values().any(|v| v.to_string() == *id) => {
+            // A receiver that accepts unregistered ids (to keep early results)
+            // cannot tell an unknown id from an early one: only a registered-only
+            // receiver must store nothing for ids it never asked for.
+            None if registered_only => {
                 let evidence: Vec<Entry> = ix
                     .rec
                     .timeline
@@ -1181,7 +1189,7 @@ fn first_wins(ix: &Index<'_>) -> CheckResult {
         let replaced_store = stored.as_deref().is_some_and(|s| s != want);
         if replaced_app || replaced_store {
             return c.fail(
-                format!("task #{}: the conflicting copy won", t.ordinal),
+                format!("{}: the conflicting copy won", t.name()),
                 format!("the first result {}", short(want)),
                 if replaced_store {
                     format!("stored {}", short(stored.as_deref().unwrap_or("")))
@@ -1214,7 +1222,7 @@ fn router(ix: &Index<'_>) -> CheckResult {
                 && route.as_deref() != Some(want.as_str())
             {
                 return c.fail(
-                    format!("task #{} went to the wrong handler", t.ordinal),
+                    format!("{} went to the wrong handler", t.name()),
                     format!("route {want}"),
                     format!("route {}", route.as_deref().unwrap_or("(none)")),
                     ix.evidence(t),

@@ -80,6 +80,8 @@ pub enum Event {
         id: Option<String>,
         /// The `code` sent, shortened.
         code: Option<String>,
+        /// Length of the `code` sent.
+        code_len: usize,
         /// delivered / rejected / timeout / refused / error / dropped / shed.
         outcome: String,
         /// The receiver's status.
@@ -195,6 +197,16 @@ impl Entry {
     }
 }
 
+/// [`short`] for a value the journal already truncated: names its real length.
+fn short_of(s: &str, len: usize) -> String {
+    let head: String = s.chars().take(40).collect();
+    if len <= 40 && s.chars().count() <= 40 {
+        s.to_owned()
+    } else {
+        format!("{head}…({len} chars)")
+    }
+}
+
 /// Shortens long values (tokens, oversized codes) for display.
 pub fn short(s: &str) -> String {
     const MAX: usize = 40;
@@ -248,6 +260,7 @@ impl fmt::Display for Entry {
                 attempt,
                 method,
                 code,
+                code_len,
                 outcome,
                 status,
                 fault,
@@ -258,7 +271,8 @@ impl fmt::Display for Entry {
                     f,
                     "pingback  task {task} {kind} #{attempt} {method} id={} code={} → {outcome}{} [{fault}]",
                     id.as_deref().unwrap_or("∅"),
-                    code.as_deref().map_or("∅".into(), short),
+                    code.as_deref()
+                        .map_or("∅".into(), |c| short_of(c, *code_len)),
                     status.map(|s| format!(" {s}")).unwrap_or_default()
                 )
             }
@@ -455,16 +469,16 @@ fn from_inbound(n: Numbered<InboundEntry>) -> Entry {
     let event = match (e.endpoint, e.action.as_deref()) {
         ("in.php" | "solve.php", _) => Event::Submit {
             task: e.task_id,
-            method: e.action,
-            answer: e.answer,
+            method: e.action.map(std::borrow::Cow::into_owned),
+            answer: e.answer.into_owned(),
         },
         (_, Some("get" | "get2")) => Event::Poll {
             task: e.task_id,
-            answer: e.answer,
+            answer: e.answer.into_owned(),
         },
         _ => Event::Request {
-            action: e.action,
-            answer: e.answer,
+            action: e.action.map(std::borrow::Cow::into_owned),
+            answer: e.answer.into_owned(),
         },
     };
     Entry {
@@ -500,6 +514,7 @@ fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
             method: d.method.as_str().to_owned(),
             id: d.id,
             code: d.code,
+            code_len: d.code_len,
             outcome: outcome_name(&d.outcome).to_owned(),
             status: d.outcome.status(),
             response: d.response,
