@@ -14,6 +14,11 @@ step() { printf '\n==> %s\n' "$*"; }
 step "scripts/setup-python-peer.sh"
 scripts/setup-python-peer.sh
 
+# `cargo test` builds examples but does not place them at target/<profile>/examples/<name>,
+# where the end-to-end tests (tests/tests/binaries.rs) run them from: build them first.
+step "cargo build --workspace --bins --examples $*"
+cargo build --workspace --bins --examples "$@"
+
 step "cargo test --workspace --all-targets $*"
 cargo test --workspace --all-targets "$@"
 

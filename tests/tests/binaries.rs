@@ -9,9 +9,9 @@
 //!
 //! The binaries are not built by `cargo test -p captchaai-e2e`: they are looked up next to
 //! this test's own executable (`<target>/<profile>/captchaai-mock` and
-//! `<target>/<profile>/examples/batch`), which `cargo test --workspace --all-targets` (what
-//! `scripts/test.sh` runs) builds first. `CARGO_BIN_EXE_captchaai-mock` overrides the mock's
-//! path.
+//! `<target>/<profile>/examples/batch`). `cargo test` compiles examples but does not put them
+//! there, so `scripts/test.sh` runs `cargo build --workspace --bins --examples` first.
+//! `CARGO_BIN_EXE_captchaai-mock` overrides the mock's path.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,8 +40,8 @@ fn built(path: PathBuf, build: &str, sources: &[&str]) -> PathBuf {
     let path = path.with_extension(std::env::consts::EXE_EXTENSION);
     assert!(
         path.is_file(),
-        "{} is missing: run `{build}` first (`cargo test --workspace --all-targets`, as \
-         scripts/test.sh does, builds it)",
+        "{} is missing: run `{build}` first (scripts/test.sh builds every binary and \
+         example before testing)",
         path.display()
     );
     let built_at = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
