@@ -13,7 +13,11 @@ use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{config::Dialect, params::Params, wire::Code};
+use crate::{
+    config::Dialect,
+    params::{Params, Upload},
+    wire::Code,
+};
 
 /// The kind of task: one row of the SDK's method table.
 #[derive(
@@ -389,27 +393,36 @@ fn check_proxy(p: &Params) -> Result<(), Code> {
     Ok(())
 }
 
-/// The image of a `base64`/`post` submission.
+/// The image of a `base64`/`post` submission: the multipart file `file` (or `file_1`, as some
+/// clients name a single image), or base64 in `body`.
 fn image_from(p: &Params, method: &str) -> Result<Vec<u8>, Code> {
     if method == "post" {
-        let file = p
-            .uploads
-            .iter()
-            .find(|u| u.field == "file")
+        let file = upload(p, "file")
+            .or_else(|| upload(p, "file_1"))
             .ok_or(Code::Upload)?;
-        if let Some(name) = &file.filename {
-            let ext = name
-                .rsplit_once('.')
-                .map(|(_, e)| e.to_ascii_lowercase())
-                .unwrap_or_default();
-            if !["jpg", "jpeg", "png", "gif"].contains(&ext.as_str()) {
-                return Err(Code::WrongFileExtension);
-            }
-        }
-        return Ok(file.data.to_vec());
+        return file_bytes(file);
     }
     let body = p.get("body").ok_or(Code::Upload)?;
     decode_base64_image(body)
+}
+
+/// The uploaded file of a multipart field.
+fn upload<'a>(p: &'a Params, field: &str) -> Option<&'a Upload> {
+    p.uploads.iter().find(|u| u.field == field)
+}
+
+/// An uploaded file's bytes, refused when its name has an extension the service does not take.
+fn file_bytes(file: &Upload) -> Result<Vec<u8>, Code> {
+    if let Some(name) = &file.filename {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !["jpg", "jpeg", "png", "gif"].contains(&ext.as_str()) {
+            return Err(Code::WrongFileExtension);
+        }
+    }
+    Ok(file.data.to_vec())
 }
 
 /// Decodes base64, tolerating a data-URI prefix and whitespace.
@@ -429,22 +442,32 @@ fn decode_base64_image(s: &str) -> Result<Vec<u8>, Code> {
         .map_err(|_| Code::Upload)
 }
 
+/// BLS images: nine numbered ones, each as base64 (`image_base64_N`) or as a multipart file
+/// (`file_N`); or the whole grid as one image (base64 `body`, or the file `file`).
 fn check_bls(p: &Params, limits: &ImageLimits) -> Result<(), Code> {
     p.get_any(&["instructions", "textinstructions"])
         .ok_or(Code::BadParameters)?;
-    let numbered: Vec<&str> = (1..=9)
-        .filter_map(|i| p.get(&format!("image_base64_{i}")))
-        .collect();
+    let mut numbered = Vec::new();
+    for i in 1..=9 {
+        if let Some(img) = p.get(&format!("image_base64_{i}")) {
+            numbered.push(decode_base64_image(img));
+        } else if let Some(file) = upload(p, &format!("file_{i}")) {
+            numbered.push(file_bytes(file));
+        }
+    }
     if numbered.is_empty() {
         // CaptchaAI's examples also send one `body` with the whole grid.
-        let body = p.get("body").ok_or(Code::Upload)?;
-        return check_image(&decode_base64_image(body)?, limits);
+        let image = match upload(p, "file") {
+            Some(file) => file_bytes(file)?,
+            None => decode_base64_image(p.get("body").ok_or(Code::Upload)?)?,
+        };
+        return check_image(&image, limits);
     }
     if numbered.len() != 9 {
         return Err(Code::BadParameters);
     }
     for img in numbered {
-        check_image(&decode_base64_image(img)?, limits)?;
+        check_image(&img?, limits)?;
     }
     Ok(())
 }

@@ -438,6 +438,70 @@ mod sdk_method {
     );
 }
 
+/// BLS and grid images as multipart files: `file_1`..`file_9` stand for `image_base64_1`..`_9`,
+/// and a single image may come as `file` or `file_1`.
+#[tokio::test]
+async fn bls_and_grid_as_multipart_files() {
+    let env = Env::main().await;
+    let png = |i: u32| FilePart {
+        field: format!("file_{i}"),
+        filename: format!("tile{i}.png"),
+        content_type: "image/png".into(),
+        data: common::png(10, 10, i),
+    };
+    let submit = async |params: &[(&str, &str)], files: &[FilePart]| {
+        let mut p = common::pairs(&[("key", K)]);
+        p.extend(common::pairs(params));
+        common::send(
+            env.http
+                .post(env.url("in.php"))
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={}", common::BOUNDARY),
+                )
+                .body(common::multipart_body(&p, files)),
+        )
+        .await
+        .body
+    };
+    let bls = [("method", "bls"), ("instructions", "cars")];
+    let nine: Vec<FilePart> = (1..=9).map(png).collect();
+
+    let answer = submit(&bls, &nine).await;
+    let id: u64 = answer
+        .strip_prefix("OK|")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("nine BLS files are accepted, got {answer}"));
+    env.solve(id);
+    let got = env.res(&[("action", "get"), ("id", &id.to_string())]).await;
+    let cells = got.strip_prefix("OK|").expect("solved");
+    let cells: Vec<u32> = serde_json::from_str(cells).expect("a JSON array of cells");
+    assert!(
+        !cells.is_empty() && cells.iter().all(|c| (1..=9).contains(c)),
+        "{got}"
+    );
+
+    assert_eq!(
+        submit(&bls, &nine[..8]).await,
+        "ERROR_BAD_PARAMETERS",
+        "eight of nine"
+    );
+    let mut bmp = nine.clone();
+    bmp[4].filename = "tile5.bmp".into();
+    assert_eq!(submit(&bls, &bmp).await, "ERROR_WRONG_FILE_EXTENSION");
+    let mut empty = nine.clone();
+    empty[8].data.clear();
+    assert_eq!(submit(&bls, &empty).await, "ERROR_ZERO_CAPTCHA_FILESIZE");
+
+    let grid = [("method", "post"), ("recaptcha", "1"), ("grid_size", "3x3")];
+    let answer = submit(&grid, &nine[..1]).await;
+    assert!(
+        answer.starts_with("OK|"),
+        "a grid image as file_1: {answer}"
+    );
+    assert_eq!(submit(&grid, &[]).await, "ERROR_UPLOAD", "no file at all");
+}
+
 /// `method=post` with the image as a multipart file (the only encoding that
 /// can carry a file), and the file errors.
 #[tokio::test]
