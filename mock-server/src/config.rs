@@ -279,6 +279,9 @@ pub struct ApiFaultConfig {
     pub server_error_rate: f64,
     /// Share of `in.php` and `res.php` requests answered HTTP 503 with an empty body, 0 to 1.
     pub http_error_rate: f64,
+    /// Rate-limit penalties (`MAX_USER_TURN`, `ERROR: 1005`, `IP_BANNED`); see
+    /// [`crate::limits`].
+    pub rate_limits: crate::limits::RateLimitConfig,
 }
 
 /// Settings only the standalone binary uses.
@@ -452,6 +455,9 @@ impl Config {
         }
         if !rate_ok(self.api.http_error_rate) {
             return Err(invalid("api.http-error-rate", "must be between 0 and 1"));
+        }
+        if let Some((key, why)) = self.api.rate_limits.invalid() {
+            return Err(invalid(key, why));
         }
         if self.images.max_bytes < 100 {
             return Err(invalid("images.max-bytes", "must be at least 100"));

@@ -75,7 +75,7 @@ async fn submit(
     req: &ApiRequest,
     fault: Option<ApiFault>,
 ) -> (Reply, Option<u64>) {
-    let account = match state.check_key(req.params.get("key").map(str::trim)) {
+    let account = match state.admit(req.params.get("key").map(str::trim), req.remote, true) {
         KeyCheck::Ok(a) => a,
         KeyCheck::Err(code) => return (Reply::Code(code), None),
     };

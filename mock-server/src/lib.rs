@@ -38,6 +38,7 @@ pub mod config;
 pub mod dist;
 pub mod in_php;
 pub mod journal;
+pub mod limits;
 pub mod methods;
 pub mod params;
 pub mod pingback;

@@ -42,7 +42,7 @@ fn parse_id(raw: Option<&str>) -> Result<u64, Code> {
 
 fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
     let p = &req.params;
-    let account = match state.check_key(p.get("key").map(str::trim)) {
+    let account = match state.admit(p.get("key").map(str::trim), req.remote, false) {
         KeyCheck::Ok(a) => a,
         KeyCheck::Err(code) => return (Reply::Code(code), parse_id(p.get("id")).ok()),
     };

@@ -29,6 +29,7 @@ use crate::{
     clock::{Clock, SimTime},
     config::{BusyMode, Config, Dialect},
     journal::{Journal, Numbered},
+    limits::Limiter,
     methods::{AnswerShape, Submission, TaskKind},
     pingback::{
         Dispatcher,
@@ -272,6 +273,8 @@ pub struct Inner {
     finish_notify: Notify,
     cancel: CancellationToken,
     api_requests: std::sync::atomic::AtomicU64,
+    /// Rate-limit counters (only touched when `[api.rate-limits]` is configured).
+    limiter: Limiter,
 }
 
 /// A handle on one mock's state (cheap to clone).
@@ -343,6 +346,7 @@ impl MockState {
             finish_notify: Notify::new(),
             cancel,
             api_requests: std::sync::atomic::AtomicU64::new(0),
+            limiter: Limiter::default(),
         };
         let state = MockState(Arc::new(inner));
         let s = state.clone();
@@ -410,6 +414,37 @@ impl MockState {
         }
     }
 
+    /// Checks a request's key as [`MockState::check_key`] does, and applies the configured
+    /// rate-limit penalties ([`crate::limits`]): `IP_BANNED` for a banned address (a bad key
+    /// counts towards the ban), `MAX_USER_TURN` for a submit burst (`submit`), `ERROR: 1005`
+    /// for a key that polls far more than it submits.
+    pub fn admit(&self, key: Option<&str>, remote: Option<SocketAddr>, submit: bool) -> KeyCheck {
+        let limits = &self.0.config.api.rate_limits;
+        if !limits.any() {
+            return self.check_key(key);
+        }
+        let now = self.now();
+        let ip = remote.map(|r| r.ip());
+        let limiter = &self.0.limiter;
+        if let Some(code) = limiter.check_address(limits, ip, now) {
+            return KeyCheck::Err(code);
+        }
+        match self.check_key(key) {
+            KeyCheck::Err(code) => {
+                limiter.bad_key(limits, ip, now);
+                KeyCheck::Err(code)
+            }
+            KeyCheck::Ok(account) => {
+                let penalty = if submit {
+                    limiter.submit(limits, account, now)
+                } else {
+                    limiter.poll(limits, account, now)
+                };
+                penalty.map_or(KeyCheck::Ok(account), KeyCheck::Err)
+            }
+        }
+    }
+
     /// Records an inbound request.
     pub fn journal_inbound(&self, entry: InboundEntry) {
         self.0.inbound.push(entry);
@@ -463,6 +498,7 @@ impl MockState {
             .store(0, std::sync::atomic::Ordering::Relaxed);
         self.set_rules(cfg.pingback.rules.clone());
         self.0.inbound.clear();
+        self.0.limiter.clear();
         self.0.dispatcher.reset();
         self.0.finish_notify.notify_one();
     }
@@ -488,6 +524,19 @@ impl MockState {
             return Some(ApiFault::ServerError);
         }
         None
+    }
+
+    /// The `code` a conflicting duplicate of task `id` carries, when its pingback schedule
+    /// sends one (ground truth for graders: what a receiver that never saw the genuine
+    /// callback may rightly keep).
+    pub fn conflicting_code(&self, id: u64) -> Option<String> {
+        let cfg = &*self.0.config;
+        let world = self.world();
+        let t = world.tasks.get(&id)?;
+        let pb = t.pingback.as_deref()?;
+        needs_conflicting_code(&pb.schedule).then(|| {
+            answers::conflicting_answer(cfg.seed, stream_subject(cfg, id), t.kind, t.shape).text
+        })
     }
 
     /// Running totals.
