@@ -201,7 +201,8 @@ impl Error {
     }
 
     /// True for failures that may heal by themselves and that the client retries with
-    /// backoff: `ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, HTTP 5xx and 429,
+    /// backoff: `ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, the rate-limit
+    /// penalties `MAX_USER_TURN` and `ERROR: 1005`, HTTP 5xx and 429,
     /// connection failures.
     pub fn is_transient(&self) -> bool {
         match self.api_code() {
@@ -251,9 +252,13 @@ impl std::error::Error for Error {
     }
 }
 
-/// Codes that may heal: retried with exponential backoff.
+/// Codes that may heal: retried with exponential backoff. The rate-limit penalties are among
+/// them: `MAX_USER_TURN` lifts after about 10 s, `ERROR: 1005` when the client polls less.
 pub(crate) fn is_transient_code(code: &str) -> bool {
-    matches!(code, "ERROR_SERVER_ERROR" | "ERROR_INTERNAL_SERVER_ERROR")
+    matches!(
+        code,
+        "ERROR_SERVER_ERROR" | "ERROR_INTERNAL_SERVER_ERROR" | "MAX_USER_TURN" | "ERROR: 1005"
+    )
 }
 
 /// The SDK's mapping from codes to error classes, with lowercase messages.
@@ -325,6 +330,16 @@ mod tests {
     fn transient_classification() {
         assert!(Error::from_api_code("ERROR_SERVER_ERROR").is_transient());
         assert!(Error::from_api_code("ERROR_INTERNAL_SERVER_ERROR").is_transient());
+        assert!(Error::from_api_code("MAX_USER_TURN").is_transient());
+        assert!(Error::from_api_code("ERROR: 1005").is_transient());
+        assert!(
+            !Error::from_api_code("ERROR: 1001").is_transient(),
+            "a suspension"
+        );
+        assert!(
+            !Error::from_api_code("IP_BANNED").is_transient(),
+            "minutes, not seconds"
+        );
         assert!(!Error::from_api_code("ERROR_WRONG_USER_KEY").is_transient());
         assert!(Error::new(ErrorKind::Network, "refused").is_transient());
         assert!(!Error::timeout("late").is_transient());

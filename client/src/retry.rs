@@ -3,8 +3,9 @@
 //! Two kinds of retry, as in the official SDK (`helpers/retry.py`, `core/orchestrator.py`):
 //!
 //! - **transient failures** (`ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, HTTP 5xx and
-//!   429, connection failures): exponential backoff `base * factor^(n-1)`, capped, plus jitter,
-//!   at most `max_retries` times in a row;
+//!   429, connection failures, and, unlike the SDK, the rate-limit penalties `MAX_USER_TURN`
+//!   and `ERROR: 1005`): exponential backoff `base * factor^(n-1)`, capped, plus jitter, at
+//!   most `max_retries` times in a row;
 //! - **busy threads** (`ERROR_ZERO_BALANCE` confirmed by `threadsinfo`, or
 //!   `ERROR_NO_SLOT_AVAILABLE`): a steady `busy_interval` plus jitter, for at most
 //!   `busy_budget` of (tokio) time.

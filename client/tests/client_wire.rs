@@ -375,6 +375,9 @@ async fn transient_submit_error_then_success() {
     for first in [
         ok("ERROR_SERVER_ERROR"),
         ok(r#"{"status":0,"request":"ERROR_INTERNAL_SERVER_ERROR"}"#),
+        // The rate-limit penalties lift by themselves: backing off is the cure.
+        ok("MAX_USER_TURN"),
+        ok(r#"{"status":0,"request":"ERROR: 1005"}"#),
         ResponseTemplate::new(500),
         ResponseTemplate::new(503).set_body_string("busy"),
     ] {
@@ -629,8 +632,7 @@ async fn fatal_submit_codes_are_never_retried() {
         ("ERROR_ZERO_CAPTCHA_FILESIZE", ErrorKind::BadInput),
         ("ERROR_BAD_PROXY", ErrorKind::Proxy),
         ("IP_BANNED", ErrorKind::Api),
-        ("MAX_USER_TURN", ErrorKind::Api),
-        ("ERROR: 1005", ErrorKind::Api),
+        ("ERROR: 1001", ErrorKind::Api),
         ("ERROR_SOMETHING_NEW", ErrorKind::Api),
     ];
     for (code, kind) in cases {
