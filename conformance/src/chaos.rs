@@ -53,6 +53,13 @@ pub enum ChaosFault {
         /// Window size.
         window: u32,
     },
+    /// Sent before the `in.php` answer reaches the client.
+    Early,
+    /// Retried on failure, 2 s apart.
+    Retry {
+        /// Attempts in all.
+        attempts: u32,
+    },
 }
 
 impl ChaosFault {
@@ -70,6 +77,12 @@ impl ChaosFault {
             ChaosFault::Reorder { window } => {
                 format!("{{ reorder = {{ window = {window}, max-hold = \"5s\" }} }}")
             }
+            ChaosFault::Early => "\"early\"".into(),
+            ChaosFault::Retry { attempts } => {
+                format!(
+                    "{{ retry = {{ fixed = {{ interval = \"2s\", attempts = {attempts} }} }} }}"
+                )
+            }
         }
     }
 }
@@ -83,6 +96,9 @@ pub struct ChaosCase {
     pub rules: Vec<(f64, ChaosFault)>,
     /// The run's seed.
     pub seed: u64,
+    /// Callbacks the receiver's side fails (HTTP 500) before passing any on; in-process
+    /// subjects only (an external receiver is graded as it is).
+    pub receiver_fails: u32,
 }
 
 fn fault() -> impl Strategy<Value = ChaosFault> {
@@ -96,12 +112,15 @@ fn fault() -> impl Strategy<Value = ChaosFault> {
             "non-numeric-id",
             "unknown-id",
             "oversized-code",
-            "stale-id"
+            "stale-id",
+            "wrong-method"
         ])
         .prop_map(ChaosFault::Malformed),
         (1u32..=20).prop_map(ChaosFault::Delay),
         Just(ChaosFault::Drop),
         (2u32..=4).prop_map(|window| ChaosFault::Reorder { window }),
+        Just(ChaosFault::Early),
+        (2u32..=4).prop_map(|attempts| ChaosFault::Retry { attempts }),
     ]
 }
 
@@ -110,11 +129,13 @@ fn case() -> impl Strategy<Value = ChaosCase> {
         1u32..=6,
         prop::collection::vec((prop::sample::select(vec![1.0f64, 0.5]), fault()), 1..=3),
         any::<u64>(),
+        0u32..=2,
     )
-        .prop_map(|(tasks, rules, seed)| ChaosCase {
+        .prop_map(|(tasks, rules, seed, receiver_fails)| ChaosCase {
             tasks,
             rules,
             seed: seed % 1_000_000,
+            receiver_fails,
         })
 }
 
@@ -139,6 +160,12 @@ pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str) -> Stri
         s.push_str(&format!(
             "\n[[faults]]\nprobability = {p:?}\nfault = {}\n",
             f.toml()
+        ));
+    }
+    if kind != ScenarioKind::Receiver && case.receiver_fails > 0 {
+        s.push_str(&format!(
+            "\n[receiver]\nfail-first = {}\n",
+            case.receiver_fails
         ));
     }
     s.push_str("\n[subject]\nstrategy = \"pingback-with-fallback\"\nfallback-after = \"60s\"\n");
@@ -324,9 +351,11 @@ mod tests {
         let mut runner = TestRunner::deterministic();
         for _ in 0..200 {
             let c = case().new_tree(&mut runner).unwrap().current();
-            let toml = scenario_toml(&c, ScenarioKind::Receiver, "a test");
-            scenario::parse(&toml, Path::new("chaos/x.toml"))
-                .unwrap_or_else(|e| panic!("{}\n{toml}", e.message));
+            for kind in [ScenarioKind::Receiver, ScenarioKind::EndToEnd] {
+                let toml = scenario_toml(&c, kind, "a test");
+                scenario::parse(&toml, Path::new("chaos/x.toml"))
+                    .unwrap_or_else(|e| panic!("{}\n{toml}", e.message));
+            }
         }
     }
 

@@ -16,7 +16,8 @@
 //! | `pingback-only` | the pingback-only strategy never polls |
 //! | `via` | results arrive the way the scenario expects |
 //! | `max-polls` | at most N polls per task |
-//! | `ack-valid` | valid callbacks (genuine, duplicates, conflicting copies) are acknowledged with 2xx |
+//! | `rate-limits` | after `MAX_USER_TURN`, no submit until the ban lifts (scenarios with `rate-limits.max-user-turn`) |
+//! | `ack-valid` | valid callbacks (genuine, duplicates, conflicting copies) are acknowledged with 2xx; an identical duplicate as the first was (`NON-STRICT` otherwise) |
 //! | `reject-invalid` | malformed, spoofed and unknown-id callbacks are rejected with 4xx |
 //! | `no-state-change` | nothing but the first valid result is ever stored |
 //! | `first-wins` | conflicting duplicates never replace the first result |
@@ -30,7 +31,7 @@ use captchaai_mock::state::Outcome;
 use serde::Serialize;
 
 use crate::{
-    runner::{ENV_FAILURE_BODY, RunRecord},
+    runner::{ENV_FAILURE_BODY, RunRecord, Truth},
     scenario::{ExpectedOutcome, StrategyName, Via},
     timeline::{Entry, Event, Source, short},
 };
@@ -326,6 +327,11 @@ pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
     if rec.scenario.expect.busy_rejections && rec.app_observed {
         out.push(busy_threads(&ix));
     }
+    if let Some(burst) = &rec.scenario.mock.api.rate_limits.max_user_turn
+        && rec.app_observed
+    {
+        out.push(rate_limit_respected(&ix, burst.ban));
+    }
     out.push(summary(&ix));
     out
 }
@@ -445,6 +451,11 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
     for t in &ix.tasks {
         let Some(first) = t.app.first() else { continue };
         let truth = t.id.and_then(|id| ix.rec.truth.get(&id));
+        if let (Some(tr), Event::AppResult { code, .. }) = (truth, &first.event)
+            && conflicting_taken_first(t, tr) == Some(code.as_str())
+        {
+            continue;
+        }
         let verdict = match (truth.map(|t| &t.outcome), &first.event) {
             (Some(Outcome::Solved { answer, .. }), Event::AppResult { code, .. })
                 if code == answer =>
@@ -763,6 +774,29 @@ fn polling_stops(ix: &Index<'_>) -> CheckResult {
     c.ok("polling stopped as soon as each result was in")
 }
 
+/// The conflicting copy's code, when that copy was the first valid callback the subject took:
+/// the genuine one never reached it (failed in front of it by the scenario's receiver faults,
+/// or dropped), so keeping the conflicting code is all a correct subject can do.
+fn conflicting_taken_first<'r>(t: &TaskLens<'_>, truth: &'r Truth) -> Option<&'r str> {
+    let first = t.deliveries.iter().find_map(|d| match &d.event {
+        Event::Delivery {
+            kind,
+            status: Some(s),
+            response,
+            ..
+        } if matches!(kind.as_str(), "genuine" | "duplicate" | "conflicting")
+            && (200..300).contains(s)
+            && response.as_deref() != Some(ENV_FAILURE_BODY) =>
+        {
+            Some(kind.as_str())
+        }
+        _ => None,
+    })?;
+    (first == "conflicting")
+        .then_some(truth.conflicting_code.as_deref())
+        .flatten()
+}
+
 fn first_acked_genuine(t: &TaskLens<'_>) -> Option<u64> {
     t.deliveries.iter().find_map(|d| match &d.event {
         Event::Delivery {
@@ -929,6 +963,16 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
     let mut acked = 0;
     let mut slowest = 0.0f64;
     for t in &ix.tasks {
+        // What the first acknowledged genuine callback was answered: an identical
+        // duplicate should be answered the same.
+        let genuine_status = t.deliveries.iter().find_map(|d| match &d.event {
+            Event::Delivery {
+                kind,
+                status: Some(s),
+                ..
+            } if kind == "genuine" && (200..300).contains(s) => Some(*s),
+            _ => None,
+        });
         for d in &t.deliveries {
             let Event::Delivery {
                 kind,
@@ -962,7 +1006,20 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 }
             }
             match status {
-                Some(s) if (200..300).contains(s) => acked += 1,
+                Some(s) if (200..300).contains(s) => {
+                    acked += 1;
+                    if let Some(first) = genuine_status
+                        && kind == "duplicate"
+                        && *s != first
+                    {
+                        non_strict.get_or_insert((
+                            t,
+                            format!(
+                                "an identical duplicate answered {s}, the first callback {first}"
+                            ),
+                        ));
+                    }
+                }
                 Some(409) if kind != "genuine" => {
                     non_strict.get_or_insert((t, format!("{kind} answered 409")));
                 }
@@ -991,7 +1048,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
         Some((t, why)) => c.verdict(
             Verdict::NonStrict,
             why.clone(),
-            "2xx for duplicates".into(),
+            "2xx for duplicates, identical ones answered as the first".into(),
             why,
             ix.evidence(t),
         ),
@@ -1115,11 +1172,14 @@ fn no_state_change(ix: &Index<'_>) -> CheckResult {
         match known {
             Some(truth) => {
                 checked += 1;
-                if code != truth.outcome.code() {
-                    let t = ix.by_id.get(&truth.task).map(|&i| &ix.tasks[i]);
+                let t = ix.by_id.get(&truth.task).map(|&i| &ix.tasks[i]);
+                let rightful = t
+                    .and_then(|t| conflicting_taken_first(t, truth))
+                    .unwrap_or(truth.outcome.code());
+                if code != rightful {
                     return c.fail(
                         format!("task {id} holds a code that is not its first valid result"),
-                        format!("stored {}", short(truth.outcome.code())),
+                        format!("stored {}", short(rightful)),
                         format!("stored {}", short(code)),
                         t.map_or_else(Vec::new, |t| ix.evidence(t)),
                     );
@@ -1173,7 +1233,7 @@ fn first_wins(ix: &Index<'_>) -> CheckResult {
         let Some(truth) = t.id.and_then(|id| ix.rec.truth.get(&id)) else {
             continue;
         };
-        let want = truth.outcome.code();
+        let want = conflicting_taken_first(t, truth).unwrap_or(truth.outcome.code());
         let app_codes: Vec<String> = t
             .app
             .iter()
@@ -1256,6 +1316,63 @@ fn busy_threads(ix: &Index<'_>) -> CheckResult {
             )
         }
     }
+}
+
+/// Submits already on their way when the first `MAX_USER_TURN` answer arrived are not the
+/// client's fault: only submits sent this long after it count.
+const IN_FLIGHT_MS: u64 = 1000;
+
+/// After a `MAX_USER_TURN` answer, a client waits for the ban to lift before submitting again.
+fn rate_limit_respected(ix: &Index<'_>, ban: Duration) -> CheckResult {
+    let c = Check {
+        id: "rate-limits",
+        title: "no submit while a MAX_USER_TURN ban lasts",
+    };
+    let ban_ms = ms(ban);
+    let submits: Vec<&Entry> = ix
+        .rec
+        .timeline
+        .entries
+        .iter()
+        .filter(|e| matches!(e.event, Event::Submit { .. }))
+        .collect();
+    let refused = |e: &Entry| matches!(&e.event, Event::Submit { answer, .. } if answer.contains("MAX_USER_TURN"));
+    let mut ban_start: Option<u64> = None;
+    let mut refusals = 0;
+    for (i, e) in submits.iter().enumerate() {
+        if !refused(e) {
+            continue;
+        }
+        refusals += 1;
+        match ban_start {
+            Some(start) if e.at_ms < start + ban_ms => {
+                if e.at_ms > start + IN_FLIGHT_MS {
+                    let evidence = submits[..=i]
+                        .iter()
+                        .filter(|s| s.at_ms >= start)
+                        .map(|s| (*s).clone())
+                        .collect();
+                    return c.fail(
+                        format!(
+                            "a submit {} into a {} ban was refused again",
+                            secs(e.at_ms - start),
+                            secs(ban_ms)
+                        ),
+                        format!(
+                            "no submit from {} after the first MAX_USER_TURN until the ban lifts",
+                            secs(IN_FLIGHT_MS)
+                        ),
+                        format!("submitted at {}", secs(e.at_ms)),
+                        evidence,
+                    );
+                }
+            }
+            _ => ban_start = Some(e.at_ms),
+        }
+    }
+    c.ok(format!(
+        "{refusals} submit(s) refused with MAX_USER_TURN, none repeated during a ban"
+    ))
 }
 
 fn summary(ix: &Index<'_>) -> CheckResult {

@@ -26,7 +26,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use captchaai_mock::{
-    MockServer,
+    MockServer, MockState,
     pingback::faults::{CallbackMethod, Schedule},
     state::{Outcome, TaskView},
 };
@@ -58,6 +58,8 @@ pub struct Truth {
     pub finish_at_ms: Option<u64>,
     /// The compiled pingback schedule.
     pub schedule: Option<Schedule>,
+    /// The `code` its conflicting duplicates carry, if its schedule sends any.
+    pub conflicting_code: Option<String>,
 }
 
 /// Everything a run produced, for the checkers.
@@ -361,7 +363,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     tokio::time::sleep(real(Duration::from_secs(1))).await;
 
     let ids = recorder.ids();
-    let truth = collect_truth(&state.tasks(usize::MAX));
+    let truth = collect_truth(&state, &state.tasks(usize::MAX));
     let mut stored = BTreeMap::new();
     if let Some(probe) = &started.probe {
         let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
@@ -437,7 +439,7 @@ fn deliveries_settled(state: &captchaai_mock::MockState) -> bool {
     })
 }
 
-fn collect_truth(tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
+fn collect_truth(state: &MockState, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
     tasks
         .iter()
         .map(|t| {
@@ -450,6 +452,7 @@ fn collect_truth(tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
                     outcome: t.outcome.clone(),
                     finish_at_ms: t.finish_at_ms,
                     schedule: t.schedule.clone(),
+                    conflicting_code: state.conflicting_code(t.id),
                 },
             )
         })

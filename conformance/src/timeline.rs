@@ -286,7 +286,8 @@ impl fmt::Display for Entry {
                 f,
                 "received  {method} id={} code={} → {status} (by {handled_by})",
                 id.as_deref().unwrap_or("∅"),
-                code.as_deref().map_or("∅".into(), short)
+                // Shortened when recorded.
+                code.as_deref().unwrap_or("∅")
             ),
             Event::Injected {
                 callback,

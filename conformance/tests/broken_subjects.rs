@@ -4,9 +4,10 @@
 
 mod broken;
 
-use std::{collections::BTreeSet, path::Path, sync::Arc};
+use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 
 use broken::{Broken, Polling, ReceiverFlaws};
+use captchaai_client::RetryPolicy;
 use captchaai_conformance::{
     checks::Verdict,
     report::ScenarioReport,
@@ -79,6 +80,7 @@ fn receiver(flaws: ReceiverFlaws, name: &'static str) -> Broken {
         name,
         receiver: flaws,
         polling: Polling::Fallback,
+        retry: None,
     }
 }
 
@@ -112,6 +114,7 @@ fn the_tutorials_lost_early_result_is_caught() {
             ..Default::default()
         },
         polling: Polling::Never,
+        retry: None,
     };
     assert_caught(s, "pingback/early.toml", &["ground-truth", "receiver-kept"]);
 }
@@ -126,6 +129,54 @@ fn answering_500_to_duplicates_is_caught() {
         "500 on duplicates",
     );
     assert_caught(s, "pingback/identical-duplicates.toml", &["ack-valid"]);
+}
+
+#[test]
+fn answering_duplicates_differently_is_non_strict() {
+    let s = receiver(
+        ReceiverFlaws {
+            duplicates_202: true,
+            ..Default::default()
+        },
+        "202 on duplicates",
+    );
+    let r = run(&s, "pingback/identical-duplicates.toml");
+    assert_eq!(r.verdict, Verdict::NonStrict, "{:#?}", r.checks);
+    let ack = r
+        .checks
+        .iter()
+        .find(|c| c.id == "ack-valid")
+        .expect("graded");
+    assert_eq!(ack.verdict, Verdict::NonStrict);
+    assert!(ack.summary.contains("answered 202"), "{}", ack.summary);
+    let others: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| {
+            c.id != "ack-valid" && c.verdict != Verdict::Ok && c.verdict != Verdict::Informational
+        })
+        .collect();
+    assert!(others.is_empty(), "only ack-valid objects: {others:#?}");
+}
+
+#[test]
+fn retrying_during_a_rate_limit_ban_is_caught() {
+    // Retries MAX_USER_TURN every 200 ms, into the ban.
+    let hammer = RetryPolicy::default()
+        .max_retries(100)
+        .backoff(Duration::from_millis(200), 1, Duration::from_millis(200))
+        .jitter(Duration::ZERO);
+    let s = Broken {
+        name: "retries into a rate-limit ban",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Fallback,
+        retry: Some(hammer),
+    };
+    assert_caught(
+        s,
+        "failures/submit-burst-rate-limited.toml",
+        &["rate-limits"],
+    );
 }
 
 #[test]
@@ -150,6 +201,7 @@ fn polling_without_waiting_is_caught() {
         name: "polls without waiting",
         receiver: ReceiverFlaws::default(),
         polling: Polling::WithoutWaiting,
+        retry: None,
     };
     assert_caught(s, "strategies/poll-only.toml", &["poll-etiquette"]);
 }
@@ -160,6 +212,7 @@ fn never_falling_back_is_caught() {
         name: "never falls back",
         receiver: ReceiverFlaws::default(),
         polling: Polling::Never,
+        retry: None,
     };
     assert_caught(
         s,

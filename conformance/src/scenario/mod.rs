@@ -384,6 +384,7 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
     mock.solving.times = m.solve_times.clone();
     mock.api.server_error_rate = m.server_error_rate;
     mock.api.http_error_rate = m.http_error_rate;
+    mock.api.rate_limits = m.rate_limits.clone();
     mock.pingback.rules = raw.faults.clone();
     mock.pingback.retry = raw.pingback.retry.clone();
     mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;

@@ -11,6 +11,7 @@ use std::{collections::BTreeMap, time::Duration};
 use captchaai_mock::{
     config::{BusyMode, Dialect, TaskIdEncoding},
     dist::Distribution,
+    limits::RateLimitConfig,
     methods::TaskKind,
     pingback::faults::{FaultRule, RetryPolicy},
 };
@@ -107,6 +108,9 @@ pub struct RawMock {
     pub server_error_rate: f64,
     /// Share of requests answered HTTP 503 with an empty body, 0 to 1.
     pub http_error_rate: f64,
+    /// Rate-limit penalties, the mock's `[api.rate-limits]` syntax: `max-user-turn`,
+    /// `poll-ratio` (`ERROR: 1005`), `ip-ban`.
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Default for RawMock {
@@ -124,6 +128,7 @@ impl Default for RawMock {
             balance: 10.0,
             server_error_rate: 0.0,
             http_error_rate: 0.0,
+            rate_limits: RateLimitConfig::default(),
         }
     }
 }

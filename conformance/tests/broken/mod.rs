@@ -18,7 +18,7 @@ use axum::{
     http::StatusCode,
     routing::get,
 };
-use captchaai_client::{Client, TaskId};
+use captchaai_client::{Client, RetryPolicy, TaskId};
 use captchaai_conformance::{
     scenario::WorkTask,
     subject::{
@@ -37,6 +37,8 @@ pub(crate) struct ReceiverFlaws {
     pub(crate) lose_early: bool,
     /// A second callback for an id is answered 500.
     pub(crate) fail_duplicates: bool,
+    /// A second callback for an id is answered 202, the first 200.
+    pub(crate) duplicates_202: bool,
     /// Callbacks for ids the application never submitted are stored (200).
     pub(crate) accept_unknown: bool,
 }
@@ -58,6 +60,8 @@ pub(crate) struct Broken {
     pub(crate) name: &'static str,
     pub(crate) receiver: ReceiverFlaws,
     pub(crate) polling: Polling,
+    /// The client's retry policy, when not the reference one.
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 #[derive(Default)]
@@ -103,6 +107,9 @@ async fn callback(
         if st.results.contains_key(&id) {
             if s.flaws.fail_duplicates {
                 return (StatusCode::INTERNAL_SERVER_ERROR, "duplicate!");
+            }
+            if s.flaws.duplicates_202 {
+                return (StatusCode::ACCEPTED, "already have it");
             }
             if !s.flaws.no_dedup {
                 return (StatusCode::OK, "OK");
@@ -150,6 +157,7 @@ impl Subject for Broken {
             let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
                 .deadline(ctx.scenario.subject.deadline)
                 .seed(ctx.seed)
+                .retry(this.retry.unwrap_or_default())
                 .build()
                 .map_err(|e| e.to_string())?;
             let uses_pingback = ctx.scenario.subject.strategy
