@@ -198,6 +198,27 @@ fn the_official_sdk_passes_every_client_scenario_it_supports() {
 }
 
 #[test]
+fn the_readmes_polite_client_passes_every_client_scenario() {
+    let (code, failed, _) = run_json(
+        &[
+            "--client-cmd".into(),
+            "python3 adapters/polite_client.py".into(),
+        ],
+        &["scenarios"],
+    );
+    assert!(failed.len() >= 13, "the client scenarios ran: {failed:?}");
+    assert!(failed.values().all(BTreeSet::is_empty), "{failed:#?}");
+    assert_eq!(code, Some(0));
+    // The README shows the file whole: the example is the tested program.
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let file = std::fs::read_to_string(root().join("adapters/polite_client.py")).unwrap();
+    assert!(
+        readme.contains(&format!("```python\n{file}```")),
+        "README.md shows adapters/polite_client.py as it is"
+    );
+}
+
+#[test]
 fn the_naive_client_is_caught() {
     let (code, failed, _) = run_json(
         &[
