@@ -23,6 +23,11 @@
 //! [solving.unsolvable]
 //! geetest = 0.2
 //!
+//! [api]                         # opt-in faults of the API itself
+//! server-error-rate = 0.05
+//! [api.rate-limits]             # see crate::limits
+//! max-user-turn = { submits = 60, window = "3s", ban = "10s" }
+//!
 //! [pingback]
 //! retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
 //! attempt-timeout = "10s"
@@ -483,6 +488,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readmes_config_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\nseed = 42")
+            .expect("the README's config example")
+            + 8;
+        let text = &readme[start..][..readme[start..].find("```").expect("closed")];
+        let cfg = Config::from_toml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert!(cfg.api.rate_limits.max_user_turn.is_some());
+        assert_eq!(cfg.pingback.rules.len(), 2);
+    }
+
+    #[test]
     fn the_doc_example_parses() {
         let text = r#"
 seed = 42
@@ -504,6 +522,11 @@ recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
 turnstile = { fixed = "3s" }
 [solving.unsolvable]
 geetest = 0.2
+
+[api]                         # opt-in faults of the API itself
+server-error-rate = 0.05
+[api.rate-limits]             # see crate::limits
+max-user-turn = { submits = 60, window = "3s", ban = "10s" }
 
 [pingback]
 retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
