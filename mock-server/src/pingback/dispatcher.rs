@@ -471,7 +471,11 @@ impl Work {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// Built on the first send: building reads the system's CA bundle (about 10 ms), which a
+    /// mock that never sends a pingback should not pay at start-up.
+    http: std::sync::OnceLock<reqwest::Client>,
+    /// Idle connections kept per host.
+    max_idle_per_host: usize,
     clock: Clock,
     seed: u64,
     journal: Journal<Entry>,
@@ -540,23 +544,32 @@ impl Drop for PendingGuard {
     }
 }
 
+impl Inner {
+    /// The HTTP client pingbacks are sent with.
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(self.max_idle_per_host)
+                .user_agent(concat!(
+                    "captchaai-mock/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (pingback)"
+                ))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+    }
+}
+
 impl Dispatcher {
     /// A dispatcher for a config; stops when `cancel` fires. Must be called
     /// inside a tokio runtime.
     pub fn new(cfg: &Config, clock: Clock, cancel: CancellationToken) -> Self {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(cfg.pingback.max_in_flight_per_host)
-            .user_agent(concat!(
-                "captchaai-mock/",
-                env!("CARGO_PKG_VERSION"),
-                " (pingback)"
-            ))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         let this = Dispatcher(Arc::new(Inner {
-            http,
+            http: std::sync::OnceLock::new(),
+            max_idle_per_host: cfg.pingback.max_in_flight_per_host,
             clock,
             seed: cfg.seed,
             journal: Journal::new(cfg.pingback.journal_capacity),
@@ -1144,15 +1157,15 @@ impl Dispatcher {
         let request = match planned.method {
             CallbackMethod::Get if job.url.contains('#') => self
                 .0
-                .http
+                .http()
                 .get(with_query(&job.url, &form("", "", id, code))),
             CallbackMethod::Get => {
                 let sep = query_separator(&job.url);
-                self.0.http.get(form(&job.url, sep, id, code))
+                self.0.http().get(form(&job.url, sep, id, code))
             }
             CallbackMethod::Post => self
                 .0
-                .http
+                .http()
                 .post(&*job.url)
                 .header(
                     reqwest::header::CONTENT_TYPE,
