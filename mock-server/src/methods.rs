@@ -224,6 +224,8 @@ pub fn parse_submission(
         "userrecaptcha" => {
             require_site_key(p, &["googlekey"])?;
             require_page_url(p)?;
+            // v3's `action` is not required: 2captcha documents a default (`verify`), and the
+            // official SDK always sends one, so requiring it would only refuse lenient clients.
             if let Some(score) = p.non_empty("min_score")
                 && !score.parse::<f64>().is_ok_and(|s| (0.0..=1.0).contains(&s))
             {
