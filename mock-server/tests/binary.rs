@@ -219,6 +219,28 @@ async fn ctrl_c_exits_0() {
     graceful_exit(&["--bind", "127.0.0.1:0"], "-INT").await;
 }
 
+/// A script may stop the mock the moment it has read the address: the signal handlers must be
+/// in place by then (once, `ctrl_c()` registered only when first polled, and an early SIGINT
+/// killed the process in about one start in seven).
+#[test]
+fn a_signal_right_after_the_announcement_exits_0() {
+    for sig in ["-INT", "-TERM"] {
+        for run in 0..15 {
+            let mut p = MockProcess::start(&["--bind", "127.0.0.1:0"]);
+            signal(&p, sig);
+            let status = p
+                .wait_timeout(Duration::from_secs(15))
+                .unwrap_or_else(|| panic!("no exit within 15 s after {sig}"));
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "run {run}, {sig}: {status:?}\nstderr: {}",
+                p.take_stderr()
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_0_with_tls() {
     let dir = TempDir::new("tls-term");
