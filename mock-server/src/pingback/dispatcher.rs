@@ -866,19 +866,25 @@ impl Dispatcher {
         job.first_attempts_done();
         drop(job);
         // Next job of a released reorder window, on its own host's lane.
-        if let Some(mut rest) = window
-            && let Some(next) = rest.pop_front()
-        {
-            let guard = admitted(generation);
-            let ctx = self.context(next, guard, generation, None);
-            let work = Work::Send {
-                job: ctx,
-                index: 0,
-                base: self.0.clock.now(),
-                window: Some(rest),
-            };
-            self.push(work, generation);
+        if let Some(rest) = window {
+            self.send_window(rest, generation);
         }
+    }
+
+    /// Sends the first job of a released reorder window now; the rest follow it, one after
+    /// another, each after the previous job's first attempts.
+    fn send_window(&self, mut rest: VecDeque<Job>, generation: &Arc<Generation>) {
+        let Some(next) = rest.pop_front() else {
+            return;
+        };
+        let ctx = self.context(next, admitted(generation), generation, None);
+        let work = Work::Send {
+            job: ctx,
+            index: 0,
+            base: self.0.clock.now(),
+            window: Some(rest),
+        };
+        self.push(work, generation);
     }
 
     fn schedule_retry(
@@ -1068,18 +1074,7 @@ impl Dispatcher {
             order = ?jobs.iter().map(|j| j.task_id).collect::<Vec<_>>(),
             "releasing reorder window"
         );
-        let mut rest: VecDeque<Job> = jobs.into();
-        let Some(first) = rest.pop_front() else {
-            return;
-        };
-        let ctx = self.context(first, admitted(generation), generation, None);
-        let work = Work::Send {
-            job: ctx,
-            index: 0,
-            base: self.0.clock.now(),
-            window: Some(rest),
-        };
-        self.push(work, generation);
+        self.send_window(jobs.into(), generation);
     }
 
     /// The `id` and `code` a planned callback carries.
