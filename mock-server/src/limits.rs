@@ -170,6 +170,19 @@ impl Window {
         }
     }
 
+    /// Counts one request; when it is one too many, starts a ban instead (and a new count)
+    /// and returns true.
+    fn hit(&mut self, now: Duration, window: Duration, limit: u32, ban: Duration) -> bool {
+        self.roll(now, window);
+        if self.count >= u64::from(limit) {
+            self.banned_until = Some(now + ban);
+            self.count = 0;
+            return true;
+        }
+        self.count += 1;
+        false
+    }
+
     fn banned(&mut self, now: Duration) -> bool {
         match self.banned_until {
             Some(until) if now < until => true,
@@ -254,13 +267,11 @@ impl Limiter {
             st.addresses
                 .retain(|_, w| w.banned_until.is_some_and(|until| now < until));
         }
-        let w = st.addresses.entry(ip).or_default();
-        w.roll(now, rule.window);
-        w.count += 1;
-        if w.count > u64::from(rule.bad_keys) {
-            w.banned_until = Some(now + rule.ban);
-            w.count = 0;
-        }
+        // The request itself is answered as usual; the ban starts with it.
+        st.addresses
+            .entry(ip)
+            .or_default()
+            .hit(now, rule.window, rule.bad_keys, rule.ban);
     }
 
     /// An `in.php` request of `account` with a good key: `MAX_USER_TURN` while banned or when
@@ -271,17 +282,10 @@ impl Limiter {
         }
         let mut st = self.lock();
         let k = st.keys.entry(account).or_default();
-        if let Some(rule) = &cfg.max_user_turn {
-            if k.submits.banned(now) {
-                return Some(Code::MaxUserTurn);
-            }
-            k.submits.roll(now, rule.window);
-            if k.submits.count >= u64::from(rule.submits) {
-                k.submits.banned_until = Some(now + rule.ban);
-                k.submits.count = 0;
-                return Some(Code::MaxUserTurn);
-            }
-            k.submits.count += 1;
+        if let Some(rule) = &cfg.max_user_turn
+            && (k.submits.banned(now) || k.submits.hit(now, rule.window, rule.submits, rule.ban))
+        {
+            return Some(Code::MaxUserTurn);
         }
         if let Some(rule) = &cfg.poll_ratio {
             k.poll_window(now, rule.window);
