@@ -81,6 +81,36 @@ pub async fn serve(
         .await
 }
 
+/// Serves the mock over HTTPS with the certificate and key of `tls` on a bound listener until
+/// `shutdown` fires, then lets open connections finish for at most `grace`.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: MockState,
+    tls: &tls::Generated,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    // The process-wide provider (see dependencies.md); a second install is a no-op.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
+        tls.chain_pem.clone().into_bytes(),
+        tls.key_pem.clone().into_bytes(),
+    )
+    .await?;
+    listener.set_nonblocking(true)?;
+    let handle = axum_server::Handle::new();
+    let on_shutdown = handle.clone();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        on_shutdown.graceful_shutdown(Some(grace));
+    });
+    let app = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum_server::from_tcp_rustls(listener, rustls_config)?
+        .handle(handle)
+        .serve(app)
+        .await
+}
+
 /// A mock running in the background of the current tokio runtime, on a random
 /// loopback port. It shuts down when dropped.
 #[derive(Debug)]
@@ -130,29 +160,16 @@ impl MockServer {
         config
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let generated = tls::generate().map_err(|e| io_err(&e))?;
         let ca_path = tls::write_ca(&generated, ca_dir).map_err(|e| io_err(&e))?;
-        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            generated.chain_pem.into_bytes(),
-            generated.key_pem.into_bytes(),
-        )
-        .await?;
         let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
         let state = MockState::new(config, cancel.child_token());
-        let handle = axum_server::Handle::new();
-        let h2 = handle.clone();
-        let token = cancel.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            h2.graceful_shutdown(Some(Duration::from_secs(2)));
+        let server = tokio::spawn({
+            let (state, cancel) = (state.clone(), cancel.clone());
+            async move { serve_tls(listener, state, &generated, cancel, Duration::from_secs(2)).await }
         });
-        let server = axum_server::from_tcp_rustls(listener, rustls_config)?.handle(handle);
-        let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let server = tokio::spawn(async move { server.serve(app).await });
         Ok(MockServer {
             addr,
             scheme: "https",

@@ -236,33 +236,17 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
 
     let scheme = if tls { "https" } else { "http" };
     if tls {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let generated = captchaai_mock::tls::generate()?;
         let ca_path = captchaai_mock::tls::write_ca(&generated, &tls_dir)?;
-        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem(
-            generated.chain_pem.into_bytes(),
-            generated.key_pem.into_bytes(),
-        )
-        .await
-        .context("loading the generated certificate")?;
         let std_listener =
             std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
-        std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         announce(scheme, addr, &keys, seed, scale, dialect);
         println!("CA certificate: {}", ca_path.display());
-        let handle = axum_server::Handle::new();
-        let h2 = handle.clone();
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            token.cancelled().await;
-            h2.graceful_shutdown(Some(Duration::from_secs(5)));
-        });
-        let app = captchaai_mock::app(state).into_make_service_with_connect_info::<SocketAddr>();
-        axum_server::from_tcp_rustls(std_listener, rustls_config)?
-            .handle(handle)
-            .serve(app)
-            .await?;
+        let grace = Duration::from_secs(5);
+        captchaai_mock::serve_tls(std_listener, state, &generated, shutdown, grace)
+            .await
+            .context("serving HTTPS")?;
     } else {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
