@@ -238,6 +238,16 @@ impl<'a> Index<'a> {
         v
     }
 
+    /// Every submit the mock saw, in order.
+    fn submits(&self) -> Vec<&'a Entry> {
+        self.rec
+            .timeline
+            .entries
+            .iter()
+            .filter(|e| matches!(e.event, Event::Submit { .. }))
+            .collect()
+    }
+
     fn tol(&self, d: Duration) -> u64 {
         // In-process runs share one paused clock: times are exact but for
         // client jitter. Another process sleeps on its own clock, scaled: allow
@@ -648,13 +658,7 @@ fn no_fatal_retry(ix: &Index<'_>) -> CheckResult {
         id: "no-fatal-retry",
         title: "errors that cannot heal are not retried",
     };
-    let submits: Vec<&Entry> = ix
-        .rec
-        .timeline
-        .entries
-        .iter()
-        .filter(|e| matches!(e.event, Event::Submit { .. }))
-        .collect();
+    let submits = ix.submits();
     let polls = ix
         .rec
         .timeline
@@ -1329,13 +1333,7 @@ fn rate_limit_respected(ix: &Index<'_>, ban: Duration) -> CheckResult {
         title: "no submit while a MAX_USER_TURN ban lasts",
     };
     let ban_ms = ms(ban);
-    let submits: Vec<&Entry> = ix
-        .rec
-        .timeline
-        .entries
-        .iter()
-        .filter(|e| matches!(e.event, Event::Submit { .. }))
-        .collect();
+    let submits = ix.submits();
     let refused = |e: &Entry| matches!(&e.event, Event::Submit { answer, .. } if answer.contains("MAX_USER_TURN"));
     let mut ban_start: Option<u64> = None;
     let mut refusals = 0;
