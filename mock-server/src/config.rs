@@ -374,12 +374,14 @@ pub enum ConfigError {
     #[error("{0}")]
     Toml(#[from] toml::de::Error),
     /// A value is out of range.
-    #[error("{field}: {message}")]
+    #[error("{}{field}: {message}", at.map(|(l, c)| format!("line {l}, column {c}: ")).unwrap_or_default())]
     Invalid {
-        /// Dotted path of the offending field.
+        /// Dotted path of the offending field, e.g. `accounts[0].key`.
         field: String,
         /// What is wrong.
         message: String,
+        /// 1-based line and column of the value in the TOML text, when it came from one.
+        at: Option<(usize, usize)>,
     },
 }
 
@@ -387,14 +389,23 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
     ConfigError::Invalid {
         field: field.into(),
         message: message.into(),
+        at: None,
     }
 }
 
 impl Config {
-    /// Parses and validates a TOML document.
+    /// Parses and validates a TOML document. A value out of range is reported
+    /// with its line and column, like a value of the wrong type.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text)?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid { field, message, .. } => ConfigError::Invalid {
+                at: locate(text, &field).map(|r| line_col(text, r.start)),
+                field,
+                message,
+            },
+            e => e,
+        })?;
         Ok(cfg)
     }
 
@@ -483,6 +494,62 @@ impl Config {
     }
 }
 
+/// The byte range of the value at a dotted field path (`accounts[0].key`,
+/// `solving.unsolvable.geetest`) in a TOML document, for pointing at the
+/// offending value once the document has parsed. A missing key gives the range
+/// of the nearest table that is present (its default was kept); `None` when the
+/// text does not parse or not even the first key is present.
+pub fn locate(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let mut found = None;
+    let mut parts = field.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        let Some(mut value) = table.get(key) else {
+            return found;
+        };
+        found = Some(value.span());
+        for index in indices
+            .split(['[', ']'])
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<usize>)
+        {
+            let item = match (value.get_ref(), index) {
+                (DeValue::Array(items), Ok(i)) => items.get(i),
+                _ => None,
+            };
+            let Some(item) = item else {
+                return found;
+            };
+            value = item;
+            found = Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ if parts.peek().is_some() => return found,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,12 +619,53 @@ fault = { duplicate = { copies = 2, spacing = "500ms" } }
         let err = Config::from_toml("[[accounts]]\nkey = \"short\"\n")
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "accounts[0].key: must be exactly 32 characters, got 5");
-        let err = Config::from_toml("time-scale = 0.0")
+        assert_eq!(
+            err,
+            "line 2, column 7: accounts[0].key: must be exactly 32 characters, got 5"
+        );
+        let err = Config::from_toml("seed = 1\ntime-scale = 0.0")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("time-scale:"), "{err}");
+        assert!(err.starts_with("line 2, column 14: time-scale:"), "{err}");
+        let err = Config::from_toml("[solving.unsolvable]\nturnstile = 0.1\ngeetest = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "line 3, column 11: solving.unsolvable.geetest: must be between 0 and 1"
+        );
         let err = Config::from_toml("\n\nsede = 4").unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("sede"), "{err}");
+    }
+
+    #[test]
+    fn locate_finds_values_in_every_toml_shape() {
+        let text = "seed = 4\n[[accounts]]\nkey = \"a\"\n[[accounts]]\nkey = \"b\"\n\
+                    [api]\nrate-limits = { ip-ban = { bad-keys = 3 } }\nlist = [1, [2, 30]]\n";
+        let at = |field: &str| locate(text, field).map(|r| &text[r]);
+        assert_eq!(at("seed"), Some("4"));
+        assert_eq!(at("accounts[1].key"), Some("\"b\""));
+        assert_eq!(at("api.rate-limits.ip-ban.bad-keys"), Some("3"));
+        assert_eq!(at("api.list[1][1]"), Some("30"));
+        // Missing keys fall back to the nearest table that is there.
+        assert_eq!(
+            at("api.rate-limits.max-user-turn"),
+            Some("{ ip-ban = { bad-keys = 3 } }")
+        );
+        assert_eq!(
+            at("accounts[7].key").map(|s| s.starts_with('[')),
+            Some(true)
+        );
+        assert_eq!(at("solving.unsolvable-rate"), None);
+        assert_eq!(locate("not toml = = =", "seed"), None);
+    }
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        assert_eq!(line_col("ab\ncd", 0), (1, 1));
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("é = 1", 3), (1, 3));
+        assert_eq!(line_col("é", 1), (1, 1));
+        assert_eq!(line_col("ab", 99), (1, 3));
     }
 }
