@@ -77,20 +77,18 @@ fn scenario_dup_error(
     name: &str,
     first: &std::path::Path,
 ) -> ScenarioError {
-    let at = text.find("name").unwrap_or(0);
-    let (line, col) = scenario::line_col(text, at);
-    ScenarioError {
-        src: miette::NamedSource::new(path.display().to_string(), text.to_owned()),
-        span: Some((at..at + 4).into()),
-        message: format!(
-            "{}:{line}:{col}: scenario name {name:?} is already used by {}",
-            path.display(),
+    let mut e = ScenarioError::new(
+        path,
+        text,
+        captchaai_mock::config::locate(text, "name"),
+        format!(
+            "scenario name {name:?} is already used by {}",
             first.display()
         ),
-        label: "duplicate name".into(),
-        help: Some("scenario names must be unique in a suite".into()),
-        location: format!("{}:{line}:{col}", path.display()),
-    }
+        Some("scenario names must be unique in a suite".into()),
+    );
+    e.label = "duplicate name".into();
+    e
 }
 
 /// Runs one scenario and grades it.

@@ -66,6 +66,39 @@ fn a_bad_file_gets_file_line_column_and_a_snippet_and_nothing_runs() {
 }
 
 #[test]
+fn a_name_used_twice_points_at_the_second_files_name_and_every_bad_file_is_reported() {
+    let dir = tmp("dup");
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    let body = "description = \"x\"\n[workload]\ntasks = [{ method = \"turnstile\" }]\n";
+    std::fs::write(dir.join("a.toml"), format!("name = \"same\"\n{body}")).unwrap();
+    std::fs::write(
+        dir.join("b/c.toml"),
+        format!("# the name below is taken\nname = \"same\"\n{body}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b/d.toml"),
+        format!("name = \"other\"\n{body}[mock]\nunsolvable-rate = 2.0\n"),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["check", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("c.toml:2:8: scenario name \"same\" is already used by"),
+        "{err}"
+    );
+    assert!(
+        err.contains("d.toml:6:19: mock.unsolvable-rate: must be between 0 and 1"),
+        "{err}"
+    );
+    assert!(err.contains("2 invalid scenario file(s)"), "{err}");
+}
+
+#[test]
 fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     let junit = tmp("report.xml");
     let json = tmp("report.json");

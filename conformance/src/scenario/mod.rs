@@ -15,7 +15,7 @@ use std::{
 
 use captchaai_mock::{
     Config as MockConfig,
-    config::{AccountConfig, Dialect},
+    config::{AccountConfig, ConfigError, Dialect},
     methods::TaskKind,
     pingback::faults::FaultRule,
 };
@@ -53,7 +53,7 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
-    fn new(
+    pub(crate) fn new(
         path: &Path,
         text: &str,
         span: Option<std::ops::Range<usize>>,
@@ -103,12 +103,23 @@ fn short_label(message: &str) -> String {
     line[..end].trim_end().to_owned()
 }
 
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+pub use captchaai_mock::config::line_col;
+
+/// The scenario key of a mock config field: a scenario's `[mock]` table is flat
+/// where the mock's config nests (`solving.unsolvable-rate` is
+/// `mock.unsolvable-rate`), and its one account is `[mock]` itself.
+fn scenario_field(field: &str) -> String {
+    for (mock, scenario) in [
+        ("solving.", "mock."),
+        ("api.", "mock."),
+        ("accounts[0].", "mock."),
+        ("pingback.", "pingback."),
+    ] {
+        if let Some(rest) = field.strip_prefix(mock) {
+            return format!("{scenario}{rest}");
+        }
+    }
+    format!("mock.{field}")
 }
 
 /// One task of the workload.
@@ -267,6 +278,8 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
             help.map(str::to_owned),
         ))
     };
+    // Where a field's value is, for checks on values serde took without a span.
+    let at = |field: &str| captchaai_mock::config::locate(text, field).unwrap_or(0..0);
     let name = raw.name.get_ref().clone();
     if name.is_empty()
         || !name
@@ -342,9 +355,6 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
         ));
     }
     let m = &raw.mock;
-    if !(m.time_scale.is_finite() && m.time_scale > 0.0) {
-        return Err(err(0..0, "mock.time-scale must be above zero".into(), None));
-    }
     if !raw.inject.is_empty() && strategy == StrategyName::PollOnly {
         return Err(err(
             s.strategy.span(),
@@ -352,10 +362,10 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
             None,
         ));
     }
-    for inj in &raw.inject {
+    for (i, inj) in raw.inject.iter().enumerate() {
         if inj.task == 0 || inj.task > total {
             return Err(err(
-                0..0,
+                at(&format!("inject[{i}].task")),
                 format!(
                     "inject.task {} is not a task ordinal (1..={total})",
                     inj.task
@@ -391,7 +401,13 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
     mock.pingback.journal_capacity = (total as usize * 8).clamp(10_000, 1_000_000);
     mock.journal.capacity = (total as usize * 64).clamp(10_000, 4_000_000);
     if let Err(e) = mock.validate() {
-        return Err(err(0..0, format!("mock settings: {e}"), None));
+        return Err(match e {
+            ConfigError::Invalid { field, message, .. } => {
+                let field = scenario_field(&field);
+                err(at(&field), format!("{field}: {message}"), None)
+            }
+            e => err(0..0, format!("mock settings: {e}"), None),
+        });
     }
 
     let mut tasks = Vec::with_capacity(total as usize);
@@ -405,14 +421,14 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
             });
         }
     }
-    if m.dialect == Dialect::TwoCaptcha
-        && tasks.iter().any(|t| t.kind == TaskKind::Hcaptcha)
-        && m.dialect != Dialect::TwoCaptcha
+    if m.dialect != Dialect::TwoCaptcha
+        && let Some(i) = groups.iter().position(|g| g.method == TaskKind::Hcaptcha)
     {
         return Err(err(
-            0..0,
-            "hcaptcha exists only in the 2captcha dialect".into(),
-            None,
+            at(&format!("workload.tasks[{i}].method")),
+            "hcaptcha exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
+                .into(),
+            Some("set `dialect = \"2captcha\"` under [mock]"),
         ));
     }
 
@@ -565,9 +581,52 @@ tasks = [{ method = "turnstile", count = 3 }]
         assert!(e.location.ends_with(":11:18"), "{}", e.location);
     }
 
+    /// Values that parse but are out of range point at themselves, under the
+    /// scenario's own key, not at the top of the file.
     #[test]
-    fn line_col_counts_from_one() {
-        assert_eq!(line_col("ab\ncd", 0), (1, 1));
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+    fn range_errors_point_at_the_value() {
+        let cases = [
+            (
+                format!("{GOOD}[mock]\nthreads = 2\nunsolvable-rate = 1.5\n"),
+                "mock.unsolvable-rate: must be between 0 and 1",
+                ":11:19",
+            ),
+            (
+                format!("{GOOD}[mock.unsolvable]\ngeetest = -1.0\n"),
+                "mock.unsolvable.geetest: must be between 0 and 1",
+                ":10:11",
+            ),
+            (
+                format!("{GOOD}[mock]\ntime-scale = 0.0\n"),
+                "mock.time-scale: must be a number above 0",
+                ":10:14",
+            ),
+            (
+                format!("{GOOD}[pingback]\nattempt-timeout = \"0s\"\n"),
+                "pingback.attempt-timeout: must be above zero",
+                ":10:19",
+            ),
+            (
+                format!(
+                    "{GOOD}[[inject]]\nat = \"1s\"\ntask = 1\ncallback = \"spoofed\"\n\
+                     [[inject]]\nat = \"1s\"\ntask = 4\ncallback = \"spoofed\"\n"
+                ),
+                "inject.task 4 is not a task ordinal (1..=3)",
+                ":15:8",
+            ),
+            (
+                GOOD.replace("method = \"turnstile\"", "method = \"hcaptcha\""),
+                "hcaptcha exists only in the 2captcha dialect",
+                ":8:21",
+            ),
+        ];
+        for (text, message, location) in cases {
+            let e = parse(&text, Path::new("x/y.toml")).unwrap_err();
+            assert!(e.message.contains(message), "{}\n{text}", e.message);
+            assert!(e.location.ends_with(location), "{} {text}", e.location);
+        }
+        let ok = GOOD.replace("method = \"turnstile\"", "method = \"hcaptcha\"")
+            + "[mock]\ndialect = \"2captcha\"\n";
+        parse(&ok, Path::new("x/y.toml")).unwrap();
     }
 }
