@@ -166,7 +166,7 @@ pub struct AnswerShape {
     pub min_len: u8,
     /// `max_len` (0 = unset).
     pub max_len: u8,
-    /// Number of grid cells (9 or 16) for grid tasks.
+    /// Number of grid cells (rows x columns, 9 for 3x3) for grid tasks.
     pub cells: u8,
 }
 
@@ -205,13 +205,23 @@ pub fn parse_submission(
     check_proxy(p)?;
     let kind = match method.as_str() {
         "base64" | "post" => {
-            let grid = p.non_empty("grid_size").is_some()
-                || p.get("img_type")
-                    .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"))
-                || p.flag("recaptcha");
+            let sdk_grid = p
+                .get("img_type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"));
+            let grid = sdk_grid || p.non_empty("grid_size").is_some() || p.flag("recaptcha");
             let image = image_from(p, &method)?;
             check_image(&image, limits)?;
             if grid {
+                // The SDK's shape (protocol.md §3) names what to select; the older
+                // shapes in CaptchaAI's examples (`recaptcha=1`, a bare `grid_size`)
+                // are taken leniently.
+                if sdk_grid
+                    && p.get_any(&["instructions", "textinstructions", "imginstructions"])
+                        .is_none()
+                {
+                    return Err(Code::BadParameters);
+                }
+                grid_cells(p)?;
                 TaskKind::Grid
             } else {
                 TaskKind::Normal
@@ -272,8 +282,11 @@ pub fn parse_submission(
             p.non_empty("captcha_id").ok_or(Code::BadParameters)?;
             p.non_empty("div_id").ok_or(Code::BadParameters)?;
             require_page_url(p)?;
-            if let Some(server) = p.get_any(&["apiServer", "api_server"]) {
-                check_url_like(server).map_err(|_| Code::BadParameters)?;
+            // A host (`api.leminnow.com`, the SDK's documented default) or a URL.
+            if let Some(server) = p.get_any(&["apiServer", "api_server"])
+                && !is_host(server.trim().trim_end_matches('/'))
+            {
+                check_url_like(server.trim()).map_err(|_| Code::BadParameters)?;
             }
             TaskKind::Lemin
         }
@@ -316,11 +329,27 @@ fn answer_shape(p: &Params, kind: TaskKind) -> AnswerShape {
         min_len: num(&["min_len"]).min(20),
         max_len: num(&["max_len"]).min(20),
         cells: match kind {
-            TaskKind::Grid if p.get("grid_size").is_some_and(|g| g.trim() == "4x4") => 16,
-            TaskKind::Grid => 9,
+            TaskKind::Grid => grid_cells(p).unwrap_or(9),
             _ => 0,
         },
     }
+}
+
+/// The cells of a grid: `grid_size` as rows x columns (`3x3`, `4x4`; 2 to 6
+/// each way), 3x3 when absent.
+fn grid_cells(p: &Params) -> Result<u8, Code> {
+    let Some(size) = p.non_empty("grid_size") else {
+        return Ok(9);
+    };
+    let side = |s: &str| {
+        s.trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|n| (2..=6).contains(n))
+            .ok_or(Code::BadParameters)
+    };
+    let (rows, cols) = size.split_once(['x', 'X']).ok_or(Code::BadParameters)?;
+    Ok(side(rows)? * side(cols)?)
 }
 
 fn require_site_key(p: &Params, names: &[&str]) -> Result<(), Code> {
@@ -352,6 +381,15 @@ fn check_url_like(url: &str) -> Result<(), ()> {
         return Err(());
     }
     Ok(())
+}
+
+/// A host name or address, with an optional port: `api.leminnow.com`, `10.0.0.1:8080`.
+fn is_host(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.contains(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'))
 }
 
 fn require_proxy(p: &Params) -> Result<(), Code> {
@@ -636,6 +674,74 @@ mod tests {
             .kind,
             TaskKind::Hcaptcha
         );
+    }
+
+    #[test]
+    fn grids_need_instructions_and_a_real_size() {
+        let l = limits();
+        let d = Dialect::Captchaai;
+        let body = format!(
+            "method=base64&body={}",
+            base64::engine::general_purpose::STANDARD.encode(png(30, 30, 200))
+        )
+        .replace('+', "%2B");
+        let grid = |extra: &str| parse_submission(&params(&format!("{body}&{extra}")), d, &l);
+        let cells = |extra: &str| grid(extra).map(|s| (s.kind, s.shape.cells));
+        assert_eq!(
+            cells("instructions=boats&grid_size=4x4&img_type=recaptcha"),
+            Ok((TaskKind::Grid, 16))
+        );
+        assert_eq!(
+            cells("textinstructions=boats&img_type=recaptcha"),
+            Ok((TaskKind::Grid, 9))
+        );
+        assert_eq!(
+            cells("instructions=boats&grid_size=3X2"),
+            Ok((TaskKind::Grid, 6))
+        );
+        assert_eq!(
+            cells("recaptcha=1&imginstructions=x"),
+            Ok((TaskKind::Grid, 9))
+        );
+        assert_eq!(cells("recaptcha=1&grid_size=4x4"), Ok((TaskKind::Grid, 16)));
+        for bad in [
+            "grid_size=3x3&img_type=recaptcha",
+            "recaptcha=1&grid_size=4",
+            "instructions=boats&grid_size=abc",
+            "instructions=boats&grid_size=9x9",
+            "instructions=boats&grid_size=3x",
+        ] {
+            assert_eq!(grid(bad).unwrap_err(), Code::BadParameters, "{bad}");
+        }
+        // Without grid markers it is a normal image, which needs no instructions.
+        assert_eq!(cells("numeric=1"), Ok((TaskKind::Normal, 0)));
+    }
+
+    #[test]
+    fn lemin_api_server_is_a_host_or_a_url() {
+        let l = limits();
+        let d = Dialect::Captchaai;
+        let lemin = |server: &str| {
+            parse_submission(
+                &params(&format!(
+                    "method=lemin&captcha_id=CROPPED_1&div_id=d&pageurl=https://a.b&apiServer={server}"
+                )),
+                d,
+                &l,
+            )
+            .map(|s| s.kind)
+        };
+        for ok in [
+            "api.leminnow.com",
+            "api.leminnow.com/",
+            "https://api.leminnow.com/",
+            "10.0.0.1:8080",
+        ] {
+            assert_eq!(lemin(ok), Ok(TaskKind::Lemin), "{ok}");
+        }
+        for bad in ["not%20a%20url", "ftp://x", "%2F%2F", "-"] {
+            assert_eq!(lemin(bad), Err(Code::BadParameters), "{bad}");
+        }
     }
 
     #[test]

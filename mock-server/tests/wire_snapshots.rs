@@ -660,6 +660,7 @@ async fn in_php_key_errors() {
 async fn in_php_parameter_errors() {
     let env = Env::main().await;
     let mut t = Transcript::new(&env);
+    let grid_body = common::b64(&common::png(30, 30, 2));
     let cases: &[(&str, &[(&str, &str)])] = &[
         ("no method", &[("key", K), ("pageurl", PAGE)]),
         ("empty method", &[("key", K), ("method", "")]),
@@ -748,6 +749,27 @@ async fn in_php_parameter_errors() {
                 ("div_id", "d"),
                 ("pageurl", PAGE),
                 ("api_server", "not a url"),
+            ],
+        ),
+        (
+            "grid without instructions",
+            &[
+                ("key", K),
+                ("method", "base64"),
+                ("body", &grid_body),
+                ("grid_size", "3x3"),
+                ("img_type", "recaptcha"),
+            ],
+        ),
+        (
+            "grid with a grid_size that is not rows x columns",
+            &[
+                ("key", K),
+                ("method", "base64"),
+                ("body", &grid_body),
+                ("instructions", "crosswalks"),
+                ("grid_size", "abc"),
+                ("img_type", "recaptcha"),
             ],
         ),
         (
