@@ -6,8 +6,8 @@
 //! | `POST /__admin/reset` | back to start-up state (tasks, journals, ids, fault rules) |
 //! | `GET /__admin/tasks?limit=` | stored tasks with their ground truth |
 //! | `GET /__admin/tasks/{id}` | one task |
-//! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional) |
-//! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional) |
+//! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional); 409 once finished |
+//! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional); 409 once finished |
 //! | `POST /__admin/tasks/{id}/pingback` | send its pingback again, by hand |
 //! | `GET /__admin/tasks/{id}/schedule` | its compiled pingback schedule and every attempt so far |
 //! | `GET /__admin/journal?since=&limit=&task=&endpoint=` | inbound requests |
@@ -35,7 +35,7 @@ use subtle_free_eq::ct_eq;
 
 use crate::{
     pingback::faults::FaultRule,
-    state::{ForceResult, MockState},
+    state::{ForceError, ForceResult, MockState},
     wire::Code,
 };
 
@@ -172,9 +172,20 @@ async fn solve(State(s): State<MockState>, Path(id): Path<u64>, body: Bytes) -> 
             "an answer must not contain ERROR (clients treat it as a failure)",
         );
     }
-    match s.force(id, ForceResult::Solve(b.answer)) {
-        Some(t) => Json(t).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no task {id}")),
+    if b.answer.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "an answer must not be empty (leave `answer` out for the task's own)",
+        );
+    }
+    forced(id, s.force(id, ForceResult::Solve(b.answer)))
+}
+
+fn forced(id: u64, r: Result<crate::state::TaskView, ForceError>) -> Response {
+    match r {
+        Ok(t) => Json(t).into_response(),
+        Err(ForceError::NotFound) => error(StatusCode::NOT_FOUND, format!("no task {id}")),
+        Err(e @ ForceError::Finished) => error(StatusCode::CONFLICT, format!("task {id}: {e}")),
     }
 }
 
@@ -190,10 +201,7 @@ async fn fail(State(s): State<MockState>, Path(id): Path<u64>, body: Bytes) -> R
             _ => return error(StatusCode::BAD_REQUEST, format!("unknown error code {c:?}")),
         },
     };
-    match s.force(id, ForceResult::Fail(code)) {
-        Some(t) => Json(t).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no task {id}")),
-    }
+    forced(id, s.force(id, ForceResult::Fail(code)))
 }
 
 async fn fire(State(s): State<MockState>, Path(id): Path<u64>) -> Response {

@@ -576,11 +576,8 @@ impl MockState {
         let id = w.next_id;
         let ordinal = id - cfg.first_task_id + 1;
 
-        // Fate and solve time, from the task's own stream.
         let subject = stream_subject(cfg, id);
-        let mut rng = seed::stream(cfg.seed, Stream::Solve, subject);
-        let unsolvable = seed::chance(&mut rng, cfg.solving.unsolvable_for(sub.kind));
-        let solve = cfg.solving.time_for(sub.kind).sample(&mut rng);
+        let (unsolvable, solve) = fate(cfg, id, sub.kind);
 
         let schedule = sub.pingback.as_deref().map(|url| {
             let method = match cfg.dialect {
@@ -616,7 +613,9 @@ impl MockState {
             {
                 return Err(Code::IpAddres);
             }
-            if !unsolvable && acct.balance < sub.kind.price() {
+            // Admission cannot depend on the task's hidden fate: every submit
+            // needs the price; only solved tasks are charged (below).
+            if acct.balance < sub.kind.price() {
                 return Err(Code::ZeroBalance);
             }
         }
@@ -885,36 +884,84 @@ impl MockState {
         }
     }
 
-    /// Forces a task to finish now, solved (with its own or a given answer)
-    /// or failed (with a code). Its pingback, if any, fires as scheduled.
-    pub fn force(&self, id: u64, result: ForceResult) -> Option<TaskView> {
+    /// Forces a task that has not finished to finish now, solved (with its
+    /// own or a given answer) or failed (with a code). Its pingback, if any,
+    /// fires as scheduled. The thread it held goes to the next queued task
+    /// (`queue` busy mode), and so on down the queue.
+    pub fn force(&self, id: u64, result: ForceResult) -> Result<TaskView, ForceError> {
         let now = self.0.clock.now();
         let cfg = &*self.0.config;
         let mut w = self.world();
-        let t = w.tasks.get_mut(&id)?;
+        let t = w.tasks.get_mut(&id).ok_or(ForceError::NotFound)?;
+        if !t.finish_at.is_never() && t.finish_at <= now {
+            return Err(ForceError::Finished);
+        }
         t.forced = Some(Box::new(match result {
             ForceResult::Solve(answer) => Forced::Solved(answer),
             ForceResult::Fail(code) => Forced::Failed(code),
         }));
-        let was_pending = t.finish_at > now;
-        if was_pending {
-            t.finish_at = now;
-            t.started_at = t.started_at.min(now);
-        }
-        let account = t.account as usize;
+        // Its thread is free from now, or, if it was still queued, from when
+        // it would have got one.
+        let (old_start, old_finish) = (t.started_at, t.finish_at);
+        t.finish_at = now;
+        t.started_at = old_start.min(now);
+        let account = t.account;
         let has_pb = t.pingback.as_ref().is_some_and(|p| !p.fired);
-        if was_pending {
-            w.accounts[account].slots_dirty = true;
-            w.expiry
-                .push(Reverse((now.saturating_add(cfg.solving.result_ttl), id)));
-            if has_pb {
-                w.finish_queue.push(Reverse((now, id)));
-            }
+        w.expiry
+            .push(Reverse((now.saturating_add(cfg.solving.result_ttl), id)));
+        if has_pb {
+            w.finish_queue.push(Reverse((now, id)));
         }
+        Self::advance_queue(&mut w, cfg, account, old_finish, old_start.max(now), now);
+        w.accounts[account as usize].slots_dirty = true;
         let view = w.tasks.get(&id).map(|t| self.view(cfg, &w, id, t, now));
         drop(w);
         self.0.finish_notify.notify_one();
-        view
+        view.ok_or(ForceError::NotFound)
+    }
+
+    /// A thread that was to free at `was_free_at` frees at `free_at` instead:
+    /// the queued task that was to take it starts then, and the one behind
+    /// that when it finishes, and so on. Ties (two threads freeing at the same
+    /// moment) go to the earliest submitted task, as the queue is first come,
+    /// first served.
+    fn advance_queue(
+        w: &mut World,
+        cfg: &Config,
+        account: u32,
+        mut was_free_at: SimTime,
+        mut free_at: SimTime,
+        now: SimTime,
+    ) {
+        let mut queued: Vec<(SimTime, u64)> = w
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.account == account && t.started_at > now)
+            .map(|(&id, t)| (t.started_at, id))
+            .collect();
+        queued.sort_unstable();
+        while free_at < was_free_at {
+            let Some(pos) = queued.iter().position(|&(start, _)| start == was_free_at) else {
+                return;
+            };
+            let (_, next) = queued.remove(pos);
+            let Some(t) = w.tasks.get_mut(&next) else {
+                return;
+            };
+            let (_, solve) = fate(cfg, next, t.kind);
+            was_free_at = t.finish_at;
+            t.started_at = free_at;
+            t.finish_at = solve.map_or(SimTime::NEVER, |d| free_at.saturating_add(d));
+            free_at = t.finish_at;
+            if !t.finish_at.is_never() {
+                let expires = t.finish_at.saturating_add(cfg.solving.result_ttl);
+                let has_pb = t.pingback.as_ref().is_some_and(|p| !p.fired);
+                w.expiry.push(Reverse((expires, next)));
+                if has_pb {
+                    w.finish_queue.push(Reverse((t.finish_at, next)));
+                }
+            }
+        }
     }
 
     /// Sends a finished task's pingback again, by hand: one genuine callback
@@ -1022,6 +1069,25 @@ fn needs_conflicting_code(schedule: &Schedule) -> bool {
                 | DeliveryKind::Malformed(MalformedKind::UnknownId | MalformedKind::StaleId)
         )
     })
+}
+
+/// A task's fate and solve time, from its own stream (the same on every draw).
+fn fate(cfg: &Config, id: u64, kind: TaskKind) -> (bool, Option<Duration>) {
+    let mut rng = seed::stream(cfg.seed, Stream::Solve, stream_subject(cfg, id));
+    let unsolvable = seed::chance(&mut rng, cfg.solving.unsolvable_for(kind));
+    (unsolvable, cfg.solving.time_for(kind).sample(&mut rng))
+}
+
+/// Why a task cannot be forced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForceError {
+    /// No such task (never submitted, or expired).
+    #[error("no such task")]
+    NotFound,
+    /// It has finished already: its result was out (polled, maybe delivered)
+    /// and changing it now would make the API contradict itself.
+    #[error("task has finished already")]
+    Finished,
 }
 
 /// A forced result.

@@ -355,6 +355,122 @@ async fn forcing_results() {
             .await;
         assert_eq!(s, 404, "{route} on an unknown task");
     }
+
+    // A finished task keeps its result: the client may have polled it, the
+    // receiver may have been told; a second force would contradict both.
+    let (s, v) = admin
+        .post(&format!("/tasks/{a}/solve"), Some(r#"{"answer":"other"}"#))
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("finished already"),
+        "{v}"
+    );
+    let (s, _) = admin.post(&format!("/tasks/{a}/fail"), None).await;
+    assert_eq!(s, 409);
+    assert_eq!(get(a).await, "OK|custom-token-1", "unchanged");
+
+    let (s, v) = admin
+        .post(&format!("/tasks/{d}/solve"), Some(r#"{"answer":"  "}"#))
+        .await;
+    assert_eq!(s, 400, "an empty answer is no answer: {v}");
+    assert_eq!(get(d).await, "CAPCHA_NOT_READY");
+}
+
+/// In `queue` mode a forced task hands its thread to the next queued task at
+/// once, and that one to the next when it finishes: `threadsinfo` and the
+/// tasks' times stay true.
+#[tokio::test]
+async fn forcing_hands_the_thread_to_the_queue() {
+    let (mock, admin) = start(&format!(
+        "busy-threads = \"queue\"\n[[accounts]]\nkey = \"{K}\"\nthreads = 1\n\
+         [solving.times]\nturnstile = {{ fixed = \"1h\" }}\n"
+    ))
+    .await;
+    let [a, b, c] = [
+        submit_turnstile(&mock, &[]).await,
+        submit_turnstile(&mock, &[]).await,
+        submit_turnstile(&mock, &[]).await,
+    ];
+    let hour = 3_600_000;
+    let times = async |id: u64| {
+        let t = admin.get(&format!("/tasks/{id}")).await;
+        let ms = |k: &str| t[k].as_u64().unwrap_or_else(|| panic!("{k}: {t}"));
+        (
+            t["state"].as_str().unwrap().to_owned(),
+            ms("started_at_ms"),
+            ms("finish_at_ms"),
+        )
+    };
+    let (state, b_start, b_finish) = times(b).await;
+    assert_eq!(state, "queued");
+    assert!(b_start >= hour, "b waits for a: {b_start}");
+    assert_eq!(b_finish, b_start + hour);
+    assert_eq!(times(c).await.1, b_finish, "c waits for b");
+    let working = async || {
+        let info = api(
+            &mock,
+            "res.php",
+            &[("action", "threadsinfo"), ("json", "1")],
+        )
+        .await;
+        let v: Value = serde_json::from_str(&info).unwrap();
+        v["working_threads"].as_u64().unwrap()
+    };
+    assert_eq!(working().await, 1);
+
+    // Forcing the queued b frees the hour it was to hold: c moves up to a's finish.
+    let (s, _) = admin.post(&format!("/tasks/{b}/fail"), None).await;
+    assert_eq!(s, 200);
+    let (state, c_start, c_finish) = times(c).await;
+    assert_eq!(state, "queued");
+    assert_eq!(c_start, b_start, "c starts when a's thread frees");
+    assert_eq!(c_finish, c_start + hour);
+
+    // Forcing the running a hands the thread to c now.
+    let (s, forced) = admin.post(&format!("/tasks/{a}/solve"), None).await;
+    assert_eq!(s, 200, "{forced}");
+    let now = forced["finish_at_ms"].as_u64().unwrap();
+    let (state, c_start, c_finish) = times(c).await;
+    assert_eq!(state, "pending", "c is being solved");
+    assert!(
+        c_start <= now + 1_000 && c_start < hour,
+        "{c_start} vs {now}"
+    );
+    assert_eq!(c_finish, c_start + hour);
+    assert_eq!(working().await, 1, "c holds the thread");
+
+    let (s, _) = admin.post(&format!("/tasks/{c}/solve"), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(working().await, 0, "nothing left to solve");
+    let d = submit_turnstile(&mock, &[]).await;
+    let (state, _, _) = times(d).await;
+    assert_eq!(state, "pending", "a new task gets the free thread at once");
+}
+
+/// In the 2captcha dialect a submit needs the price in the balance, whatever
+/// the task's hidden fate (unsolvable tasks are not charged, but still refused).
+#[tokio::test]
+async fn zero_balance_refuses_every_submit_whatever_its_fate() {
+    for rate in ["0.0", "1.0"] {
+        let (mock, admin) = start(&format!(
+            "dialect = \"2captcha\"\n[[accounts]]\nkey = \"{K}\"\nbalance = 0.0\n\
+             [solving]\nunsolvable-rate = {rate}\n"
+        ))
+        .await;
+        let body = api(
+            &mock,
+            "in.php",
+            &[
+                ("method", "turnstile"),
+                ("sitekey", "0x4AAAAAAAC3DHQFLr1GavRN"),
+                ("pageurl", PAGE),
+            ],
+        )
+        .await;
+        assert_eq!(body, "ERROR_ZERO_BALANCE", "unsolvable-rate {rate}");
+        assert_eq!(admin.get("/tasks").await, json!([]), "nothing stored");
+    }
 }
 
 #[tokio::test]

@@ -1282,7 +1282,8 @@ async fn res_php_get() {
         let id = env.submit(&tp).await;
         env.mock
             .state()
-            .force(id, ForceResult::Fail(Code::CaptchaUnsolvable));
+            .force(id, ForceResult::Fail(Code::CaptchaUnsolvable))
+            .expect("a pending task");
     };
     t.step_after(&env, "forced unsolvable", "res.php", &get(FIRST), failed)
         .await;
@@ -1290,7 +1291,8 @@ async fn res_php_get() {
         let id = env.submit(&tp).await;
         env.mock
             .state()
-            .force(id, ForceResult::Fail(Code::ProxyConnectionFailed));
+            .force(id, ForceResult::Fail(Code::ProxyConnectionFailed))
+            .expect("a pending task");
     };
     t.step_after(
         &env,
@@ -1302,10 +1304,13 @@ async fn res_php_get() {
     .await;
     let custom = async |env: &Env| {
         let id = env.submit(&tp).await;
-        env.mock.state().force(
-            id,
-            ForceResult::Solve(Some("custom answer with \"quotes\" & | bars".into())),
-        );
+        env.mock
+            .state()
+            .force(
+                id,
+                ForceResult::Solve(Some("custom answer with \"quotes\" & | bars".into())),
+            )
+            .expect("a pending task");
     };
     t.step_after(
         &env,
@@ -1338,7 +1343,8 @@ async fn res_php_get() {
         env.solve(a);
         env.mock
             .state()
-            .force(c, ForceResult::Fail(Code::CaptchaUnsolvable));
+            .force(c, ForceResult::Fail(Code::CaptchaUnsolvable))
+            .expect("a pending task");
     };
     t.step_after(
         &env,
