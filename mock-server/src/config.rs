@@ -397,7 +397,16 @@ impl Config {
     /// Parses and validates a TOML document. A value out of range is reported
     /// with its line and column, like a value of the wrong type.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text)?;
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            match array_element_error::<FaultRule>(text, "pingback.rules", &e) {
+                Some((i, span)) => ConfigError::Invalid {
+                    field: format!("pingback.rules[{i}]"),
+                    message: e.message().to_owned(),
+                    at: Some(line_col(text, span.start)),
+                },
+                None => ConfigError::Toml(e),
+            }
+        })?;
         cfg.validate().map_err(|e| match e {
             ConfigError::Invalid { field, message, .. } => ConfigError::Invalid {
                 at: locate(text, &field).map(|r| line_col(text, r.start)),
@@ -487,6 +496,9 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if let Err(why) = self.pingback.retry.validate() {
+            return Err(invalid("pingback.retry", why));
+        }
         if self.pingback.attempt_timeout.is_zero() {
             return Err(invalid("pingback.attempt-timeout", "must be above zero"));
         }
@@ -500,6 +512,67 @@ impl Config {
 /// of the nearest table that is present (its default was kept); `None` when the
 /// text does not parse or not even the first key is present.
 pub fn locate(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
+    locate_path(text, field).map(|(range, _)| range)
+}
+
+/// Like [`locate`], but only when the whole path is present.
+pub fn locate_exact(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
+    locate_path(text, field).and_then(|(range, whole)| whole.then_some(range))
+}
+
+/// toml reports an error inside an array of tables (`[[faults]]`) at the
+/// array's first header, whichever element is wrong. This finds the element
+/// of `array` (a dotted path) that does not deserialize as `T`, and in it the
+/// value the message starts with (`duplicate.copies must be ...`), directly or
+/// one table down; else the element itself. Gives the element's index and the span.
+pub fn array_element_error<T: serde::de::DeserializeOwned>(
+    text: &str,
+    array: &str,
+    error: &toml::de::Error,
+) -> Option<(usize, std::ops::Range<usize>)> {
+    let message = error.message();
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    let mut value = None;
+    let mut table = &doc;
+    for key in array.split('.') {
+        let v = table.get(key)?;
+        value = Some(v);
+        if let Some(t) = v.as_table() {
+            table = t;
+        }
+    }
+    let items = value?.as_array()?;
+    let i = items
+        .iter()
+        .position(|v| v.clone().try_into::<T>().is_err())?;
+    let element = format!("{array}[{i}]");
+    let whole = locate_exact(text, &element)?;
+    // toml falls back to the array's own span (the first `[[...]]` header);
+    // anywhere else, it pointed at the value itself.
+    let fell_back = match error.span() {
+        None => true,
+        Some(r) => [
+            locate_exact(text, array),
+            locate_exact(text, &format!("{array}[0]")),
+        ]
+        .contains(&Some(r)),
+    };
+    if !fell_back {
+        return None;
+    }
+    let named = message.split_whitespace().next().unwrap_or_default();
+    let mut candidates = vec![format!("{element}.{named}")];
+    if let Some(t) = items[i].as_table() {
+        candidates.extend(t.keys().map(|k| format!("{element}.{k}.{named}")));
+    }
+    let span = candidates
+        .iter()
+        .find_map(|f| locate_exact(text, f))
+        .unwrap_or(whole);
+    Some((i, span))
+}
+
+fn locate_path(text: &str, field: &str) -> Option<(std::ops::Range<usize>, bool)> {
     use toml::de::{DeTable, DeValue};
     let root = DeTable::parse(text).ok()?;
     let mut table = root.get_ref();
@@ -511,7 +584,7 @@ pub fn locate(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
             None => (part, ""),
         };
         let Some(mut value) = table.get(key) else {
-            return found;
+            return found.map(|r| (r, false));
         };
         found = Some(value.span());
         for index in indices
@@ -524,18 +597,18 @@ pub fn locate(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
                 _ => None,
             };
             let Some(item) = item else {
-                return found;
+                return found.map(|r| (r, false));
             };
             value = item;
             found = Some(value.span());
         }
         match value.get_ref() {
             DeValue::Table(t) => table = t,
-            _ if parts.peek().is_some() => return found,
+            _ if parts.peek().is_some() => return found.map(|r| (r, false)),
             _ => {}
         }
     }
-    found
+    found.map(|r| (r, true))
 }
 
 /// 1-based line and column (in characters) of a byte offset in `text`.
@@ -636,6 +709,17 @@ fault = { duplicate = { copies = 2, spacing = "500ms" } }
         );
         let err = Config::from_toml("\n\nsede = 4").unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("sede"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_rule_is_found_in_its_own_table() {
+        let text = "[[pingback.rules]]\nfault = \"drop\"\n\n[[pingback.rules]]\n\
+                    probability = 0.5\nfault = { duplicate = { copies = 500 } }\n";
+        let err = Config::from_toml(text).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "line 6, column 34: pingback.rules[1]: duplicate.copies must be between 1 and 100, got 500"
+        );
     }
 
     #[test]

@@ -56,11 +56,11 @@ impl RateLimitConfig {
     pub fn invalid(&self) -> Option<(&'static str, &'static str)> {
         let zero = Duration::ZERO;
         if let Some(b) = &self.max_user_turn
-            && (b.window == zero || b.ban == zero)
+            && (b.window == zero || b.ban == zero || b.submits == 0)
         {
             return Some((
                 "api.rate-limits.max-user-turn",
-                "window and ban must be positive",
+                "submits must be at least 1, window and ban positive",
             ));
         }
         if let Some(p) = &self.poll_ratio
@@ -69,9 +69,12 @@ impl RateLimitConfig {
             return Some(("api.rate-limits.poll-ratio", "window must be positive"));
         }
         if let Some(b) = &self.ip_ban
-            && (b.window == zero || b.ban == zero)
+            && (b.window == zero || b.ban == zero || b.bad_keys == 0)
         {
-            return Some(("api.rate-limits.ip-ban", "window and ban must be positive"));
+            return Some((
+                "api.rate-limits.ip-ban",
+                "bad-keys must be at least 1, window and ban positive",
+            ));
         }
         None
     }

@@ -430,7 +430,8 @@ impl RetryPolicy {
         })
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks attempts, factor and waits.
+    pub fn validate(&self) -> Result<(), String> {
         match self {
             RetryPolicy::Fixed { attempts, .. } if !(1..=100).contains(attempts) => Err(format!(
                 "retry attempts must be between 1 and 100, got {attempts}"
