@@ -140,9 +140,9 @@ fn case() -> impl Strategy<Value = ChaosCase> {
 }
 
 /// The scenario file for a case.
-pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str) -> String {
+pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str, name: &str) -> String {
     let mut s = String::new();
-    s.push_str(&format!("name = \"chaos-{}\"\n", case.seed));
+    s.push_str(&format!("name = \"{name}\"\n"));
     s.push_str(&format!(
         "description = \"Found by {origin}; shrunk to the smallest schedule that still fails.\"\n"
     ));
@@ -169,6 +169,16 @@ pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str) -> Stri
         ));
     }
     s.push_str("\n[subject]\nstrategy = \"pingback-with-fallback\"\nfallback-after = \"60s\"\n");
+    if case
+        .rules
+        .iter()
+        .any(|(_, f)| matches!(f, ChaosFault::Early))
+    {
+        // An early callback names an id before the application knows it: a
+        // receiver that takes registered ids only must refuse it (see
+        // scenarios/pingback/early.toml), so early cases grade the other setting.
+        s.push_str("registered-only = false\n");
+    }
     s.push_str(&format!(
         "\n[workload]\ntasks = [{{ method = \"turnstile\", count = {} }}]\n",
         case.tasks
@@ -213,34 +223,48 @@ pub struct ChaosFailure {
 /// What chaos mode found.
 #[derive(Clone, Debug)]
 pub struct ChaosOutcome {
-    /// Cases run (including shrinking steps).
+    /// Generated cases run, up to and including the first failure.
     pub runs: u32,
+    /// Runs spent shrinking the failure (not counted in `runs`).
+    pub shrink_steps: u32,
     /// The shrunk failure, if any.
     pub failure: Option<ChaosFailure>,
     /// True when the time budget ended the search early.
     pub budget_exhausted: bool,
 }
 
+/// Where a finding is kept: `chaos-<generator seed>-<n>.toml`, the first `n`
+/// not taken in the folder, so findings never overwrite each other and can sit
+/// side by side in a suite (the name is the file's stem).
+fn finding_path(dir: &Path, seed: u64) -> PathBuf {
+    (1..)
+        .map(|n| dir.join(format!("chaos-{seed}-{n}.toml")))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("chaos-{seed}.toml")))
+}
+
 fn run_case(
     case: &ChaosCase,
     kind: ScenarioKind,
     subject: &dyn Subject,
-    dir: &Path,
-    origin: &str,
-) -> Result<(ScenarioReport, PathBuf, String), String> {
-    let toml = scenario_toml(case, kind, origin);
-    let path = dir.join(format!("chaos-{}.toml", case.seed));
-    let s = scenario::parse(&toml, &path).map_err(|e| e.message.clone())?;
+    path: &Path,
+    (origin, replay_args): (&str, &str),
+) -> Result<(ScenarioReport, String), String> {
+    let name = path
+        .file_stem()
+        .map_or_else(|| "chaos".to_owned(), |s| s.to_string_lossy().into_owned());
+    let toml = scenario_toml(case, kind, origin, &name);
+    let s = scenario::parse(&toml, path).map_err(|e| e.message.clone())?;
     Ok((
         run_one(
             Arc::new(s),
             subject,
             &SuiteOptions {
                 jobs: 1,
+                replay_args: replay_args.to_owned(),
                 ..Default::default()
             },
         ),
-        path,
         toml,
     ))
 }
@@ -251,6 +275,8 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
     #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
     let started = std::time::Instant::now();
     let runs = AtomicU32::new(0);
+    let shrink_steps = AtomicU32::new(0);
+    let found = std::sync::atomic::AtomicBool::new(false);
     let exhausted = std::sync::atomic::AtomicBool::new(false);
     let bar = (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err())
         .then(|| {
@@ -279,12 +305,18 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
             exhausted.store(true, Ordering::Relaxed);
             return Ok(());
         }
-        runs.fetch_add(1, Ordering::Relaxed);
-        if let Some(b) = &bar {
-            b.inc(1);
+        if found.load(Ordering::Relaxed) {
+            shrink_steps.fetch_add(1, Ordering::Relaxed);
+        } else {
+            runs.fetch_add(1, Ordering::Relaxed);
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
         }
-        match run_case(&c, kind, subject, &tmp, &origin) {
-            Ok((r, _, _)) if r.verdict == Verdict::Failed => {
+        let path = tmp.join(format!("chaos-{}.toml", c.seed));
+        match run_case(&c, kind, subject, &path, (&origin, "")) {
+            Ok((r, _)) if r.verdict == Verdict::Failed => {
+                found.store(true, Ordering::Relaxed);
                 let failed: Vec<&str> = r
                     .checks
                     .iter()
@@ -305,8 +337,9 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
     let failure = match result {
         Err(TestError::Fail(_, minimal)) => {
             let _ = std::fs::create_dir_all(&opts.out_dir);
-            match run_case(&minimal, kind, subject, &opts.out_dir, &origin) {
-                Ok((report, path, toml)) => {
+            let path = finding_path(&opts.out_dir, opts.seed);
+            match run_case(&minimal, kind, subject, &path, (&origin, &opts.replay_args)) {
+                Ok((report, toml)) => {
                     let _ = std::fs::write(&path, &toml);
                     let replay = format!(
                         "captchaai-conformance run {} --seed {}{}",
@@ -335,6 +368,7 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
     let _ = std::fs::remove_dir_all(&tmp);
     ChaosOutcome {
         runs: runs.load(Ordering::Relaxed),
+        shrink_steps: shrink_steps.load(Ordering::Relaxed),
         failure,
         budget_exhausted: exhausted.load(Ordering::Relaxed),
     }
@@ -352,7 +386,7 @@ mod tests {
         for _ in 0..200 {
             let c = case().new_tree(&mut runner).unwrap().current();
             for kind in [ScenarioKind::Receiver, ScenarioKind::EndToEnd] {
-                let toml = scenario_toml(&c, kind, "a test");
+                let toml = scenario_toml(&c, kind, "a test", "x");
                 scenario::parse(&toml, Path::new("chaos/x.toml"))
                     .unwrap_or_else(|e| panic!("{}\n{toml}", e.message));
             }
@@ -361,9 +395,10 @@ mod tests {
 
     #[test]
     fn the_reference_subject_survives_chaos() {
+        // The README's example: `chaos --runs 200 --seed 7`.
         let opts = ChaosOptions {
-            runs: 25,
-            seed: 11,
+            runs: 200,
+            seed: 7,
             budget: Duration::from_secs(120),
             out_dir: std::env::temp_dir(),
             progress: false,
@@ -375,6 +410,6 @@ mod tests {
             &opts,
         );
         assert!(out.failure.is_none(), "{:?}", out.failure.map(|f| f.toml));
-        assert_eq!(out.runs, 25);
+        assert_eq!(out.runs, 200);
     }
 }

@@ -479,7 +479,8 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
             (Some(Outcome::Solved { answer, .. }), Event::AppError { kind, code, .. }) => Some((
                 format!("the answer {}", short(answer)),
                 format!(
-                    "a {kind} error{}",
+                    "{} error{}",
+                    an(kind),
                     code.as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
@@ -494,7 +495,8 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
                     Some((
                         format!("the failure {want}"),
                         format!(
-                            "a {kind} error{}",
+                            "{} error{}",
+                            an(kind),
                             code.as_deref()
                                 .map(|c| format!(" ({c})"))
                                 .unwrap_or_default()
@@ -520,7 +522,8 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
             ) => Some((
                 "the task is accepted and solved".into(),
                 format!(
-                    "a {kind} error{} before any task id: {}",
+                    "{} error{} before any task id: {}",
+                    an(kind),
                     code.as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default(),
@@ -580,12 +583,13 @@ fn expected_outcome(ix: &Index<'_>, want: ExpectedOutcome) -> CheckResult {
         .collect();
     match bad.first() {
         None => c.ok(format!(
-            "all {} task(s) ended in a {kind} error",
-            ix.tasks.len()
+            "all {} task(s) ended in {} error",
+            ix.tasks.len(),
+            an(kind)
         )),
         Some(t) => c.fail(
-            format!("{} task(s) did not end in a {kind} error", bad.len()),
-            format!("{} ends in a {kind} error", t.name()),
+            format!("{} task(s) did not end in {} error", bad.len(), an(kind)),
+            format!("{} ends in {} error", t.name(), an(kind)),
             t.app
                 .first()
                 .map_or("nothing".into(), |e| e.to_string().trim().to_owned()),
@@ -1000,8 +1004,9 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 if ms > budget {
                     return c.fail(
                         format!(
-                            "{}: a {kind} callback took {ms:.0} ms to acknowledge",
-                            t.name()
+                            "{}: {} callback took {ms:.0} ms to acknowledge",
+                            t.name(),
+                            an(kind)
                         ),
                         format!("an answer within {budget:.0} ms"),
                         format!("{ms:.0} ms"),
@@ -1029,7 +1034,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 }
                 Some(s) => {
                     return c.fail(
-                        format!("{}: a {kind} callback was answered {s}", t.name()),
+                        format!("{}: {} callback was answered {s}", t.name(), an(kind)),
                         "2xx for every valid callback (409 tolerated for duplicates)".into(),
                         format!("HTTP {s}"),
                         ix.evidence(t),
@@ -1039,7 +1044,11 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 None if latency_env && outcome == "timeout" => {}
                 None => {
                     return c.fail(
-                        format!("{}: a {kind} callback got no answer ({outcome})", t.name()),
+                        format!(
+                            "{}: {} callback got no answer ({outcome})",
+                            t.name(),
+                            an(kind)
+                        ),
                         "an answer within the sender's timeout".into(),
                         outcome.clone(),
                         ix.evidence(t),
@@ -1100,6 +1109,9 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
     let registered_only = ix.rec.registered_only;
     let secret = ix.rec.secret;
     let mut rejected = 0;
+    // Invalid callbacks accepted where this subject cannot be asked to refuse
+    // them (unknown ids without registration, spoofs without a secret).
+    let mut ungraded: BTreeMap<String, usize> = BTreeMap::new();
     for e in &ix.rec.timeline.entries {
         let (what, status, must_reject) = match &e.event {
             Event::Delivery {
@@ -1143,7 +1155,7 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
             Some(s) if (400..500).contains(&s) => rejected += 1,
             Some(s) if s >= 500 => {
                 return c.fail(
-                    format!("a {what} callback crashed the receiver ({s})"),
+                    format!("{} callback crashed the receiver ({s})", an(&what)),
                     "a 4xx answer".into(),
                     format!("HTTP {s}"),
                     evidence(),
@@ -1151,16 +1163,57 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
             }
             Some(s) if must_reject => {
                 return c.fail(
-                    format!("a {what} callback was accepted ({s})"),
+                    format!("{} callback was accepted ({s})", an(&what)),
                     "a 4xx answer".into(),
                     format!("HTTP {s}"),
                     evidence(),
                 );
             }
+            Some(_)
+                if what.contains("unknown-id")
+                    || what.contains("spoofed")
+                    || what.contains("secret") =>
+            {
+                *ungraded.entry(what).or_default() += 1;
+            }
             _ => {}
         }
     }
-    c.ok(format!("{rejected} invalid callback(s) rejected"))
+    if ungraded.is_empty() {
+        return c.ok(format!("{rejected} invalid callback(s) rejected"));
+    }
+    let accepted: Vec<String> = ungraded
+        .iter()
+        .map(|(what, n)| format!("{n} {what}"))
+        .collect();
+    c.info(format!(
+        "{rejected} invalid callback(s) rejected; accepted, not graded: {} ({})",
+        accepted.join(", "),
+        ungraded_why(ix)
+    ))
+}
+
+/// Why accepting unknown-id or spoofed callbacks is not graded for this run.
+fn ungraded_why(ix: &Index<'_>) -> &'static str {
+    if ix.rec.in_process {
+        return match (ix.rec.registered_only, ix.rec.secret) {
+            (false, _) => {
+                "the scenario sets registered-only = false: an unknown id looks like an early one"
+            }
+            (true, false) => "the scenario sets secret = false",
+            (true, true) => "",
+        };
+    }
+    match (ix.rec.registered_only, ix.rec.secret) {
+        (false, false) => {
+            "the receiver is not told which ids are registered (--register-url) and its URL carries no secret"
+        }
+        (false, true) => {
+            "the receiver is not told which ids are registered (--register-url), so an unknown id looks like an early one"
+        }
+        (true, false) => "the callback URL carries no shared secret to check",
+        (true, true) => "",
+    }
 }
 
 fn no_state_change(ix: &Index<'_>) -> CheckResult {
@@ -1170,6 +1223,7 @@ fn no_state_change(ix: &Index<'_>) -> CheckResult {
     };
     let registered_only = ix.rec.registered_only;
     let mut checked = 0;
+    let mut ungraded = Vec::new();
     for (id, stored) in &ix.rec.stored {
         let Some(code) = stored else { continue };
         let known = id.parse::<u64>().ok().and_then(|n| ix.rec.truth.get(&n));
@@ -1213,8 +1267,17 @@ fn no_state_change(ix: &Index<'_>) -> CheckResult {
                     evidence,
                 );
             }
-            None => {}
+            None => ungraded.push(id.as_str()),
         }
+    }
+    if !ungraded.is_empty() {
+        return c.info(format!(
+            "{checked} stored result(s) are each task's first valid result; also stored, not graded: \
+             results for {} id(s) the application never submitted ({}) ({})",
+            ungraded.len(),
+            ungraded.join(", "),
+            ungraded_why(ix)
+        ));
     }
     c.ok(format!(
         "{checked} stored result(s) are each task's first valid result"
@@ -1415,4 +1478,13 @@ pub fn overall(checks: &[CheckResult]) -> Verdict {
         .filter(|v| *v != Verdict::Informational)
         .max()
         .unwrap_or(Verdict::Ok)
+}
+
+/// "a" or "an", and the word: `an("unsolvable")` is "an unsolvable".
+fn an(word: &str) -> String {
+    let vowel = word
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouAEIOU".contains(c));
+    format!("{} {word}", if vowel { "an" } else { "a" })
 }

@@ -59,13 +59,13 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct SubjectArgs {
     /// Grade the pingback endpoint at this URL (receiver scenarios only).
-    #[arg(long, conflicts_with = "client_cmd")]
+    #[arg(long, conflicts_with = "client_cmd", value_parser = http_url)]
     receiver: Option<String>,
     /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none.
-    #[arg(long, requires = "receiver")]
+    #[arg(long, requires = "receiver", value_parser = id_template)]
     results_url: Option<String>,
     /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it.
-    #[arg(long, requires = "receiver")]
+    #[arg(long, requires = "receiver", value_parser = id_template)]
     register_url: Option<String>,
     /// With --receiver: how fast a valid callback must be acknowledged (real time).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
@@ -109,6 +109,12 @@ impl SubjectArgs {
             if let Some(r) = &self.register_url {
                 v.push(format!("--register-url {}", q(r)));
             }
+            if self.latency_budget != DEFAULT_LATENCY_BUDGET {
+                v.push(format!(
+                    "--latency-budget {}",
+                    humantime::format_duration(self.latency_budget)
+                ));
+            }
         }
         if let Some(c) = &self.client_cmd {
             v.push(format!("--client-cmd {}", q(c)));
@@ -118,6 +124,29 @@ impl SubjectArgs {
         }
         v.join(" ")
     }
+}
+
+const DEFAULT_LATENCY_BUDGET: Duration = Duration::from_secs(1);
+
+/// An absolute `http://` or `https://` URL with a host: a mistyped receiver
+/// URL would otherwise grade nothing (every callback fails to send).
+fn http_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "needs an http:// or https:// URL with a host, got {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A URL with `{id}` where the task id goes.
+fn id_template(s: &str) -> Result<String, String> {
+    if !s.contains("{id}") {
+        return Err(format!("needs `{{id}}` where the task id goes, got {s:?}"));
+    }
+    http_url(&s.replace("{id}", "1"))?;
+    Ok(s.to_owned())
 }
 
 #[derive(Debug, clap::Args)]
@@ -187,6 +216,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths } => match suite::load(&paths) {
+            Ok(s) if s.is_empty() => {
+                eprintln!("captchaai-conformance: no scenario files (*.toml) found");
+                ExitCode::from(2)
+            }
             Ok(s) => {
                 println!("{} scenario file(s) valid", s.len());
                 ExitCode::SUCCESS
@@ -200,13 +233,7 @@ fn main() -> ExitCode {
             };
             let mut out = anstream::stdout();
             for s in &scenarios {
-                let _ = writeln!(
-                    out,
-                    "{:<40} {:<10} {}",
-                    s.id,
-                    format!("{:?}", s.kind).to_lowercase(),
-                    s.description
-                );
+                let _ = writeln!(out, "{:<40} {:<10} {}", s.id, s.kind.name(), s.description);
             }
             ExitCode::SUCCESS
         }
@@ -268,6 +295,19 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("captchaai-conformance: no scenario matches");
         return ExitCode::from(2);
     }
+    // Report files are opened before the run, so a bad path costs nothing.
+    let mut report_files = Vec::new();
+    for (path, kind) in [(&args.junit, "junit"), (&args.json, "json")] {
+        if let Some(path) = path {
+            match std::fs::File::create(path) {
+                Ok(f) => report_files.push((kind, path.clone(), f)),
+                Err(e) => {
+                    eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
     let subject = args.subject.subject();
     let opts = SuiteOptions {
         seed: args.seed,
@@ -301,16 +341,27 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         println!("{}", report.to_json());
     }
-    if let Some(path) = &args.junit
-        && let Err(e) = std::fs::write(path, report.to_junit())
-    {
-        eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+    let mut write_failed = false;
+    for (kind, path, mut f) in report_files {
+        let text = if kind == "junit" {
+            report.to_junit()
+        } else {
+            report.to_json()
+        };
+        if let Err(e) = f.write_all(text.as_bytes()) {
+            eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+            write_failed = true;
+        }
+    }
+    if write_failed {
         return ExitCode::from(2);
     }
-    if let Some(path) = &args.json
-        && let Err(e) = std::fs::write(path, report.to_json())
-    {
-        eprintln!("captchaai-conformance: writing {}: {e}", path.display());
+    if report.totals.skipped == report.scenarios.len() {
+        eprintln!(
+            "captchaai-conformance: nothing was graded: all {} scenario(s) were skipped \
+             (receiver scenarios need --receiver, client scenarios --client-cmd; see the reasons above)",
+            report.scenarios.len()
+        );
         return ExitCode::from(2);
     }
     if report.failed() {
@@ -367,8 +418,9 @@ fn run_chaos(args: ChaosArgs) -> ExitCode {
         Some(f) => {
             let _ = writeln!(
                 out,
-                "{} run(s): found a failure, shrunk to {} task(s), {} rule(s), {} callback(s)\n",
+                "{} run(s): found a failure, shrunk in {} step(s) to {} task(s), {} rule(s), {} callback(s)\n",
                 outcome.runs,
+                outcome.shrink_steps,
                 f.case.tasks,
                 f.case.rules.len(),
                 f.callbacks

@@ -195,7 +195,10 @@ fn failure_text(c: &CheckResult, replay: &str) -> String {
 }
 
 fn paint(v: Verdict) -> String {
-    let label = format!("{:<13}", v.label());
+    paint_label(v, &format!("{:<13}", v.label()))
+}
+
+fn paint_label(v: Verdict, label: &str) -> String {
     match v {
         Verdict::Ok => label.green().to_string(),
         Verdict::NonStrict => label.yellow().to_string(),
@@ -213,7 +216,7 @@ pub fn write_scenario(
 ) -> std::io::Result<()> {
     let head = match (&s.skipped, s.verdict) {
         (Some(_), _) => "SKIPPED".dimmed().to_string(),
-        (None, v) => paint(v).trim_end().to_owned(),
+        (None, v) => paint_label(v, v.label()),
     };
     writeln!(
         out,

@@ -336,6 +336,9 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         ));
     }
     driver.finish().await;
+    if let Some(why) = driver.broke_off() {
+        aborted_why.get_or_insert(why);
+    }
     for i in injections {
         let _ = i.await;
     }

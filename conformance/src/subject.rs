@@ -77,6 +77,12 @@ pub trait Driver: Send + Sync {
     fn finish(&self) -> BoxFuture<'static, ()> {
         Box::pin(async {})
     }
+
+    /// After [`Driver::finish`]: why the subject itself broke off the run (a
+    /// client program that exited with tasks unreported), if it did.
+    fn broke_off(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Reads what a receiver stored.

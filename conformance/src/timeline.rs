@@ -209,11 +209,15 @@ fn short_of(s: &str, len: usize) -> String {
 
 /// Shortens long values (tokens, oversized codes) for display.
 pub fn short(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
+    cut(s, 40)
+}
+
+/// `s` cut to `max` characters, saying how long it was.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         return s.to_owned();
     }
-    let head: String = s.chars().take(MAX).collect();
+    let head: String = s.chars().take(max).collect();
     format!("{head}…({} chars)", s.chars().count())
 }
 

@@ -243,6 +243,104 @@ fn the_naive_client_is_caught() {
     );
 }
 
+/// A client program that dies is a failed run, with its exit status and
+/// stderr as the evidence, not a list of lost tasks with nothing to show.
+#[test]
+fn a_client_that_dies_fails_run_completed_with_its_stderr() {
+    for cmd in [
+        "echo 'Traceback: ModuleNotFoundError: no module named captchaai' >&2; exit 3",
+        "no-such-client-program-xyz",
+    ] {
+        let out = harness(&[
+            "run",
+            "scenarios/strategies/poll-only.toml",
+            "--client-cmd",
+            cmd,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        let failed = stdout
+            .lines()
+            .find(|l| l.contains("run-completed"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(failed.contains("FAILED"), "{stdout}");
+        assert!(stdout.contains("the client program exited"), "{stdout}");
+        let (status, stderr) = if cmd.starts_with("echo") {
+            ("exit status: 3", "ModuleNotFoundError")
+        } else {
+            ("exit status: 127", "not found")
+        };
+        assert!(stdout.contains(status), "{stdout}");
+        assert!(
+            stdout.contains(stderr),
+            "the evidence shows its stderr: {stdout}"
+        );
+    }
+}
+
+/// Grading an external receiver without a way to register ids or a secret
+/// cannot fail it for keeping unknown or forged callbacks, and says so.
+#[test]
+fn what_cannot_be_graded_is_informational_not_ok() {
+    let naive = Receiver::start("naive_receiver.py", &[]);
+    let out = harness(&[
+        "run",
+        "scenarios/receiver/unknown-ids.toml",
+        "--receiver",
+        &format!("{}/pingback", naive.base),
+        "--results-url",
+        &format!("{}/results/{{id}}", naive.base),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for check in ["reject-invalid", "no-state-change"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(check))
+            .unwrap_or_else(|| panic!("{check}: {stdout}"));
+        assert!(line.contains("INFORMATIONAL"), "{line}");
+        assert!(line.contains("not graded"), "{line}");
+    }
+    assert!(
+        stdout.contains("--register-url"),
+        "says what would grade it: {stdout}"
+    );
+}
+
+#[test]
+fn a_mistyped_receiver_url_or_a_run_that_grades_nothing_is_bad_usage() {
+    for url in [
+        "127.0.0.1:18601/pingback",
+        "htp:/127.0.0.1/pingback",
+        "not a url",
+    ] {
+        let out = harness(&["run", "scenarios/receiver", "--receiver", url]);
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--receiver"), "{err}");
+    }
+    let out = harness(&[
+        "run",
+        "scenarios/receiver",
+        "--receiver",
+        "http://127.0.0.1:9/pingback",
+        "--results-url",
+        "http://127.0.0.1:9/results",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a results URL without {{id}}");
+
+    // Only end-to-end scenarios, graded against a receiver: all skipped.
+    let out = harness(&[
+        "run",
+        "scenarios/pingback",
+        "--receiver",
+        "http://127.0.0.1:9/pingback",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was graded"), "{err}");
+}
+
 #[test]
 fn tls_points_the_childs_ca_variables_at_the_mocks_ca() {
     let py = venv_python();
@@ -317,4 +415,27 @@ fn chaos_finds_the_naive_receivers_bug_and_shrinks_it() {
         stdout.contains("replay: captchaai-conformance run"),
         "{stdout}"
     );
+    for line in stdout.lines().filter(|l| l.contains("replay:")) {
+        assert!(
+            line.contains("--receiver"),
+            "every replay line grades the same receiver: {line}"
+        );
+    }
+
+    // A second finding in the same folder is kept beside the first, and both
+    // load together as one suite.
+    let again = harness(&args);
+    let again = String::from_utf8_lossy(&again.stdout);
+    let second = again
+        .lines()
+        .find_map(|l| l.strip_prefix("scenario file: "))
+        .expect("a scenario file");
+    assert_ne!(file, second, "{again}");
+    let check = harness(&["check", out_dir.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("2 scenario file(s) valid"));
 }

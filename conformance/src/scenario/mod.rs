@@ -234,15 +234,30 @@ impl Scenario {
         &self.mock.pingback.rules
     }
 
-    /// True when the scenario matches a `--filter` term (name, id, area or tag substring).
+    /// Simulated time from the first submit to the last.
+    pub fn submit_span(&self) -> Duration {
+        let gaps = self.tasks.len().saturating_sub(1) as u32;
+        match self.submit {
+            SubmitPattern::AllAtOnce => Duration::ZERO,
+            SubmitPattern::Every(d) => d.saturating_mul(gaps),
+            SubmitPattern::PerSecond(n) => Duration::from_secs_f64(gaps as f64 / n.max(1) as f64),
+        }
+    }
+
+    /// True when the scenario matches a `--filter` term (a substring of its name, id or a tag).
     pub fn matches(&self, filter: &str) -> bool {
         self.name.contains(filter)
             || self.id.contains(filter)
-            || self.tags.iter().any(|t| t == filter)
+            || self.tags.iter().any(|t| t.contains(filter))
     }
 }
 
 const MAX_TASKS: u64 = 100_000;
+/// The longest a scenario's submissions (or batch, or injections) may stretch
+/// in simulated time.
+const MAX_SIMULATED: Duration = Duration::from_secs(30 * 86_400);
+/// The longest deadline (and slow-receiver latency) a scenario may set.
+const MAX_DEADLINE: Duration = Duration::from_secs(7 * 86_400);
 
 /// Parses and validates a scenario's text.
 pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
@@ -251,13 +266,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             .message()
             .contains("unknown field")
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
-        Box::new(ScenarioError::new(
-            path,
-            text,
-            e.span(),
-            e.message().to_owned(),
-            help,
-        ))
+        // toml points an error in any `[[faults]]` rule at the first one.
+        let (span, message) =
+            match captchaai_mock::config::array_element_error::<FaultRule>(text, "faults", &e) {
+                Some((i, span)) => (Some(span), format!("faults[{i}]: {}", e.message())),
+                None => (e.span(), e.message().to_owned()),
+            };
+        Box::new(ScenarioError::new(path, text, span, message, help))
     })?;
     validate(raw, text, path)
 }
@@ -310,14 +325,80 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
             None,
         ));
     }
+    let days = |d: Duration| humantime::format_duration(d).to_string();
+    match raw.workload.submit {
+        SubmitPattern::PerSecond(0) => {
+            return Err(err(
+                at("workload.submit"),
+                "workload.submit per-second must be at least 1".into(),
+                None,
+            ));
+        }
+        SubmitPattern::Every(d)
+            if d.saturating_mul(total.saturating_sub(1) as u32) > MAX_SIMULATED =>
+        {
+            return Err(err(
+                at("workload.submit"),
+                format!(
+                    "submitting {total} task(s) every {} takes longer than {}, the longest a run may cover",
+                    days(d),
+                    days(MAX_SIMULATED)
+                ),
+                None,
+            ));
+        }
+        _ => {}
+    }
+    if raw
+        .workload
+        .batch_deadline
+        .is_some_and(|d| d.is_zero() || d > MAX_SIMULATED)
+    {
+        return Err(err(
+            at("workload.batch-deadline"),
+            format!(
+                "workload.batch-deadline must be above zero and at most {}",
+                days(MAX_SIMULATED)
+            ),
+            None,
+        ));
+    }
     let s = &raw.subject;
     let strategy = *s.strategy.get_ref();
     let deadline = *s.deadline.get_ref();
     let fallback_after = *s.fallback_after.get_ref();
-    if deadline.is_zero() {
+    if deadline.is_zero() || deadline > MAX_DEADLINE {
         return Err(err(
             s.deadline.span(),
-            "subject.deadline must be above zero".into(),
+            format!(
+                "subject.deadline must be above zero and at most {}",
+                days(MAX_DEADLINE)
+            ),
+            None,
+        ));
+    }
+    if raw.mock.threads == 0 {
+        return Err(err(
+            at("mock.threads"),
+            "mock.threads must be at least 1 (to grade a key the service refuses, set `key = \"unknown\"` under [subject])".into(),
+            None,
+        ));
+    }
+    if raw
+        .receiver
+        .fail_status
+        .is_some_and(|c| !(400..=599).contains(&c))
+    {
+        return Err(err(
+            at("receiver.fail-status"),
+            "receiver.fail-status must be an HTTP error status, 400 to 599".into(),
+            None,
+        ));
+    }
+    if raw.receiver.latency.is_some_and(|d| d > MAX_DEADLINE) {
+        return Err(err(
+            at("receiver.latency"),
+            format!("receiver.latency must be at most {}", days(MAX_DEADLINE)),
             None,
         ));
     }
@@ -363,6 +444,13 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
         ));
     }
     for (i, inj) in raw.inject.iter().enumerate() {
+        if inj.at > MAX_SIMULATED {
+            return Err(err(
+                at(&format!("inject[{i}].at")),
+                format!("inject.at must be at most {}", days(MAX_SIMULATED)),
+                None,
+            ));
+        }
         if inj.task == 0 || inj.task > total {
             return Err(err(
                 at(&format!("inject[{i}].task")),
@@ -388,6 +476,9 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
         }],
         ..MockConfig::default()
     };
+    // The checkers read every task's ground truth after the run, which may
+    // cover days of simulated time: results are kept longer than any run.
+    mock.solving.result_ttl = MAX_SIMULATED * 3;
     mock.solving.unsolvable_rate = m.unsolvable_rate;
     mock.solving.unsolvable = m.unsolvable.clone();
     mock.solving.default_time = m.solve_time.clone();
@@ -519,7 +610,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, std::io::Error> {
         }
     }
     out.sort();
-    out.dedup();
+    // The same file reached by two paths (`scenarios` and `./scenarios/a/b.toml`) is one file.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
@@ -565,11 +658,25 @@ tasks = [{ method = "turnstile", count = 3 }]
         );
         let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
         assert!(
-            e.message.contains("copies must be between 1 and 100"),
+            e.message
+                .contains("faults[0]: duplicate.copies must be between 1 and 100"),
             "{}",
             e.message
         );
-        assert!(e.location.starts_with("x/y.toml:5:"), "{}", e.location);
+        assert!(e.location.starts_with("x/y.toml:6:34"), "{}", e.location);
+
+        // The second of two rules is found in its own table, not at the first.
+        let bad = GOOD.replace(
+            "[workload]",
+            "[[faults]]\nprobability = 0.5\nfault = { duplicate = { copies = 500 } }\n[workload]",
+        );
+        let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+        assert!(
+            e.message.contains("faults[1]: duplicate.copies"),
+            "{}",
+            e.message
+        );
+        assert!(e.location.ends_with(":9:34"), "{}", e.location);
 
         let bad = format!("{GOOD}[subject]\ndeadline = \"10s\"\nfallback-after = \"20s\"\n");
         let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
@@ -618,6 +725,49 @@ tasks = [{ method = "turnstile", count = 3 }]
                 GOOD.replace("method = \"turnstile\"", "method = \"hcaptcha\""),
                 "hcaptcha exists only in the 2captcha dialect",
                 ":8:21",
+            ),
+            (
+                format!("{GOOD}[mock]\nthreads = 0\n"),
+                "mock.threads must be at least 1",
+                ":10:11",
+            ),
+            (
+                format!("{GOOD}[receiver]\nfail-first = 1\nfail-status = 200\n"),
+                "receiver.fail-status must be an HTTP error status",
+                ":11:15",
+            ),
+            (
+                format!(
+                    "{GOOD}[pingback]\nretry = {{ fixed = {{ interval = \"1s\", attempts = 0 }} }}\n"
+                ),
+                "pingback.retry: retry attempts must be between 1 and 100",
+                ":10:9",
+            ),
+            (
+                format!("{GOOD}[mock.rate-limits]\nmax-user-turn = {{ submits = 0 }}\n"),
+                "mock.rate-limits.max-user-turn: submits must be at least 1",
+                ":10:17",
+            ),
+            (
+                GOOD.replace(
+                    "[workload]",
+                    "[subject]\ndeadline = \"500000000000years\"\n[workload]",
+                ),
+                "subject.deadline must be above zero and at most 7days",
+                ":8:12",
+            ),
+            (
+                GOOD.replace("[workload]", "[workload]\nsubmit = { per-second = 0 }"),
+                "per-second must be at least 1",
+                ":8:10",
+            ),
+            (
+                GOOD.replace(
+                    "[workload]",
+                    "[workload]\nsubmit = { every = \"1000years\" }",
+                ),
+                "takes longer than 30days",
+                ":8:10",
             ),
         ];
         for (text, message, location) in cases {

@@ -80,6 +80,17 @@ pub enum ScenarioKind {
     Receiver,
 }
 
+impl ScenarioKind {
+    /// The name as scenario files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::EndToEnd => "end-to-end",
+            ScenarioKind::Client => "client",
+            ScenarioKind::Receiver => "receiver",
+        }
+    }
+}
+
 /// Mock settings.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]

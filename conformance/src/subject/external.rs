@@ -373,7 +373,8 @@ impl Subject for ExternalClient {
                         rec.record(
                             Source::App,
                             Event::Note {
-                                message: format!("stderr: {}", crate::timeline::short(&line)),
+                                // Long enough for a Python traceback's last line.
+                                message: format!("stderr: {}", crate::timeline::cut(&line, 160)),
                             },
                         );
                         kept += 1;
@@ -384,6 +385,9 @@ impl Subject for ExternalClient {
                 shared,
                 pid,
                 child: Arc::new(tokio::sync::Mutex::new(Some(child))),
+                rec: ctx.recorder.clone(),
+                tasks: ctx.scenario.tasks.len(),
+                exit: Arc::new(Mutex::new(None)),
             };
             Ok(Started {
                 receiver: None,
@@ -405,6 +409,10 @@ struct ClientDriver {
     shared: Arc<ClientShared>,
     pid: Option<u32>,
     child: Arc<tokio::sync::Mutex<Option<tokio::process::Child>>>,
+    rec: Recorder,
+    tasks: usize,
+    /// How the program ended, when it ended on its own.
+    exit: Arc<Mutex<Option<std::process::ExitStatus>>>,
 }
 
 /// Parses one output line; returns the task ordinal it completes.
@@ -480,9 +488,19 @@ impl Driver for ClientDriver {
     fn finish(&self) -> BoxFuture<'static, ()> {
         let pid = self.pid;
         let child = self.child.clone();
+        let rec = self.rec.clone();
+        let exit = self.exit.clone();
         Box::pin(async move {
             if let Some(mut c) = child.lock().await.take() {
-                if matches!(c.try_wait(), Ok(None)) {
+                if let Ok(Some(status)) = c.try_wait() {
+                    rec.record(
+                        Source::App,
+                        Event::Note {
+                            message: format!("the client program exited: {status}"),
+                        },
+                    );
+                    *exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
+                } else {
                     // The whole process group (`sh -c` and whatever it started),
                     // which the child leads: its pgid is its pid. Never 0 or 1.
                     if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
@@ -495,6 +513,23 @@ impl Driver for ClientDriver {
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
             }
+        })
+    }
+
+    fn broke_off(&self) -> Option<String> {
+        let status = (*self.exit.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let reported = self
+            .shared
+            .done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        (reported < self.tasks || !status.success()).then(|| {
+            format!(
+                "the client program exited ({status}) having reported {reported} of {} task(s); \
+                 its stderr is in the evidence",
+                self.tasks
+            )
         })
     }
 }

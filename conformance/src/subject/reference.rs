@@ -86,8 +86,11 @@ impl Subject for Reference {
         Box::pin(async move {
             let s = &ctx.scenario.subject;
             // Results must outlive the run: the harness reads them back at the end.
-            let ttl = (s.deadline * 4 + std::time::Duration::from_secs(3600))
-                .max(StoreConfig::default().ttl);
+            let ttl = (ctx.scenario.submit_span()
+                + ctx.scenario.batch_deadline.unwrap_or_default()
+                + s.deadline * 4
+                + std::time::Duration::from_secs(3600))
+            .max(StoreConfig::default().ttl);
             let store = ResultStore::with_config(StoreConfig {
                 ttl,
                 ..StoreConfig::default()
