@@ -49,7 +49,7 @@ async fn wait_for(state: &MockState, id: u64) -> Reply {
             Err(Code::NotReady) => {}
             Err(code) => return Reply::Code(code),
             Ok(outcome) => {
-                return crate::res_php::solved_reply(&state.config(), id, view.kind, outcome);
+                return crate::res_php::solved_reply(&state.config(), &view, outcome);
             }
         }
         let now = state.now();

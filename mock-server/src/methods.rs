@@ -136,6 +136,17 @@ impl TaskKind {
         )
     }
 
+    /// Any reCAPTCHA token task (v2, v3, Enterprise).
+    pub fn is_recaptcha(self) -> bool {
+        matches!(
+            self,
+            TaskKind::RecaptchaV2
+                | TaskKind::RecaptchaV2Enterprise
+                | TaskKind::RecaptchaV3
+                | TaskKind::RecaptchaV3Enterprise
+        )
+    }
+
     /// The token is also given in `result` (enterprise, Cloudflare).
     pub fn has_result_field(self) -> bool {
         matches!(
@@ -179,6 +190,9 @@ pub struct Submission {
     pub shape: AnswerShape,
     /// The callback URL, if any.
     pub pingback: Option<String>,
+    /// reCAPTCHA `cookies` to hand back with the answer (2captcha dialect),
+    /// and whether as a JSON object (`json_cookies=1`).
+    pub cookies: Option<(String, bool)>,
 }
 
 /// Image limits.
@@ -308,10 +322,16 @@ pub fn parse_submission(
         }
         None => None,
     };
+    // 2captcha hands the worker's cookies back with a reCAPTCHA token.
+    let cookies = (dialect == Dialect::TwoCaptcha && kind.is_recaptcha())
+        .then(|| p.non_empty("cookies"))
+        .flatten()
+        .map(|c| (c.to_owned(), p.flag("json_cookies")));
     Ok(Submission {
         kind,
         shape: answer_shape(p, kind),
         pingback,
+        cookies,
     })
 }
 

@@ -10,8 +10,8 @@ use crate::{
     config::{Config, Dialect},
     methods::TaskKind,
     request::{self, ApiRequest},
-    state::{KeyCheck, MockState, Outcome},
-    wire::{Code, Reply},
+    state::{KeyCheck, MockState, Outcome, TaskView},
+    wire::{Code, Extra, Reply},
 };
 
 /// `GET|POST /res.php`.
@@ -72,10 +72,10 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
                         Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
                     }
                 },
-                Ok(outcome) => {
-                    let kind = state.task(id).map_or(TaskKind::Normal, |t| t.kind);
-                    solved_reply(&cfg, id, kind, outcome)
-                }
+                Ok(outcome) => match state.task(id) {
+                    Some(view) => solved_reply(&cfg, &view, outcome),
+                    None => Reply::Code(Code::WrongCaptchaId),
+                },
             };
             (reply, Some(id))
         }
@@ -120,7 +120,8 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
 }
 
 /// The answer to a finished task, with the extra fields real clients read.
-pub fn solved_reply(cfg: &Config, id: u64, kind: TaskKind, outcome: Outcome) -> Reply {
+pub fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> Reply {
+    let (id, kind) = (task.id, task.kind);
     match outcome {
         Outcome::Failed { code } => {
             Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
@@ -128,21 +129,43 @@ pub fn solved_reply(cfg: &Config, id: u64, kind: TaskKind, outcome: Outcome) -> 
         Outcome::Solved { answer, user_agent } => {
             let mut extras = Vec::new();
             if kind.has_result_field() {
-                extras.push(("result", answer.clone()));
+                extras.push(("result", Extra::Text(answer.clone())));
             }
             if let Some(ua) = user_agent {
-                extras.push(("user_agent", ua));
+                extras.push(("user_agent", Extra::Text(ua)));
             }
             if cfg.dialect == Dialect::TwoCaptcha && kind == TaskKind::Turnstile {
                 extras.push((
                     "useragent",
-                    crate::answers::user_agent(cfg.seed, crate::state::stream_subject(cfg, id))
-                        .to_owned(),
+                    Extra::Text(
+                        crate::answers::user_agent(cfg.seed, crate::state::stream_subject(cfg, id))
+                            .to_owned(),
+                    ),
                 ));
+            }
+            if let Some(cookies) = &task.cookies {
+                extras.push(("cookies", cookies_extra(cookies, task.json_cookies)));
             }
             Reply::Solved { answer, extras }
         }
     }
+}
+
+/// The cookies handed back with a reCAPTCHA answer: as sent
+/// (`KEY1:Value1;KEY2:Value2`), or as a JSON object with `json_cookies=1`.
+fn cookies_extra(cookies: &str, as_json: bool) -> Extra {
+    if !as_json {
+        return Extra::Text(cookies.to_owned());
+    }
+    let pairs: serde_json::Map<String, serde_json::Value> = cookies
+        .split(';')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once([':', '='])?;
+            let k = k.trim();
+            (!k.is_empty()).then(|| (k.to_owned(), v.trim().into()))
+        })
+        .collect();
+    Extra::Json(pairs.into())
 }
 
 fn bulk_get(state: &MockState, _cfg: &Config, account: u32, ids: &str) -> Reply {

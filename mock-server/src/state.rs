@@ -178,6 +178,8 @@ struct World {
     expiry: BinaryHeap<Reverse<(SimTime, u64)>>,
     finish_queue: BinaryHeap<Reverse<(SimTime, u64)>>,
     counters: Counters,
+    /// reCAPTCHA cookies to hand back (2captcha), for the few tasks that sent them.
+    cookies: HashMap<u64, (Box<str>, bool)>,
 }
 
 /// Running totals, for `/__admin/health` and benchmarks.
@@ -243,6 +245,12 @@ pub struct TaskView {
     pub schedule: Option<Schedule>,
     /// Forced by the admin API.
     pub forced: bool,
+    /// reCAPTCHA cookies handed back with the answer (2captcha), as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<String>,
+    /// Hand the cookies back as a JSON object (`json_cookies=1`).
+    #[serde(skip)]
+    pub json_cookies: bool,
 }
 
 /// Why a submission was refused (besides parameter errors).
@@ -309,6 +317,7 @@ fn world_for(cfg: &Config) -> World {
         expiry: BinaryHeap::new(),
         finish_queue: BinaryHeap::new(),
         counters: Counters::default(),
+        cookies: HashMap::new(),
     }
 }
 
@@ -558,8 +567,11 @@ impl MockState {
                 break;
             }
             world.expiry.pop();
-            world.tasks.remove(&id);
-            world.counters.expired += 1;
+            // A forced task has two entries: count it once.
+            if world.tasks.remove(&id).is_some() {
+                world.counters.expired += 1;
+                world.cookies.remove(&id);
+            }
         }
     }
 
@@ -679,6 +691,9 @@ impl MockState {
             forced: None,
         };
         w.tasks.insert(id, task);
+        if let Some((text, json)) = sub.cookies {
+            w.cookies.insert(id, (text.into_boxed_str(), json));
+        }
         w.next_id += 1;
         w.counters.submitted += 1;
         if !finish_at.is_never() {
@@ -881,6 +896,8 @@ impl MockState {
             pingback: t.pingback.as_ref().map(|p| p.url.to_string()),
             schedule: t.pingback.as_ref().map(|p| (*p.schedule).clone()),
             forced: t.forced.is_some(),
+            cookies: w.cookies.get(&id).map(|(c, _)| c.to_string()),
+            json_cookies: w.cookies.get(&id).is_some_and(|(_, j)| *j),
         }
     }
 

@@ -137,6 +137,15 @@ pub enum IdEncoding {
     Integer,
 }
 
+/// The value of an extra JSON member of a solved answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Extra {
+    /// A JSON string.
+    Text(String),
+    /// Any JSON value (`cookies` as an object).
+    Json(serde_json::Value),
+}
+
 /// One API answer, rendered in either format.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
@@ -149,7 +158,7 @@ pub enum Reply {
         /// The `request` value.
         answer: String,
         /// Extra JSON members (`user_agent`, `result`, ...), in order.
-        extras: Vec<(&'static str, String)>,
+        extras: Vec<(&'static str, Extra)>,
     },
     /// `OK|<answer>|<price>` (`get2`).
     SolvedWithPrice {
@@ -222,7 +231,10 @@ impl Reply {
                 push_json_str(&mut out, answer);
                 for (k, v) in extras {
                     let _ = write!(out, r#","{k}":"#);
-                    push_json_str(&mut out, v);
+                    match v {
+                        Extra::Text(v) => push_json_str(&mut out, v),
+                        Extra::Json(v) => out.push_str(&v.to_string()),
+                    }
                 }
                 out.push('}');
             }
@@ -316,7 +328,7 @@ mod tests {
         assert_eq!(b.render(Format::Plain).0, "12.345");
         let solved = Reply::Solved {
             answer: "{\"a\":1}".into(),
-            extras: vec![("user_agent", "UA".into())],
+            extras: vec![("user_agent", Extra::Text("UA".into()))],
         };
         assert_eq!(
             solved.render(Format::Json).0,

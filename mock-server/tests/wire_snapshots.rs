@@ -1694,6 +1694,65 @@ async fn res_php_pingback_registration_captchaai() {
     insta::assert_snapshot!(t.finish());
 }
 
+/// 2captcha hands a reCAPTCHA worker's cookies back with the token, as sent
+/// or as a JSON object with `json_cookies=1`; other methods and the captchaai
+/// dialect carry none.
+#[tokio::test]
+async fn two_captcha_cookies() {
+    let env = Env::new("2captcha dialect, seed 1", "dialect = \"2captcha\"\n").await;
+    let mut t = Transcript::new(&env);
+    let rc = |json: &'static str| {
+        [
+            ("method", "userrecaptcha"),
+            ("googlekey", GKEY),
+            ("pageurl", PAGE),
+            ("cookies", "KEY1:Value1;KEY2:Value2"),
+            ("json_cookies", json),
+        ]
+    };
+    let solved = async |env: &Env, json: &'static str| {
+        let id = env.submit(&rc(json)).await;
+        env.solve(id);
+    };
+    let get = |id: &'static str| [("key", K), ("action", "get"), ("id", id)];
+    t.step_after(
+        &env,
+        "cookies as sent",
+        "res.php",
+        &get(FIRST),
+        async |env: &Env| solved(env, "0").await,
+    )
+    .await;
+    t.step_after(
+        &env,
+        "cookies as a JSON object (json_cookies=1)",
+        "res.php",
+        &get(FIRST),
+        async |env: &Env| solved(env, "1").await,
+    )
+    .await;
+    let turnstile = async |env: &Env| {
+        let id = env
+            .submit(&[
+                ("method", "turnstile"),
+                ("sitekey", TKEY),
+                ("pageurl", PAGE),
+                ("cookies", "KEY1:Value1"),
+            ])
+            .await;
+        env.solve(id);
+    };
+    t.step_after(
+        &env,
+        "turnstile: no cookies field",
+        "res.php",
+        &get(FIRST),
+        turnstile,
+    )
+    .await;
+    insta::assert_snapshot!(t.finish());
+}
+
 #[tokio::test]
 async fn two_captcha_dialect() {
     let env = Env::new(
