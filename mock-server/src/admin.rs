@@ -24,7 +24,10 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{ConnectInfo, Path, Query, Request, State},
-    http::{StatusCode, header::AUTHORIZATION},
+    http::{
+        StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE},
+    },
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -63,7 +66,26 @@ pub fn router(state: MockState) -> Router<MockState> {
         .route("/journal", get(journal))
         .route("/pingbacks", get(pingbacks))
         .route("/pingback/rules", get(get_rules).put(put_rules))
+        .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(state, guard))
+}
+
+/// Extractor rejections (a non-numeric id, a bad query string) are plain
+/// text: every admin error is JSON `{"error": "..."}`, so clients parse one shape.
+async fn json_errors(resp: Response) -> Response {
+    let failed = resp.status().is_client_error() || resp.status().is_server_error();
+    let plain = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(failed && plain) {
+        return resp;
+    }
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    error(status, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

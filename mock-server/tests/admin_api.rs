@@ -260,6 +260,11 @@ async fn tasks_show_the_ground_truth_the_api_later_returns() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400, "a non-numeric id is rejected");
+    let e: Value = resp.json().await.expect("admin errors are JSON");
+    assert!(e["error"].as_str().unwrap().contains("Invalid URL"), "{e}");
+    let (s, e) = admin.call("GET", "/journal?limit=x", None).await;
+    assert_eq!(s, 400);
+    assert!(e["error"].as_str().unwrap().contains("limit"), "{e}");
 }
 
 #[tokio::test]
