@@ -125,8 +125,22 @@ pub fn http_503(
     axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
-/// Reads a request. `too_big` is the code for a body over [`MAX_BODY`].
-pub async fn read(req: Request<Body>, too_big: Code) -> ApiRequest {
+/// Which endpoint reads the body: the code a body it cannot take gets differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `in.php` and `solve.php`: an oversized body is `ERROR_TOO_BIG_CAPTCHA_FILESIZE`,
+    /// a broken upload `ERROR_UPLOAD`.
+    Submit,
+    /// `res.php`: there is nothing to upload; any unreadable body is `ERROR_BAD_PARAMETERS`.
+    Result,
+}
+
+/// Reads a request.
+pub async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
+    let (too_big, bad_upload) = match endpoint {
+        Endpoint::Submit => (Code::TooBigCaptchaFilesize, Code::Upload),
+        Endpoint::Result => (Code::BadParameters, Code::BadParameters),
+    };
     let (parts, body) = req.into_parts();
     let remote = parts
         .extensions
@@ -158,7 +172,7 @@ pub async fn read(req: Request<Body>, too_big: Code) -> ApiRequest {
             };
             match params.extend_body(content_type.as_deref(), bytes).await {
                 Ok(()) => {}
-                Err(BodyError::Multipart) => body_error = Some(Code::Upload),
+                Err(BodyError::Multipart) => body_error = Some(bad_upload),
                 Err(BodyError::Json) => body_error = Some(Code::BadParameters),
             }
             enc

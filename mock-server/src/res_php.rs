@@ -16,7 +16,7 @@ use crate::{
 
 /// `GET|POST /res.php`.
 pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, Code::BadParameters).await;
+    let req = request::read(req, request::Endpoint::Result).await;
     if state.api_fault(false) == Some(crate::state::ApiFault::Http503) {
         return request::http_503(&state, req, "res.php", "action");
     }

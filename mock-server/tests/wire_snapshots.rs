@@ -993,6 +993,20 @@ async fn in_php_broken_bodies() {
         },
     )
     .await;
+    let res_url = env.url("res.php");
+    t.raw(
+        &env,
+        "the same broken multipart body on res.php: nothing is uploaded there, so a bad parameter",
+        "POST res.php?key=<test key>&action=getbalance&json=.. multipart/form-data; boundary=XX, body `garbage`",
+        |m| {
+            env.http
+                .post(&res_url)
+                .query(&[("key", K), ("action", "getbalance"), ("json", m)])
+                .header("content-type", "multipart/form-data; boundary=XX")
+                .body("garbage")
+        },
+    )
+    .await;
     t.raw(
         &env,
         "multipart content type without a boundary",
