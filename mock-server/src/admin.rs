@@ -8,14 +8,14 @@
 //! | `GET /__admin/tasks/{id}` | one task |
 //! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional); 409 once finished |
 //! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional); 409 once finished |
-//! | `POST /__admin/tasks/{id}/pingback` | send its pingback again, by hand |
+//! | `POST /__admin/tasks/{id}/pingback` | send its pingback again, by hand (503 when the queue is full) |
 //! | `GET /__admin/tasks/{id}/schedule` | its compiled pingback schedule and every attempt so far |
 //! | `GET /__admin/journal?since=&limit=&task=&endpoint=` | inbound requests |
 //! | `GET /__admin/pingbacks?since=&limit=&task=` | outbound delivery attempts |
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
 //!
-//! Off the loopback interface the admin API answers 403 unless a token is
+//! Every error is JSON, `{"error": "..."}`. Off the loopback interface the admin API answers 403 unless a token is
 //! configured; with a token, every request needs `Authorization: Bearer <token>`.
 
 use std::net::SocketAddr;
@@ -66,6 +66,7 @@ pub fn router(state: MockState) -> Router<MockState> {
         .route("/journal", get(journal))
         .route("/pingbacks", get(pingbacks))
         .route("/pingback/rules", get(get_rules).put(put_rules))
+        .fallback(no_route)
         .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(state, guard))
 }
@@ -74,18 +75,35 @@ pub fn router(state: MockState) -> Router<MockState> {
 /// text: every admin error is JSON `{"error": "..."}`, so clients parse one shape.
 async fn json_errors(resp: Response) -> Response {
     let failed = resp.status().is_client_error() || resp.status().is_server_error();
-    let plain = resp
+    let json = resp
         .headers()
         .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
-    if !(failed && plain) {
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !failed || json {
         return resp;
     }
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
         .await
         .unwrap_or_default();
-    error(status, String::from_utf8_lossy(&body).into_owned())
+    let message = match String::from_utf8_lossy(&body).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_owned(),
+    };
+    error(status, message)
+}
+
+async fn no_route(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no admin route {} {}",
+            req.method(),
+            req.extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| req.uri().path(), |u| u.path())
+        ),
+    )
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -230,6 +248,7 @@ async fn fire(State(s): State<MockState>, Path(id): Path<u64>) -> Response {
     match s.fire_pingback(id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "status": "queued" }))).into_response(),
         Err("no such task") => error(StatusCode::NOT_FOUND, format!("no task {id}")),
+        Err(why) if why.starts_with("shed") => error(StatusCode::SERVICE_UNAVAILABLE, why),
         Err(why) => error(StatusCode::CONFLICT, why),
     }
 }

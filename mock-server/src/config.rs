@@ -257,7 +257,8 @@ pub struct PingbackConfig {
     pub attempt_timeout: Duration,
     /// Concurrent deliveries per receiver host.
     pub max_in_flight_per_host: usize,
-    /// Deliveries waiting to be sent; beyond this they are shed (and logged).
+    /// Deliveries pending at once (waiting, held in a reorder window, or in
+    /// flight, each until its last attempt); beyond this they are shed (and logged).
     pub queue_capacity: usize,
     /// Outbound journal entries kept.
     pub journal_capacity: usize,

@@ -167,7 +167,7 @@ impl Distribution {
             Distribution::Never => return None,
         };
         let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
-        Some(Duration::from_secs_f64(secs).min(MAX_SAMPLE))
+        Some(Duration::from_secs_f64(secs.min(MAX_SAMPLE.as_secs_f64())))
     }
 
     /// A short human description, e.g. `uniform(3s..8s)`.

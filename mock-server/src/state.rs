@@ -996,8 +996,10 @@ impl MockState {
         }
         let job = self.job_for(cfg, id, t, now);
         drop(w);
-        self.0.dispatcher.fire_manual(job, cfg);
-        Ok(())
+        self.0
+            .dispatcher
+            .fire_manual(job, cfg)
+            .map_err(|_| "shed: the pingback queue is full (pingback.queue-capacity)")
     }
 
     /// Waits for tasks with pingbacks to finish and hands them to the dispatcher.

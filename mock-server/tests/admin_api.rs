@@ -265,6 +265,12 @@ async fn tasks_show_the_ground_truth_the_api_later_returns() {
     let (s, e) = admin.call("GET", "/journal?limit=x", None).await;
     assert_eq!(s, 400);
     assert!(e["error"].as_str().unwrap().contains("limit"), "{e}");
+    let (s, e) = admin.call("GET", "/nope", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(e["error"], "no admin route GET /__admin/nope");
+    let (s, e) = admin.call("DELETE", "/pingback/rules", None).await;
+    assert_eq!(s, 405);
+    assert_eq!(e["error"], "method not allowed");
 }
 
 #[tokio::test]

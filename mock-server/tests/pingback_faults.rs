@@ -440,6 +440,29 @@ async fn reorder_releases_a_full_window_permuted_and_a_partial_one_after_max_hol
     }
 }
 
+/// Rules replaced at run time with another window or max-hold hold their
+/// tasks in windows of their own: each task keeps the schedule it was compiled
+/// with, which the admin API shows.
+#[tokio::test(start_paused = true)]
+async fn a_reorder_rule_replaced_at_run_time_keeps_its_own_windows() {
+    let reorder = |secs| {
+        FaultRule::always(Fault::Reorder(ReorderFault {
+            window: 5,
+            max_hold: Duration::from_secs(secs),
+        }))
+    };
+    let s = setup(Dialect::Captchaai, vec![reorder(600)]).await;
+    let held_long = s.mock.submit(&s.url).await;
+    s.mock.server.state().set_rules(vec![reorder(10)]);
+    let held_short = s.mock.submit(&s.url).await;
+    until_ms(&s.mock, 60_000).await;
+    let at = |id| s.rx.hits_for(id).first().map(|h| s.mock.ms(h.at));
+    assert_eq!(at(held_short), Some(15_000), "finished at 5 s, held 10 s");
+    assert_eq!(at(held_long), None, "still held for its 10 minutes");
+    until_ms(&s.mock, 700_000).await;
+    assert_eq!(at(held_long), Some(605_000));
+}
+
 #[tokio::test(start_paused = true)]
 async fn early_callback_reaches_the_receiver_before_the_submit_answer() {
     for dialect in DIALECTS {

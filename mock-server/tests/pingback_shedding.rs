@@ -137,6 +137,13 @@ async fn a_full_queue_sheds_with_a_warning_while_the_api_keeps_answering() {
     // Two in flight (the host's cap), the third waits its turn.
     assert_eq!(rx.max_in_flight(), 2);
     assert_eq!(rx.hits().len(), 2);
+    // Sending one again by hand into the full queue says it was shed.
+    let refire = mock.server.state().fire_pingback(ids[4]);
+    assert!(
+        refire.is_err_and(|why| why.starts_with("shed")),
+        "{refire:?}"
+    );
+    assert_eq!(mock.server.state().dispatcher().stats().shed, 8);
 
     until_ms(&mock, 200_000).await;
     let sent: Vec<(u64, u64)> = mock
@@ -156,15 +163,17 @@ async fn a_full_queue_sheds_with_a_warning_while_the_api_keeps_answering() {
             .filter(|r| r.attempt == 1)
             .all(|r| r.outcome == AttemptOutcome::Timeout)
     );
-    // The task submitted at 6 s finished at 11 s, into a full queue.
+    // The task submitted at 6 s finished at 11 s, into a full queue (after
+    // the hand-fired one at 6 s).
     let shed: Vec<u64> = mock
         .journal_all()
         .iter()
         .filter(|r| r.outcome == AttemptOutcome::Shed)
         .map(|r| r.task_id)
         .collect();
-    assert_eq!(shed.len(), 8);
-    assert_eq!(shed[7], late);
+    assert_eq!(shed.len(), 9);
+    assert_eq!(shed[7], ids[4], "the one fired by hand");
+    assert_eq!(shed[8], late);
     assert!(rx.hits_for(late).is_empty());
     assert!(
         logs.lines()

@@ -326,7 +326,9 @@ pub struct DispatcherStats {
 struct Generation {
     cancel: CancellationToken,
     pending: Arc<AtomicUsize>,
-    reorder: Mutex<HashMap<usize, ReorderBuffer>>,
+    /// Held windows by rule and its parameters: a rule replaced at run time by
+    /// one with another window or max-hold starts windows of its own.
+    reorder: Mutex<HashMap<(usize, u32, Duration), ReorderBuffer>>,
     lanes: Mutex<HashMap<Box<str>, Arc<Lane>>>,
     /// Tasks whose genuine callback reached the receiver: what a `stale-id`
     /// callback reuses.
@@ -977,7 +979,7 @@ impl Dispatcher {
     }
 
     /// One genuine callback with the default retry policy (admin "fire").
-    pub fn fire_manual(&self, job: Job, cfg: &Config) {
+    pub fn fire_manual(&self, job: Job, cfg: &Config) -> Result<(), Shed> {
         let method = job
             .schedule
             .deliveries
@@ -1008,15 +1010,17 @@ impl Dispatcher {
         };
         let generation = self.generation();
         let Some(guard) = self.admit(&job, &generation) else {
-            return;
+            return Err(Shed);
         };
         self.start(job, guard, &generation, None);
+        Ok(())
     }
 
     fn hold_for_reorder(&self, job: Job, r: ReorderFault, generation: Arc<Generation>) {
         let rule = job.schedule.rule.unwrap_or(usize::MAX);
+        let key = (rule, r.window, r.max_hold);
         let mut buffers = lock(&generation.reorder);
-        let buf = buffers.entry(rule).or_default();
+        let buf = buffers.entry(key).or_default();
         buf.jobs.push(job);
         let window_seq = buf.window_seq;
         if buf.jobs.len() >= r.window as usize {
@@ -1035,7 +1039,7 @@ impl Dispatcher {
                     _ = this.0.clock.sleep(r.max_hold) => {
                         let jobs = {
                             let mut buffers = lock(&generation.reorder);
-                            match buffers.get_mut(&rule) {
+                            match buffers.get_mut(&key) {
                                 Some(b) if b.window_seq == window_seq && !b.jobs.is_empty() => {
                                     b.window_seq += 1;
                                     std::mem::take(&mut b.jobs)
@@ -1245,6 +1249,10 @@ impl Dispatcher {
 
 /// A new pending count for a job that was admitted earlier (a reorder
 /// window's jobs stop counting while held, as the window bounds them).
+/// A delivery was shed: the queue was full (`pingback.queue-capacity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shed;
+
 fn admitted(generation: &Generation) -> PendingGuard {
     generation.pending.fetch_add(1, Ordering::Relaxed);
     PendingGuard(generation.pending.clone())

@@ -695,7 +695,7 @@ pub fn compile(
                 };
                 s.deliveries.push(PlannedDelivery {
                     kind,
-                    offset: d.spacing * c,
+                    offset: d.spacing.saturating_mul(c),
                     method: t.method,
                 });
             }
@@ -848,6 +848,27 @@ fault = "none"
         let s2 = compile(7, &rules, &RetryPolicy::None, facts(101, 2));
         assert!(s2.dropped && s2.deliveries.is_empty());
         assert_eq!(s1, compile(7, &rules, &RetryPolicy::None, facts(100, 1)));
+    }
+
+    /// Any rule validation accepts compiles: absurd spacings saturate instead
+    /// of overflowing (which panicked the submit that compiled them).
+    #[test]
+    fn extreme_durations_saturate() {
+        let rules = parse(
+            "[[rules]]\nfault = { duplicate = { copies = 100, spacing = \"500000000000000000s\" } }\n",
+        )
+        .unwrap();
+        let s = compile(1, &rules, &RetryPolicy::None, facts(1, 1));
+        assert_eq!(s.deliveries.len(), 101);
+        assert_eq!(s.deliveries[100].offset, Duration::MAX);
+        let rules = parse(
+            "[[rules]]\nfault = { delay = { log-normal = { median = \"18000000000000000000s\", sigma = 3.0 } } }\n",
+        )
+        .unwrap();
+        for i in 0..50 {
+            let s = compile(1, &rules, &RetryPolicy::None, facts(i, i + 1));
+            assert!(s.deliveries[0].offset <= Duration::from_secs(86_400));
+        }
     }
 
     #[test]
