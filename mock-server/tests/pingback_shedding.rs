@@ -175,13 +175,21 @@ async fn a_full_queue_sheds_with_a_warning_while_the_api_keeps_answering() {
     assert_eq!(shed[7], ids[4], "the one fired by hand");
     assert_eq!(shed[8], late);
     assert!(rx.hits_for(late).is_empty());
-    assert!(
-        logs.lines()
-            .iter()
-            .any(|l| l.contains("pingback attempt") && l.contains("Timeout")),
-        "attempts are logged: {:#?}",
-        logs.lines()
-    );
+    let attempt = logs
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("pingback attempt") && l.contains("Timeout"))
+        .unwrap_or_else(|| panic!("attempts are logged: {:#?}", logs.lines()));
+    // The log line says what the journal says: where, which fault, how long.
+    for field in [
+        "url=http://127.0.0.1:",
+        "/hook",
+        "fault=",
+        "latency_ms=",
+        "attempt=1",
+    ] {
+        assert!(attempt.contains(field), "{field} in {attempt}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

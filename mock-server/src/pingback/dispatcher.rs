@@ -1220,9 +1220,12 @@ impl Dispatcher {
             target: "captchaai_mock::pingback",
             task = job.task_id,
             kind = planned.kind.label(),
+            fault = %ctx.fault,
             attempt,
             method = planned.method.as_str(),
+            url = %job.url,
             outcome = ?outcome,
+            latency_ms = latency.as_secs_f64() * 1000.0,
             "pingback attempt"
         );
         let answered = !matches!(response, Body::None);
@@ -1247,12 +1250,12 @@ impl Dispatcher {
     }
 }
 
-/// A new pending count for a job that was admitted earlier (a reorder
-/// window's jobs stop counting while held, as the window bounds them).
 /// A delivery was shed: the queue was full (`pingback.queue-capacity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shed;
 
+/// A new pending count for a job that was admitted earlier (a reorder
+/// window's jobs stop counting while held, as the window bounds them).
 fn admitted(generation: &Generation) -> PendingGuard {
     generation.pending.fetch_add(1, Ordering::Relaxed);
     PendingGuard(generation.pending.clone())
