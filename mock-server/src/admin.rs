@@ -38,7 +38,7 @@ use subtle_free_eq::ct_eq;
 
 use crate::{
     pingback::faults::FaultRule,
-    state::{ForceError, ForceResult, MockState},
+    state::{FireError, ForceError, ForceResult, MockState},
     wire::Code,
 };
 
@@ -247,9 +247,9 @@ async fn fail(State(s): State<MockState>, Path(id): Path<u64>, body: Bytes) -> R
 async fn fire(State(s): State<MockState>, Path(id): Path<u64>) -> Response {
     match s.fire_pingback(id) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "status": "queued" }))).into_response(),
-        Err("no such task") => error(StatusCode::NOT_FOUND, format!("no task {id}")),
-        Err(why) if why.starts_with("shed") => error(StatusCode::SERVICE_UNAVAILABLE, why),
-        Err(why) => error(StatusCode::CONFLICT, why),
+        Err(FireError::NotFound) => error(StatusCode::NOT_FOUND, format!("no task {id}")),
+        Err(e @ FireError::Shed) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
     }
 }
 

@@ -513,12 +513,18 @@ impl Config {
 /// of the nearest table that is present (its default was kept); `None` when the
 /// text does not parse or not even the first key is present.
 pub fn locate(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
-    locate_path(text, field).map(|(range, _)| range)
+    let root = toml::de::DeTable::parse(text).ok()?;
+    locate_path(root.get_ref(), field).map(|(range, _)| range)
 }
 
 /// Like [`locate`], but only when the whole path is present.
 pub fn locate_exact(text: &str, field: &str) -> Option<std::ops::Range<usize>> {
-    locate_path(text, field).and_then(|(range, whole)| whole.then_some(range))
+    let root = toml::de::DeTable::parse(text).ok()?;
+    exact(root.get_ref(), field)
+}
+
+fn exact(root: &toml::de::DeTable<'_>, field: &str) -> Option<std::ops::Range<usize>> {
+    locate_path(root, field).and_then(|(range, whole)| whole.then_some(range))
 }
 
 /// toml reports an error inside an array of tables (`[[faults]]`) at the
@@ -546,17 +552,15 @@ pub fn array_element_error<T: serde::de::DeserializeOwned>(
     let i = items
         .iter()
         .position(|v| v.clone().try_into::<T>().is_err())?;
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let root = root.get_ref();
     let element = format!("{array}[{i}]");
-    let whole = locate_exact(text, &element)?;
+    let whole = exact(root, &element)?;
     // toml falls back to the array's own span (the first `[[...]]` header);
     // anywhere else, it pointed at the value itself.
     let fell_back = match error.span() {
         None => true,
-        Some(r) => [
-            locate_exact(text, array),
-            locate_exact(text, &format!("{array}[0]")),
-        ]
-        .contains(&Some(r)),
+        Some(r) => [exact(root, array), exact(root, &format!("{array}[0]"))].contains(&Some(r)),
     };
     if !fell_back {
         return None;
@@ -568,15 +572,19 @@ pub fn array_element_error<T: serde::de::DeserializeOwned>(
     }
     let span = candidates
         .iter()
-        .find_map(|f| locate_exact(text, f))
+        .find_map(|f| exact(root, f))
         .unwrap_or(whole);
     Some((i, span))
 }
 
-fn locate_path(text: &str, field: &str) -> Option<(std::ops::Range<usize>, bool)> {
-    use toml::de::{DeTable, DeValue};
-    let root = DeTable::parse(text).ok()?;
-    let mut table = root.get_ref();
+/// The span of `field`'s value, or of the nearest ancestor present, and
+/// whether the whole path was found.
+fn locate_path(
+    root: &toml::de::DeTable<'_>,
+    field: &str,
+) -> Option<(std::ops::Range<usize>, bool)> {
+    use toml::de::DeValue;
+    let mut table = root;
     let mut found = None;
     let mut parts = field.split('.').peekable();
     while let Some(part) = parts.next() {

@@ -878,6 +878,7 @@ impl MockState {
     }
 
     fn view(&self, cfg: &Config, w: &World, id: u64, t: &Task, now: SimTime) -> TaskView {
+        let cookies = w.cookies.get(&id);
         TaskView {
             id,
             ordinal: id.saturating_sub(cfg.first_task_id) + 1,
@@ -896,8 +897,8 @@ impl MockState {
             pingback: t.pingback.as_ref().map(|p| p.url.to_string()),
             schedule: t.pingback.as_ref().map(|p| (*p.schedule).clone()),
             forced: t.forced.is_some(),
-            cookies: w.cookies.get(&id).map(|(c, _)| c.to_string()),
-            json_cookies: w.cookies.get(&id).is_some_and(|(_, j)| *j),
+            cookies: cookies.map(|(c, _)| c.to_string()),
+            json_cookies: cookies.is_some_and(|(_, json)| *json),
         }
     }
 
@@ -983,23 +984,23 @@ impl MockState {
 
     /// Sends a finished task's pingback again, by hand: one genuine callback
     /// with the default retry policy, regardless of its fault schedule.
-    pub fn fire_pingback(&self, id: u64) -> Result<(), &'static str> {
+    pub fn fire_pingback(&self, id: u64) -> Result<(), FireError> {
         let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
-        let t = w.tasks.get(&id).ok_or("no such task")?;
+        let t = w.tasks.get(&id).ok_or(FireError::NotFound)?;
         if t.pingback.is_none() {
-            return Err("task has no pingback URL");
+            return Err(FireError::NoPingback);
         }
         if !matches!(t.state(now), TaskState::Solved | TaskState::Failed) {
-            return Err("task is not finished");
+            return Err(FireError::NotFinished);
         }
         let job = self.job_for(cfg, id, t, now);
         drop(w);
         self.0
             .dispatcher
             .fire_manual(job, cfg)
-            .map_err(|_| "shed: the pingback queue is full (pingback.queue-capacity)")
+            .map_err(|_| FireError::Shed)
     }
 
     /// Waits for tasks with pingbacks to finish and hands them to the dispatcher.
@@ -1107,6 +1108,23 @@ pub enum ForceError {
     /// and changing it now would make the API contradict itself.
     #[error("task has finished already")]
     Finished,
+}
+
+/// Why a pingback cannot be sent again by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FireError {
+    /// No such task (never submitted, or expired).
+    #[error("no such task")]
+    NotFound,
+    /// It was submitted without a pingback URL.
+    #[error("task has no pingback URL")]
+    NoPingback,
+    /// It has no result to send yet.
+    #[error("task is not finished")]
+    NotFinished,
+    /// The delivery queue is full.
+    #[error("shed: the pingback queue is full (pingback.queue-capacity)")]
+    Shed,
 }
 
 /// A forced result.
