@@ -298,8 +298,6 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
         ..ProptestConfig::default()
     };
     let mut runner = TestRunner::new_with_rng(config, rng);
-    let tmp = std::env::temp_dir().join(format!("captchaai-chaos-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&tmp);
     let result = runner.run(&case(), |c| {
         if started.elapsed() > opts.budget {
             exhausted.store(true, Ordering::Relaxed);
@@ -313,7 +311,8 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
                 b.inc(1);
             }
         }
-        let path = tmp.join(format!("chaos-{}.toml", c.seed));
+        // Searched cases are never written: the path only names the scenario.
+        let path = Path::new("chaos").join(format!("chaos-{}.toml", c.seed));
         match run_case(&c, kind, subject, &path, (&origin, "")) {
             Ok((r, _)) if r.verdict == Verdict::Failed => {
                 found.store(true, Ordering::Relaxed);
@@ -365,7 +364,6 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
         }
         _ => None,
     };
-    let _ = std::fs::remove_dir_all(&tmp);
     ChaosOutcome {
         runs: runs.load(Ordering::Relaxed),
         shrink_steps: shrink_steps.load(Ordering::Relaxed),

@@ -1113,7 +1113,9 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
     // them (unknown ids without registration, spoofs without a secret).
     let mut ungraded: BTreeMap<String, usize> = BTreeMap::new();
     for e in &ix.rec.timeline.entries {
-        let (what, status, must_reject) = match &e.event {
+        // `must_reject`: refusing it is graded; `conditional`: it would be, with
+        // registration (unknown ids) or a shared secret (forgeries).
+        let (what, status, must_reject, conditional) = match &e.event {
             Event::Delivery {
                 kind,
                 status,
@@ -1122,12 +1124,12 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
             } if response.as_deref() != Some(ENV_FAILURE_BODY) => match kind.as_str() {
                 "genuine" | "duplicate" | "conflicting" => continue,
                 "missing-id" | "missing-code" | "non-numeric-id" | "oversized-code" => {
-                    (kind.clone(), *status, true)
+                    (kind.clone(), *status, true, false)
                 }
-                "unknown-id" => (kind.clone(), *status, registered_only),
+                "unknown-id" => (kind.clone(), *status, registered_only, true),
                 // A stale id is a well-formed callback for a finished task, and the
                 // other HTTP method may be accepted: grade only that they do not fail.
-                _ => (kind.clone(), *status, false),
+                _ => (kind.clone(), *status, false, false),
             },
             Event::Injected {
                 callback, status, ..
@@ -1140,7 +1142,7 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
                     crate::scenario::InjectedCallback::UnknownId => registered_only,
                     _ => secret,
                 };
-                (format!("injected {name}"), *status, must)
+                (format!("injected {name}"), *status, must, true)
             }
             _ => continue,
         };
@@ -1169,13 +1171,7 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
                     evidence(),
                 );
             }
-            Some(_)
-                if what.contains("unknown-id")
-                    || what.contains("spoofed")
-                    || what.contains("secret") =>
-            {
-                *ungraded.entry(what).or_default() += 1;
-            }
+            Some(_) if conditional => *ungraded.entry(what).or_default() += 1,
             _ => {}
         }
     }

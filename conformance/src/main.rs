@@ -296,11 +296,16 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     // Report files are opened before the run, so a bad path costs nothing.
+    type Render = fn(&SuiteReport) -> String;
+    let renderers: [(&Option<PathBuf>, Render); 2] = [
+        (&args.junit, SuiteReport::to_junit),
+        (&args.json, SuiteReport::to_json),
+    ];
     let mut report_files = Vec::new();
-    for (path, kind) in [(&args.junit, "junit"), (&args.json, "json")] {
+    for (path, render) in renderers {
         if let Some(path) = path {
             match std::fs::File::create(path) {
-                Ok(f) => report_files.push((kind, path.clone(), f)),
+                Ok(f) => report_files.push((render, path.clone(), f)),
                 Err(e) => {
                     eprintln!("captchaai-conformance: writing {}: {e}", path.display());
                     return ExitCode::from(2);
@@ -342,13 +347,8 @@ fn run(args: RunArgs) -> ExitCode {
         println!("{}", report.to_json());
     }
     let mut write_failed = false;
-    for (kind, path, mut f) in report_files {
-        let text = if kind == "junit" {
-            report.to_junit()
-        } else {
-            report.to_json()
-        };
-        if let Err(e) = f.write_all(text.as_bytes()) {
+    for (render, path, mut f) in report_files {
+        if let Err(e) = f.write_all(render(&report).as_bytes()) {
             eprintln!("captchaai-conformance: writing {}: {e}", path.display());
             write_failed = true;
         }

@@ -103,7 +103,7 @@ fn short_label(message: &str) -> String {
     line[..end].trim_end().to_owned()
 }
 
-pub use captchaai_mock::config::line_col;
+use captchaai_mock::config::line_col;
 
 /// The scenario key of a mock config field: a scenario's `[mock]` table is flat
 /// where the mock's config nests (`solving.unsolvable-rate` is
@@ -236,12 +236,7 @@ impl Scenario {
 
     /// Simulated time from the first submit to the last.
     pub fn submit_span(&self) -> Duration {
-        let gaps = self.tasks.len().saturating_sub(1) as u32;
-        match self.submit {
-            SubmitPattern::AllAtOnce => Duration::ZERO,
-            SubmitPattern::Every(d) => d.saturating_mul(gaps),
-            SubmitPattern::PerSecond(n) => Duration::from_secs_f64(gaps as f64 / n.max(1) as f64),
-        }
+        submit_span(&self.submit, self.tasks.len() as u64)
     }
 
     /// True when the scenario matches a `--filter` term (a substring of its name, id or a tag).
@@ -249,6 +244,16 @@ impl Scenario {
         self.name.contains(filter)
             || self.id.contains(filter)
             || self.tags.iter().any(|t| t.contains(filter))
+    }
+}
+
+/// Simulated time from the first of `tasks` submits to the last.
+fn submit_span(pattern: &SubmitPattern, tasks: u64) -> Duration {
+    let gaps = u32::try_from(tasks.saturating_sub(1)).unwrap_or(u32::MAX);
+    match *pattern {
+        SubmitPattern::AllAtOnce => Duration::ZERO,
+        SubmitPattern::Every(d) => d.saturating_mul(gaps),
+        SubmitPattern::PerSecond(n) => Duration::from_secs_f64(gaps as f64 / n.max(1) as f64),
     }
 }
 
@@ -334,9 +339,7 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
                 None,
             ));
         }
-        SubmitPattern::Every(d)
-            if d.saturating_mul(total.saturating_sub(1) as u32) > MAX_SIMULATED =>
-        {
+        SubmitPattern::Every(d) if submit_span(&raw.workload.submit, total) > MAX_SIMULATED => {
             return Err(err(
                 at("workload.submit"),
                 format!(
