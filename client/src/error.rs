@@ -88,6 +88,8 @@ struct Inner {
     code: Option<String>,
     status: Option<u16>,
     source: Option<Source>,
+    /// The request may have reached the service, but its answer did not reach us.
+    unanswered: bool,
 }
 
 /// A shorthand for results of this crate.
@@ -102,6 +104,7 @@ impl Error {
                 code: None,
                 status: None,
                 source: None,
+                unanswered: false,
             }),
         }
     }
@@ -122,6 +125,19 @@ impl Error {
     ) -> Self {
         self.inner.source = Some(Box::new(source));
         self
+    }
+
+    /// Marks a transport failure after which the service may have acted on the request.
+    pub(crate) fn unanswered(mut self) -> Self {
+        self.inner.unanswered = true;
+        self
+    }
+
+    /// True when the request may have reached the service, but its answer did not reach
+    /// us (a timeout or a connection lost after sending): retrying a submit then risks a
+    /// second task.
+    pub(crate) fn is_unanswered(&self) -> bool {
+        self.inner.unanswered
     }
 
     pub(crate) fn with_message_suffix(mut self, suffix: &str) -> Self {

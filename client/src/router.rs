@@ -10,8 +10,13 @@
 //! It is then held until the task is assigned, or until `unassigned_grace` has passed, after
 //! which it goes to the default handler: call [`ResultRouter::run`] (or
 //! [`ResultRouter::flush_unassigned`]) for that to happen on time.
+//!
+//! The router remembers which tasks it dispatched (and the routes of pending tasks) for a
+//! retention window of its own (default 24 hours, at most 100 000 tasks), independent of
+//! the store's shorter ttl: a pingback retried after the store forgot the task is still not
+//! dispatched a second time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -40,6 +45,8 @@ pub struct ResultRouterBuilder {
     handlers: HashMap<String, Handler>,
     default: Option<Handler>,
     grace: Option<Duration>,
+    retention: Option<Duration>,
+    capacity: Option<usize>,
 }
 
 impl fmt::Debug for ResultRouterBuilder {
@@ -48,6 +55,8 @@ impl fmt::Debug for ResultRouterBuilder {
             .field("routes", &self.handlers.keys().collect::<Vec<_>>())
             .field("has_default", &self.default.is_some())
             .field("grace", &self.grace)
+            .field("retention", &self.retention)
+            .field("capacity", &self.capacity)
             .finish()
     }
 }
@@ -77,12 +86,29 @@ impl ResultRouterBuilder {
         self
     }
 
+    /// How long the router remembers a dispatched task (so it is never dispatched twice)
+    /// and the route of a task still waiting for its result (default 24 hours), counted
+    /// from the assignment or the dispatch.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = Some(retention);
+        self
+    }
+
+    /// How many tasks the router remembers at most (default 100 000); the oldest are
+    /// forgotten first. A zero capacity counts as one.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
     /// Builds the router and starts observing `store` (results stored from now on).
     pub fn build(self, store: &ResultStore) -> ResultRouter {
         let inner = Arc::new(Inner {
             handlers: self.handlers,
             default: self.default,
             grace: self.grace.unwrap_or(Duration::from_secs(30)),
+            retention: self.retention.unwrap_or(Duration::from_secs(24 * 3600)),
+            capacity: self.capacity.unwrap_or(100_000).max(1),
             store: store.clone(),
             state: Mutex::new(RouteState::default()),
             held_changed: Notify::new(),
@@ -150,6 +176,8 @@ struct Inner {
     handlers: HashMap<String, Handler>,
     default: Option<Handler>,
     grace: Duration,
+    retention: Duration,
+    capacity: usize,
     store: ResultStore,
     state: Mutex<RouteState>,
     held_changed: Notify,
@@ -157,13 +185,54 @@ struct Inner {
 
 #[derive(Default)]
 struct RouteState {
-    /// Assigned tasks without a result yet.
-    routes: HashMap<TaskId, String>,
+    /// Assigned tasks without a result yet (with the serial of their `order` item).
+    routes: HashMap<TaskId, (String, u64)>,
     /// Results of unassigned tasks, with the time they arrived.
     held: HashMap<TaskId, (TaskResult, Instant)>,
-    /// Tasks already dispatched (forgotten when the store evicts them).
-    dispatched: HashSet<TaskId>,
+    /// Tasks already dispatched (with the serial of their `order` item).
+    dispatched: HashMap<TaskId, u64>,
+    /// (when, task, serial) of every assignment and dispatch, oldest first: what the
+    /// retention window and the capacity forget. Stale items are skipped.
+    order: VecDeque<(Instant, TaskId, u64)>,
+    next_serial: u64,
     stats: RouterStats,
+}
+
+impl RouteState {
+    fn stamp(&mut self, task_id: TaskId) -> u64 {
+        self.next_serial += 1;
+        self.order
+            .push_back((Instant::now(), task_id, self.next_serial));
+        self.next_serial
+    }
+
+    fn assign(&mut self, task_id: TaskId, route: String) {
+        let serial = self.stamp(task_id);
+        self.routes.insert(task_id, (route, serial));
+    }
+
+    fn mark_dispatched(&mut self, task_id: TaskId) {
+        let serial = self.stamp(task_id);
+        self.dispatched.insert(task_id, serial);
+    }
+
+    /// Forgets what is older than `retention`, and the oldest beyond `capacity`.
+    fn forget(&mut self, retention: Duration, capacity: usize) {
+        let now = Instant::now();
+        while let Some(&(at, task_id, serial)) = self.order.front() {
+            let full = self.routes.len() + self.dispatched.len() > capacity;
+            if !full && at + retention > now {
+                break;
+            }
+            self.order.pop_front();
+            if self.routes.get(&task_id).is_some_and(|(_, s)| *s == serial) {
+                self.routes.remove(&task_id);
+            }
+            if self.dispatched.get(&task_id) == Some(&serial) {
+                self.dispatched.remove(&task_id);
+            }
+        }
+    }
 }
 
 impl ResultRouter {
@@ -178,7 +247,8 @@ impl ResultRouter {
         let route = route.into();
         let ready = {
             let mut state = self.inner.lock();
-            if state.dispatched.contains(&task_id) {
+            state.forget(self.inner.retention, self.inner.capacity);
+            if state.dispatched.contains_key(&task_id) {
                 tracing::debug!(%task_id, "assigned after dispatch: ignored");
                 return;
             }
@@ -189,11 +259,11 @@ impl ResultRouter {
                 .or_else(|| self.inner.store.get(task_id));
             match result {
                 Some(result) => {
-                    state.dispatched.insert(task_id);
+                    state.mark_dispatched(task_id);
                     Some(result)
                 }
                 None => {
-                    state.routes.insert(task_id, route.clone());
+                    state.assign(task_id, route.clone());
                     None
                 }
             }
@@ -261,12 +331,14 @@ impl Inner {
                 let task_id = result.task_id();
                 let route = {
                     let mut state = self.lock();
-                    if state.dispatched.contains(&task_id) {
+                    state.forget(self.retention, self.capacity);
+                    if state.dispatched.contains_key(&task_id) {
+                        tracing::debug!(%task_id, "stored again after the store forgot it: already dispatched");
                         return;
                     }
                     match state.routes.remove(&task_id) {
-                        Some(route) => {
-                            state.dispatched.insert(task_id);
+                        Some((route, _)) => {
+                            state.mark_dispatched(task_id);
                             route
                         }
                         None => {
@@ -279,11 +351,8 @@ impl Inner {
                 };
                 self.dispatch(Some(route), result.clone());
             }
-            StoreEvent::Evicted { task_id, .. } => {
-                let mut state = self.lock();
-                state.dispatched.remove(task_id);
-                state.routes.remove(task_id);
-            }
+            // The store's evictions do not touch the router: its own retention window
+            // decides what it forgets.
             _ => {}
         }
     }
@@ -302,7 +371,7 @@ impl Inner {
             let mut due: Vec<TaskResult> = ids
                 .into_iter()
                 .filter_map(|id| {
-                    state.dispatched.insert(id);
+                    state.mark_dispatched(id);
                     state.held.remove(&id).map(|(r, _)| r)
                 })
                 .collect();

@@ -190,7 +190,11 @@ impl Solver {
         // paused-clock run non-deterministic.
         let poll_error = tokio::select! {
             biased;
-            result = &mut waiting => return result.and_then(|r| r.to_solution(kind)),
+            result = &mut waiting => match result {
+                Ok(result) => return result.to_solution(kind),
+                // The store gave up on the task (its entry expired): polling still decides.
+                Err(_) => return self.settle(kind, task_id, polling.await),
+            },
             polled = &mut polling => match polled {
                 Ok(solution) => return self.settle(kind, task_id, Ok(solution)),
                 Err(e) if settles_task(&e) || !may_still_come(&e) => {

@@ -453,6 +453,40 @@ async fn connection_errors_are_retried_then_reported_without_the_key() {
 }
 
 #[tokio::test]
+async fn a_submit_that_timed_out_is_not_sent_again_but_a_read_is() {
+    // The service may have created the task before its answer was lost: a second submit
+    // would be a second task for one captcha. A balance read is safe to repeat.
+    let server = MockServer::start().await;
+    Mock::given(path("/in.php"))
+        .respond_with(ok(r#"{"status":1,"request":"11"}"#).set_delay(ms(500)))
+        .mount(&server)
+        .await;
+    Mock::given(path("/res.php"))
+        .and(query_param("action", "getbalance"))
+        .respond_with(ok(r#"{"status":1,"request":"1.5"}"#).set_delay(ms(500)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/res.php"))
+        .and(query_param("action", "getbalance"))
+        .respond_with(ok(r#"{"status":1,"request":"2.5"}"#))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let client = fast_client(&server.uri())
+        .request_timeout(ms(100))
+        .build()
+        .unwrap();
+    let err = client.submit(&turnstile(), None).await.unwrap_err();
+    assert!(err.is_network(), "{err:?}");
+    assert!(err.message().contains("not retried"), "{err}");
+    assert_eq!(requests_to(&server, "/in.php").await.len(), 1);
+    assert_eq!(client.balance().await.unwrap(), 2.5);
+    assert_eq!(requests_to(&server, "/res.php").await.len(), 2);
+}
+
+#[tokio::test]
 async fn transient_poll_failure_then_ready() {
     let server = MockServer::start().await;
     Mock::given(path("/res.php"))

@@ -12,7 +12,9 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::any;
 use captchaai_client::fanout::{FanOutConfig, Rate, fan_out};
-use captchaai_client::receiver::{Receiver, ReceiverConfig, ResultSource, ResultStore, StoreEvent};
+use captchaai_client::receiver::{
+    Receiver, ReceiverConfig, ResultSource, ResultStore, StoreConfig, StoreEvent,
+};
 use captchaai_client::router::{Dispatch, ResultRouter};
 use captchaai_client::strategy::{Solver, Strategy};
 use captchaai_client::task::Turnstile;
@@ -603,4 +605,44 @@ async fn router_holds_early_results_until_assigned_and_flushes_strays_to_the_def
     assert_eq!(router.stats().dispatched, 2);
     shutdown.cancel();
     runner.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn router_never_dispatches_twice_after_the_store_forgets_a_task() {
+    // The store forgets a task ten minutes (here one) after its result; a pingback the
+    // service retries after that is a "first" result to the store, not to the router.
+    let store = ResultStore::with_config(StoreConfig {
+        ttl: secs(60),
+        ..StoreConfig::default()
+    });
+    let seen: Arc<Mutex<Vec<Dispatch>>> = Arc::default();
+    let log = Arc::clone(&seen);
+    let router = ResultRouter::builder()
+        .route("login", {
+            let log = Arc::clone(&log);
+            move |d| log.lock().unwrap().push(d)
+        })
+        .default_handler(move |d| log.lock().unwrap().push(d))
+        .retention(secs(3600))
+        .build(&store);
+    let id = captchaai_client::TaskId::new(7);
+    let pending = captchaai_client::TaskId::new(8);
+    router.assign(id, "login");
+    router.assign(pending, "login");
+    store.record(id, "tok", ResultSource::Poll).unwrap();
+    tokio::time::sleep(secs(120)).await;
+    assert!(store.is_empty(), "the store forgot both tasks");
+    assert_eq!(store.stats().evicted, 1);
+    store.record(id, "tok", ResultSource::Pingback).unwrap();
+    // The route of a task still pending outlives the store's entry too.
+    store
+        .record(pending, "late", ResultSource::Pingback)
+        .unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[1].route.as_deref(), Some("login"));
+        assert_eq!(seen[1].result.code(), "late");
+    }
+    assert_eq!(router.stats().dispatched, 2);
 }

@@ -80,7 +80,9 @@ async fn a_waited_on_pending_entry_outlives_the_ttl() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn capacity_evicts_the_oldest_and_wakes_its_waiter() {
+async fn a_flood_of_unexpected_results_never_evicts_an_awaited_task() {
+    // Without a secret, anyone who can reach the endpoint can post results for made-up ids;
+    // they must not push out the task the application is waiting for.
     let store = ResultStore::with_config(StoreConfig {
         capacity: 3,
         ..StoreConfig::default()
@@ -90,18 +92,82 @@ async fn capacity_evicts_the_oldest_and_wakes_its_waiter() {
         tokio::spawn(async move { store.wait(id(1), Duration::from_secs(3600)).await })
     };
     tokio::task::yield_now().await;
-    for n in 2..=4 {
+    for n in 100..200 {
         tokio::time::advance(Duration::from_secs(1)).await;
+        store
+            .record(id(n), format!("forged{n}"), ResultSource::Pingback)
+            .unwrap();
+        assert!(store.len() <= 3, "capacity holds: {}", store.len());
+    }
+    assert!(store.is_registered(id(1)), "the awaited task stays");
+    assert_eq!(store.get(id(199)).unwrap().code(), "forged199");
+    assert!(
+        store.get(id(100)).is_none(),
+        "the oldest forged result went"
+    );
+    store
+        .record(id(1), "genuine", ResultSource::Pingback)
+        .unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().code(), "genuine");
+}
+
+#[tokio::test(start_paused = true)]
+async fn capacity_evicts_unregistered_results_before_registered_ids() {
+    let store = ResultStore::with_config(StoreConfig {
+        capacity: 3,
+        ..StoreConfig::default()
+    });
+    let mut events = store.events();
+    store.register(id(1));
+    store.register(id(2));
+    store
+        .record(id(3), "early", ResultSource::Pingback)
+        .unwrap();
+    // Full. A fourth entry evicts the result nobody registered (3), not the older ids.
+    store
+        .record(id(4), "another", ResultSource::Pingback)
+        .unwrap();
+    store.register(id(5));
+    assert!(store.is_registered(id(1)) && store.is_registered(id(2)));
+    assert!(store.get(id(3)).is_none() && store.get(id(4)).is_none());
+    // No unregistered result left: the oldest entry nobody waits on goes.
+    store.register(id(6));
+    assert!(!store.is_registered(id(1)));
+    assert_eq!(store.len(), 3);
+    let mut evicted = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let StoreEvent::Evicted { task_id, .. } = event {
+            evicted.push(task_id);
+        }
+    }
+    assert_eq!(evicted, vec![id(3), id(4), id(1)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_full_of_waiters_grows_only_by_them() {
+    let store = ResultStore::with_config(StoreConfig {
+        capacity: 2,
+        ..StoreConfig::default()
+    });
+    let waiters: Vec<_> = (1..=4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait(id(n), Duration::from_secs(60)).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    assert_eq!(store.len(), 4, "awaited entries are never evicted");
+    // Unexpected results still come and go, one at a time.
+    for n in 10..20 {
+        store.record(id(n), "x", ResultSource::Pingback).unwrap();
+        assert_eq!(store.len(), 5);
+    }
+    for (n, waiter) in (1..=4).zip(waiters) {
         store
             .record(id(n), format!("r{n}"), ResultSource::Poll)
             .unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap().code(), format!("r{n}"));
     }
-    assert_eq!(store.len(), 3);
-    assert!(store.get(id(1)).is_none() && !store.is_registered(id(1)));
-    let err = waiting.await.unwrap().unwrap_err();
-    assert!(err.is_timeout(), "{err:?}");
-    assert!(err.message().contains("left the result store"), "{err}");
-    assert_eq!(store.stats().evicted, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Client, Endpoint};
+use super::{Client, Endpoint, Idempotent};
 use crate::error::Error;
 use crate::task::SubmitMethod;
 use crate::task_id::{TaskId, truncate};
@@ -46,7 +46,13 @@ impl Client {
         ];
         let mut jitter = self.submit_jitter();
         let body = self
-            .call_retrying(Endpoint::Res, SubmitMethod::Post, &params, &mut jitter)
+            .call_retrying(
+                Endpoint::Res,
+                SubmitMethod::Post,
+                &params,
+                Idempotent::Yes,
+                &mut jitter,
+            )
             .await?;
         if let Body::Json(map) = &body {
             let threads = wire::coerce_u32(map.get("threads"));
@@ -75,7 +81,13 @@ impl Client {
         ];
         let mut jitter = self.submit_jitter();
         let body = self
-            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .call_retrying(
+                Endpoint::Res,
+                SubmitMethod::Get,
+                &params,
+                Idempotent::Yes,
+                &mut jitter,
+            )
             .await?;
         let number = match wire::interpret(&body)? {
             Reply::Ok { request, .. } => match request {
@@ -154,7 +166,13 @@ impl Client {
         }
         let mut jitter = self.submit_jitter();
         let body = self
-            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .call_retrying(
+                Endpoint::Res,
+                SubmitMethod::Get,
+                &params,
+                Idempotent::Yes,
+                &mut jitter,
+            )
             .await?;
         match wire::interpret(&body)? {
             Reply::Ok { request, .. } => Ok(match request {
@@ -179,7 +197,13 @@ impl Client {
         ];
         let mut jitter = self.task_jitter(*task_id);
         let body = self
-            .call_retrying(Endpoint::Res, SubmitMethod::Get, &params, &mut jitter)
+            .call_retrying(
+                Endpoint::Res,
+                SubmitMethod::Get,
+                &params,
+                Idempotent::No,
+                &mut jitter,
+            )
             .await?;
         match wire::interpret(&body)? {
             Reply::Ok { .. } => Ok(()),

@@ -399,12 +399,16 @@ impl Client {
     }
 
     /// One request, decoded; transient failures (transport, HTTP 5xx/429, transient codes)
-    /// are retried with exponential backoff per the retry policy.
+    /// are retried with exponential backoff per the retry policy. A request that is not
+    /// `Idempotent` (a submit, a report) is not sent again after a timeout or a connection
+    /// lost after sending: the service may have acted on it, and a second submit would be a
+    /// second task (and a second thread) for one captcha.
     async fn call_retrying(
         &self,
         endpoint: Endpoint,
         method: SubmitMethod,
         params: &[(&'static str, String)],
+        idempotent: Idempotent,
         jitter: &mut Jitter,
     ) -> Result<Body, Error> {
         let mut retries = 0u32;
@@ -425,6 +429,11 @@ impl Client {
             };
             let err = match outcome {
                 Ok(body) => return Ok(body),
+                Err(e) if e.is_unanswered() && idempotent == Idempotent::No => {
+                    return Err(e.with_message_suffix(
+                        " (not retried: the service may have acted on the request)",
+                    ));
+                }
                 Err(e) if e.is_transient() => e,
                 Err(e) => return Err(e),
             };
@@ -459,6 +468,15 @@ impl Client {
     }
 }
 
+/// Whether sending a request twice is harmless.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Idempotent {
+    /// A read (`get`, `threadsinfo`, `getbalance`): retried on any transient failure.
+    Yes,
+    /// A submit or a report: not retried once it may have reached the service.
+    No,
+}
+
 fn network_error(e: reqwest::Error) -> Error {
     // `without_url`: GET urls carry the api key in their query.
     let message = if e.is_timeout() {
@@ -471,6 +489,10 @@ fn network_error(e: reqwest::Error) -> Error {
     let mut err = Error::new(ErrorKind::Network, message);
     if let Some(status) = e.status() {
         err = err.with_status(status.as_u16());
+    }
+    if !e.is_connect() {
+        // The request may have been sent (and acted on) before this failed.
+        err = err.unanswered();
     }
     err.with_source(e.without_url())
 }

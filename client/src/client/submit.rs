@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::{Client, Endpoint};
+use super::{Client, Endpoint, Idempotent};
 use crate::error::{Error, ErrorKind};
 use crate::retry::Jitter;
 use crate::task::Task;
@@ -56,7 +56,13 @@ impl Client {
         let started = Instant::now();
         loop {
             let body = self
-                .call_retrying(Endpoint::In, kind.submit_method(), &params, &mut jitter)
+                .call_retrying(
+                    Endpoint::In,
+                    kind.submit_method(),
+                    &params,
+                    Idempotent::No,
+                    &mut jitter,
+                )
                 .await?;
             match wire::interpret(&body)? {
                 Reply::Ok { request, .. } => {

@@ -148,7 +148,12 @@ async fn read_form(
     config: &ReceiverConfig,
     request: Request,
 ) -> Result<Vec<(String, String)>, RejectReason> {
-    let limit = config.max_code_len.saturating_add(BODY_OVERHEAD);
+    // Percent-encoding can triple the code (`{"` is `%7B%22`): the decoded length is what
+    // `max_code_len` bounds, so a valid code must fit however it was encoded.
+    let limit = config
+        .max_code_len
+        .saturating_mul(3)
+        .saturating_add(BODY_OVERHEAD);
     let headers = request.headers();
     if let Some(length) = headers
         .get(header::CONTENT_LENGTH)

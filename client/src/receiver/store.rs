@@ -10,8 +10,10 @@
 //! - **`wait` works for any id**: it registers the id and waits, instead of returning nothing
 //!   for an id that was not registered;
 //! - **bounded memory**: entries expire `ttl` after their last change (a pending entry with
-//!   a waiter is kept until the waiter gives up), and the oldest entry is
-//!   evicted when `capacity` is reached.
+//!   a waiter is kept until the waiter gives up). When `capacity` is reached, the oldest
+//!   result nobody registered goes first, then the oldest entry nobody is waiting on; a
+//!   pending entry with a waiter is never evicted, so a flood of forged or unexpected
+//!   callbacks cannot make a solve fail before its deadline.
 //!
 //! Every change is published as a [`StoreEvent`] (broadcast channel and synchronous
 //! observers) so a harness can record what the receiver did.
@@ -256,7 +258,10 @@ pub struct StoreStats {
 pub struct StoreConfig {
     /// How long an entry lives after its last change (default 10 minutes).
     pub ttl: Duration,
-    /// How many entries the store holds at most; the oldest goes first (default 10 000).
+    /// How many entries the store holds at most (default 10 000). When full, the oldest
+    /// result nobody registered is evicted first, then the oldest entry nobody is waiting
+    /// on. Pending entries with a waiter are never evicted, so the store can exceed its
+    /// capacity by the number of tasks awaited at once beyond it (plus one).
     pub capacity: usize,
     /// Buffer of the event and result broadcast channels (default 1024); a slower subscriber
     /// misses the oldest items (a `tracing` warning says how many).
@@ -317,6 +322,9 @@ struct State {
     entries: HashMap<TaskId, Entry>,
     /// (last change, id, generation), oldest first; stale items are skipped.
     order: VecDeque<(Instant, TaskId, u64)>,
+    /// (id, creation serial) of entries created by a result for an unregistered id, oldest
+    /// first: the first to go when the store is full. Stale items are skipped.
+    orphans: VecDeque<(TaskId, u64)>,
     next_generation: u64,
     stats: StoreStats,
 }
@@ -324,9 +332,20 @@ struct State {
 struct Entry {
     registered: bool,
     result: Option<TaskResult>,
+    /// Changes with every touch (matches the live item of `order`).
     generation: u64,
+    /// Set once, at insertion (matches the item of `orphans`).
+    created: u64,
     changed: Instant,
     tx: watch::Sender<Option<TaskResult>>,
+}
+
+impl Entry {
+    /// A pending entry somebody is waiting on: never evicted, and kept past the ttl until
+    /// the waiter's own deadline.
+    fn awaited(&self) -> bool {
+        self.result.is_none() && self.tx.receiver_count() > 0
+    }
 }
 
 impl fmt::Debug for ResultStore {
@@ -683,7 +702,7 @@ impl ResultStore {
         newly
     }
 
-    /// Inserts an empty entry, evicting the oldest ones when full.
+    /// Inserts an empty entry, evicting others when full (see [`StoreConfig::capacity`]).
     fn insert_locked(
         &self,
         state: &mut State,
@@ -692,18 +711,15 @@ impl ResultStore {
         events: &mut Vec<StoreEvent>,
     ) {
         while state.entries.len() >= self.shared.config.capacity {
-            let Some((_, old, generation)) = state.order.pop_front() else {
+            if !self.evict_one_locked(state, events) {
+                // Every entry is awaited: their waiters' deadlines bound them.
                 break;
-            };
-            if state
-                .entries
-                .get(&old)
-                .is_some_and(|e| e.generation == generation)
-            {
-                self.evict_locked(state, old, events);
             }
         }
         let generation = self.touch_locked(state, task_id);
+        if !registered {
+            state.orphans.push_back((task_id, generation));
+        }
         let (tx, _) = watch::channel(None);
         state.entries.insert(
             task_id,
@@ -711,10 +727,48 @@ impl ResultStore {
                 registered,
                 result: None,
                 generation,
+                created: generation,
                 changed: Instant::now(),
                 tx,
             },
         );
+    }
+
+    /// Evicts the oldest result nobody registered, else the oldest entry nobody is waiting
+    /// on. False when every entry is awaited.
+    fn evict_one_locked(&self, state: &mut State, events: &mut Vec<StoreEvent>) -> bool {
+        while let Some((id, created)) = state.orphans.pop_front() {
+            let orphan = state
+                .entries
+                .get(&id)
+                .is_some_and(|e| e.created == created && !e.registered && !e.awaited());
+            if orphan {
+                self.evict_locked(state, id, events);
+                return true;
+            }
+        }
+        let mut spared = Vec::new();
+        let mut evicted = false;
+        while let Some((changed, id, generation)) = state.order.pop_front() {
+            let Some(entry) = state.entries.get(&id) else {
+                continue;
+            };
+            if entry.generation != generation {
+                continue;
+            }
+            if entry.awaited() {
+                spared.push((changed, id, generation));
+                continue;
+            }
+            self.evict_locked(state, id, events);
+            evicted = true;
+            break;
+        }
+        // The spared entries keep their place (oldest first) for the ttl.
+        for item in spared.into_iter().rev() {
+            state.order.push_front(item);
+        }
+        evicted
     }
 
     /// Marks the entry changed now; returns its new generation.
@@ -754,12 +808,8 @@ impl ResultStore {
             } else if changed + self.shared.config.ttl <= now {
                 state.order.pop_front();
                 // A pending entry somebody is waiting on outlives the ttl: the
-                // waiter's own deadline bounds it (capacity still bounds memory).
-                let awaited = state
-                    .entries
-                    .get(&id)
-                    .is_some_and(|e| e.result.is_none() && e.tx.receiver_count() > 0);
-                if awaited {
+                // waiter's own deadline bounds it.
+                if state.entries.get(&id).is_some_and(Entry::awaited) {
                     self.touch_locked(state, id);
                 } else {
                     self.evict_locked(state, id, &mut events);
@@ -767,6 +817,16 @@ impl ResultStore {
             } else {
                 break;
             }
+        }
+        while let Some(&(id, created)) = state.orphans.front() {
+            let live = state
+                .entries
+                .get(&id)
+                .is_some_and(|e| e.created == created && !e.registered);
+            if live {
+                break;
+            }
+            state.orphans.pop_front();
         }
         events
     }
