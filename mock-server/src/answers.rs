@@ -82,8 +82,15 @@ fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer
     let ua = USER_AGENTS[seed::below(rng, USER_AGENTS.len() as u64) as usize];
     let text = match kind {
         TaskKind::Normal => normal_text(rng, shape),
-        TaskKind::Grid => cells(rng, if shape.cells == 0 { 9 } else { shape.cells }),
-        TaskKind::Bls => cells(rng, 9),
+        TaskKind::Grid => {
+            let picked = cells(rng, if shape.cells == 0 { 9 } else { shape.cells });
+            if shape.clicks {
+                format!("click:{}", picked.join("/"))
+            } else {
+                format!("[{}]", picked.join(","))
+            }
+        }
+        TaskKind::Bls => format!("[{}]", cells(rng, 9).join(",")),
         TaskKind::RecaptchaV2
         | TaskKind::RecaptchaV2Enterprise
         | TaskKind::RecaptchaV3
@@ -175,13 +182,13 @@ fn normal_text(rng: &mut impl Rng, shape: AnswerShape) -> String {
     s
 }
 
-fn cells(rng: &mut impl Rng, total: u8) -> String {
+/// Cells to click, numbered from 1 (left to right, top to bottom).
+fn cells(rng: &mut impl Rng, total: u8) -> Vec<String> {
     let mut picked: Vec<u8> = (1..=total).filter(|_| seed::chance(rng, 0.35)).collect();
     if picked.is_empty() {
         picked.push(1 + seed::below(rng, total as u64) as u8);
     }
-    let inner: Vec<String> = picked.iter().map(u8::to_string).collect();
-    format!("[{}]", inner.join(","))
+    picked.iter().map(u8::to_string).collect()
 }
 
 /// Breaks up any accidental `ERROR` (case-sensitive, as clients test it).
@@ -223,6 +230,17 @@ mod tests {
         )
         .unwrap();
         assert!(!grid.is_empty() && grid.iter().all(|c| (1..=16).contains(c)));
+        // The 2captcha dialect names the same cells as `click:a/b/c`.
+        let clicks = AnswerShape {
+            cells: 16,
+            clicks: true,
+            ..shape
+        };
+        let listed: Vec<String> = grid.iter().map(u8::to_string).collect();
+        assert_eq!(
+            answer(1, 4, TaskKind::Grid, clicks).text,
+            format!("click:{}", listed.join("/"))
+        );
         assert!(
             answer(1, 5, TaskKind::RecaptchaV2Enterprise, shape)
                 .user_agent

@@ -59,11 +59,29 @@ pub use config::{Config, DEFAULT_KEY};
 pub use state::MockState;
 
 /// The application router: `/in.php`, `/res.php`, `/solve.php` and `/__admin/`.
+///
+/// The API endpoints answer any method as PHP would (parameters from the query and the
+/// body), except `OPTIONS`, a CORS preflight, and `HEAD`, a probe: neither creates a task.
 pub fn app(state: MockState) -> Router {
     Router::new()
-        .route("/in.php", any(in_php::handle))
-        .route("/res.php", any(res_php::handle))
-        .route("/solve.php", any(in_php::handle_solve))
+        .route(
+            "/in.php",
+            any(in_php::handle)
+                .options(wire::preflight)
+                .head(wire::probe),
+        )
+        .route(
+            "/res.php",
+            any(res_php::handle)
+                .options(wire::preflight)
+                .head(wire::probe),
+        )
+        .route(
+            "/solve.php",
+            any(in_php::handle_solve)
+                .options(wire::preflight)
+                .head(wire::probe),
+        )
         .nest("/__admin", admin::router(state.clone()))
         .with_state(state)
 }

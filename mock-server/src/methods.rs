@@ -179,6 +179,9 @@ pub struct AnswerShape {
     pub max_len: u8,
     /// Number of grid cells (rows x columns, 9 for 3x3) for grid tasks.
     pub cells: u8,
+    /// Grid cells in 2captcha's form, `click:3/8/9`, instead of CaptchaAI's JSON array
+    /// (`[3,8,9]`): the 2captcha dialect's grid answers.
+    pub clicks: bool,
 }
 
 /// A validated submission: what to create.
@@ -329,13 +332,13 @@ pub fn parse_submission(
         .map(|c| (c.to_owned(), p.flag("json_cookies")));
     Ok(Submission {
         kind,
-        shape: answer_shape(p, kind),
+        shape: answer_shape(p, kind, dialect),
         pingback,
         cookies,
     })
 }
 
-fn answer_shape(p: &Params, kind: TaskKind) -> AnswerShape {
+fn answer_shape(p: &Params, kind: TaskKind, dialect: Dialect) -> AnswerShape {
     let num = |names: &[&str]| {
         p.get_any(names)
             .and_then(|v| v.trim().parse::<u8>().ok())
@@ -352,6 +355,7 @@ fn answer_shape(p: &Params, kind: TaskKind) -> AnswerShape {
             TaskKind::Grid => grid_cells(p).unwrap_or(9),
             _ => 0,
         },
+        clicks: kind == TaskKind::Grid && dialect == Dialect::TwoCaptcha,
     }
 }
 

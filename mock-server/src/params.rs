@@ -96,19 +96,30 @@ impl Params {
     }
 
     /// Adds the members of a JSON object: strings as they are, numbers and
-    /// booleans as their text (`true` as `1`), anything else as JSON text.
+    /// booleans as their text (`true` as `1`), an array of those joined by commas
+    /// (`"ids": [1, 2]` is `ids=1,2`), anything else as JSON text.
     pub fn extend_json(&mut self, body: &[u8]) -> Result<(), BodyError> {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::Json)?;
-        let serde_json::Value::Object(map) = value else {
+        use serde_json::Value;
+        fn scalar(v: &Value) -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Bool(b) => Some(if *b { "1" } else { "0" }.to_owned()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        }
+        let value: Value = serde_json::from_slice(body).map_err(|_| BodyError::Json)?;
+        let Value::Object(map) = value else {
             return Err(BodyError::Json);
         };
         for (k, v) in map {
-            let s = match v {
-                serde_json::Value::String(s) => s,
-                serde_json::Value::Bool(b) => if b { "1" } else { "0" }.to_owned(),
-                serde_json::Value::Number(n) => n.to_string(),
-                serde_json::Value::Null => continue,
-                other => other.to_string(),
+            let s = match &v {
+                Value::Null => continue,
+                Value::Array(items) => match items.iter().map(scalar).collect::<Option<Vec<_>>>() {
+                    Some(items) => items.join(","),
+                    None => v.to_string(),
+                },
+                other => scalar(other).unwrap_or_else(|| other.to_string()),
             };
             self.push(&k, &s);
         }

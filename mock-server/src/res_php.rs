@@ -168,18 +168,36 @@ fn cookies_extra(cookies: &str, as_json: bool) -> Extra {
     Extra::Json(pairs.into())
 }
 
+/// `get` with `ids=1,2,3`: the answers (or codes) joined by `|`, without `OK|`, and
+/// `status:1`. One id alone is answered as `get` answers it (its own status), and no id at
+/// all is the error `get` gives for a missing `id`: a client reading `status` never takes
+/// an error code for an answer.
 fn bulk_get(state: &MockState, _cfg: &Config, account: u32, ids: &str) -> Reply {
-    let parts: Vec<String> = ids
+    let items: Vec<&str> = ids
         .split(',')
-        .map(|raw| match parse_id(Some(raw)) {
-            Err(code) => code.as_str().to_owned(),
-            Ok(id) => match state.get(account, id) {
-                Ok(outcome) => outcome.code().to_owned(),
-                Err(code) => code.as_str().to_owned(),
-            },
-        })
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
         .collect();
-    Reply::Bare(parts.join("|"))
+    let one = |raw: &str| state.get(account, parse_id(Some(raw))?);
+    match items.as_slice() {
+        [] => Reply::Code(parse_id(None).err().unwrap_or(Code::WrongCaptchaId)),
+        [single] => match one(single) {
+            Err(code) => Reply::Code(code),
+            Ok(Outcome::Solved { answer, .. }) => Reply::Bare(answer),
+            Ok(Outcome::Failed { code }) => {
+                Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
+            }
+        },
+        many => Reply::Bare(
+            many.iter()
+                .map(|raw| match one(raw) {
+                    Ok(outcome) => outcome.code().to_owned(),
+                    Err(code) => code.as_str().to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("|"),
+        ),
+    }
 }
 
 /// Money as the service prints it: up to five decimals, no trailing zeros.

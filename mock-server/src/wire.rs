@@ -279,6 +279,52 @@ impl Reply {
     }
 }
 
+/// `OPTIONS` on an API endpoint: a CORS preflight (a browser about to POST JSON with
+/// `header_acao=1`, as 2captcha's JavaScript client does) is answered 204 with the CORS
+/// headers, and creates no task.
+pub async fn preflight(headers: axum::http::HeaderMap) -> Response {
+    let allow_headers = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("content-type"));
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            ),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers),
+            (
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            ),
+            (
+                header::ALLOW,
+                HeaderValue::from_static("GET, POST, OPTIONS, HEAD"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// `HEAD` on an API endpoint: an uptime probe. 200 with the plain-text content type and no
+/// body; nothing is submitted, read or reported.
+pub async fn probe() -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+    )
+        .into_response()
+}
+
 fn push_json_str(out: &mut String, s: &str) {
     // serde_json's escaping, without building a Value.
     match serde_json::to_string(s) {

@@ -1155,6 +1155,72 @@ async fn in_php_json_default_and_cors() {
     insta::assert_snapshot!(t.finish());
 }
 
+/// A CORS preflight and a HEAD probe are answered without submitting, reading or reporting
+/// anything; a JSON body may carry `ids` as an array.
+#[tokio::test]
+async fn preflight_probe_and_json_array_ids() {
+    let env = Env::main().await;
+    let submit = format!(
+        "in.php?key={K}&method=turnstile&sitekey={TKEY}&pageurl={PAGE}&json=1&header_acao=1"
+    );
+    let pre = env
+        .http
+        .request(reqwest::Method::OPTIONS, env.url(&submit))
+        .header("origin", "https://app.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    let h = pre.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(h["access-control-allow-headers"], "content-type");
+    let head = env.http.head(env.url(&submit)).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(
+        env.mock.state().task(74_000_000_001).is_none(),
+        "neither created a task"
+    );
+    let a = env
+        .submit(&[
+            ("method", "turnstile"),
+            ("sitekey", TKEY),
+            ("pageurl", PAGE),
+        ])
+        .await;
+    let b = env
+        .submit(&[
+            ("method", "turnstile"),
+            ("sitekey", TKEY),
+            ("pageurl", PAGE),
+        ])
+        .await;
+    env.solve(a);
+    let bulk = env
+        .http
+        .post(env.url("res.php"))
+        .json(&serde_json::json!({"key": K, "action": "get", "ids": [a, b], "json": 1}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&bulk).unwrap();
+    assert_eq!(v["status"], 1, "{bulk}");
+    let parts: Vec<&str> = v["request"].as_str().unwrap().split('|').collect();
+    assert_eq!(parts.len(), 2, "{bulk}");
+    assert!(parts[0].starts_with("0."), "{bulk}");
+    assert_eq!(parts[1], "CAPCHA_NOT_READY");
+}
+
 #[tokio::test]
 async fn task_id_as_integer() {
     let env = Env::new(
@@ -1378,6 +1444,28 @@ async fn res_php_get() {
         "res.php",
         &[("key", K), ("action", "get"), ("ids", FIRST)],
         one,
+    )
+    .await;
+    t.step_after(
+        &env,
+        "bulk get with one id and a trailing comma",
+        "res.php",
+        &[("key", K), ("action", "get"), ("ids", &format!("{FIRST},"))],
+        one,
+    )
+    .await;
+    t.step(
+        &env,
+        "bulk get with one unknown id: an error, as get answers it",
+        "res.php",
+        &[("key", K), ("action", "get"), ("ids", "74000000999")],
+    )
+    .await;
+    t.step(
+        &env,
+        "bulk get with no id",
+        "res.php",
+        &[("key", K), ("action", "get"), ("ids", "")],
     )
     .await;
     let text = t.finish();
@@ -1912,6 +2000,18 @@ async fn two_captcha_dialect() {
         "res.php",
         &get("get"),
         hcaptcha_solved,
+    )
+    .await;
+    let grid_solved = async |env: &Env| {
+        let id = env.submit_owned(&sdk_params("grid")[1..]).await;
+        env.solve(id);
+    };
+    t.step_after(
+        &env,
+        "get on a solved grid: 2captcha's click:a/b/c",
+        "res.php",
+        &get("get"),
+        grid_solved,
     )
     .await;
     insta::assert_snapshot!(t.finish());
