@@ -325,36 +325,34 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Reacts to the store's first results. Evictions are ignored: the router's own
+    /// retention window decides what it forgets.
     fn observe(&self, event: &StoreEvent) {
-        match event {
-            StoreEvent::Stored(result) => {
-                let task_id = result.task_id();
-                let route = {
-                    let mut state = self.lock();
-                    state.forget(self.retention, self.capacity);
-                    if state.dispatched.contains_key(&task_id) {
-                        tracing::debug!(%task_id, "stored again after the store forgot it: already dispatched");
-                        return;
-                    }
-                    match state.routes.remove(&task_id) {
-                        Some((route, _)) => {
-                            state.mark_dispatched(task_id);
-                            route
-                        }
-                        None => {
-                            state.held.insert(task_id, (result.clone(), Instant::now()));
-                            drop(state);
-                            self.held_changed.notify_one();
-                            return;
-                        }
-                    }
-                };
-                self.dispatch(Some(route), result.clone());
+        let StoreEvent::Stored(result) = event else {
+            return;
+        };
+        let task_id = result.task_id();
+        let route = {
+            let mut state = self.lock();
+            state.forget(self.retention, self.capacity);
+            if state.dispatched.contains_key(&task_id) {
+                tracing::debug!(%task_id, "stored again after the store forgot it: already dispatched");
+                return;
             }
-            // The store's evictions do not touch the router: its own retention window
-            // decides what it forgets.
-            _ => {}
-        }
+            match state.routes.remove(&task_id) {
+                Some((route, _)) => {
+                    state.mark_dispatched(task_id);
+                    route
+                }
+                None => {
+                    state.held.insert(task_id, (result.clone(), Instant::now()));
+                    drop(state);
+                    self.held_changed.notify_one();
+                    return;
+                }
+            }
+        };
+        self.dispatch(Some(route), result.clone());
     }
 
     /// Sends held results to the default handler: all of them (`None`) or those whose grace

@@ -998,7 +998,10 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
             {
                 continue;
             }
-            let real_ms = latency_ms.map(|l| l / ix.rec.time_scale);
+            // Only an answer is acknowledged late; a timeout or refusal is judged below.
+            let real_ms = latency_ms
+                .filter(|_| status.is_some())
+                .map(|l| l / ix.rec.time_scale);
             if let (Some(ms), Some(budget)) = (real_ms, budget_ms) {
                 slowest = slowest.max(ms);
                 if ms > budget {

@@ -285,7 +285,17 @@ async fn get_rules(State(s): State<MockState>) -> Response {
 
 async fn put_rules(State(s): State<MockState>, body: Bytes) -> Response {
     let de = &mut serde_json::Deserializer::from_slice(&body);
-    match serde_path_to_error::deserialize::<_, Vec<FaultRule>>(de) {
+    let parsed = serde_path_to_error::deserialize::<_, Vec<FaultRule>>(&mut *de);
+    // Nothing may follow the array: `[...] garbage` is not a rule set.
+    if parsed.is_ok()
+        && let Err(e) = de.end()
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid rules at the end of the body: {e}"),
+        );
+    }
+    match parsed {
         Ok(rules) => {
             let n = rules.len();
             s.set_rules(rules);

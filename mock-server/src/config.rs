@@ -488,14 +488,17 @@ impl Config {
         if self.images.max_bytes < 100 {
             return Err(invalid("images.max-bytes", "must be at least 100"));
         }
-        if self.journal.capacity == 0 || self.pingback.journal_capacity == 0 {
-            return Err(invalid("journal.capacity", "must be at least 1"));
-        }
-        if self.pingback.max_in_flight_per_host == 0 || self.pingback.queue_capacity == 0 {
-            return Err(invalid(
+        let at_least_one = [
+            ("journal.capacity", self.journal.capacity),
+            ("pingback.journal-capacity", self.pingback.journal_capacity),
+            (
                 "pingback.max-in-flight-per-host",
-                "must be at least 1",
-            ));
+                self.pingback.max_in_flight_per_host,
+            ),
+            ("pingback.queue-capacity", self.pingback.queue_capacity),
+        ];
+        if let Some((key, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
+            return Err(invalid(*key, "must be at least 1"));
         }
         if let Err(why) = self.pingback.retry.validate() {
             return Err(invalid("pingback.retry", why));
@@ -565,7 +568,12 @@ pub fn array_element_error<T: serde::de::DeserializeOwned>(
     if !fell_back {
         return None;
     }
-    let named = message.split_whitespace().next().unwrap_or_default();
+    // `duplicate.copies must be ...` or `match.tasks: need ...`.
+    let named = message
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':');
     let mut candidates = vec![format!("{element}.{named}")];
     if let Some(t) = items[i].as_table() {
         candidates.extend(t.keys().map(|k| format!("{element}.{k}.{named}")));
@@ -729,6 +737,33 @@ fault = { duplicate = { copies = 2, spacing = "500ms" } }
             err,
             "line 6, column 34: pingback.rules[1]: duplicate.copies must be between 1 and 100, got 500"
         );
+        let text =
+            "[[pingback.rules]]\nmatch = { tasks = { from = 0, to = 3 } }\nfault = \"drop\"\n";
+        let err = Config::from_toml(text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("line 2, column 19: pingback.rules[0]: match.tasks:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn each_capacity_is_named_with_its_own_key() {
+        for key in [
+            "journal-capacity",
+            "max-in-flight-per-host",
+            "queue-capacity",
+        ] {
+            let err = Config::from_toml(&format!("[pingback]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "line 2, column {}: pingback.{key}: must be at least 1",
+                    key.len() + 4
+                )
+            );
+        }
     }
 
     #[test]

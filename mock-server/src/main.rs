@@ -169,22 +169,33 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
     Ok(cfg)
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr through a lossy, non-blocking writer: a stderr nobody reads (a full
+/// pipe) drops log lines instead of stalling the API and the pingback dispatcher, and a
+/// closed stderr is ignored instead of panicking the task that logged. The guard flushes
+/// what is buffered when `main` returns.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .thread_name("captchaai-mock-logs")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .log_internal_errors(false);
     if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
     }
+    guard
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logs(args.log_format);
+    let _logs = init_logs(args.log_format);
     let cfg = match config_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -230,8 +241,8 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let signalled = shutdown_signal();
     tokio::spawn(async move {
         signalled.await;
-        tracing::info!("shutting down");
         signal_token.cancel();
+        tracing::info!("shutting down");
     });
 
     let scheme = if tls { "https" } else { "http" };
@@ -242,7 +253,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
         let addr = std_listener.local_addr()?;
         announce(scheme, addr, &keys, seed, scale, dialect);
-        println!("CA certificate: {}", ca_path.display());
+        say(&format!("CA certificate: {}", ca_path.display()));
         let grace = Duration::from_secs(5);
         captchaai_mock::serve_tls(std_listener, state, &generated, shutdown, grace)
             .await
@@ -267,21 +278,29 @@ fn announce(
     dialect: Dialect,
 ) {
     // stdout carries the facts scripts parse; logs go to stderr.
-    println!("captchaai-mock listening on {scheme}://{addr}");
-    println!(
+    say(&format!("captchaai-mock listening on {scheme}://{addr}"));
+    say(&format!(
         "API key: {}",
         keys.first().map(String::as_str).unwrap_or("")
-    );
+    ));
     for k in keys.iter().skip(1) {
-        println!("API key: {k}");
+        say(&format!("API key: {k}"));
     }
-    println!(
+    say(&format!(
         "seed: {seed}  time scale: {scale}  dialect: {}",
         match dialect {
             Dialect::Captchaai => "captchaai",
             Dialect::TwoCaptcha => "2captcha",
         }
-    );
+    ));
+}
+
+/// A line on stdout. A reader that went away (`captchaai-mock | head -1`) is not an error:
+/// the mock keeps serving.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Registers the SIGINT and SIGTERM handlers now, before the address is announced (a script

@@ -621,7 +621,10 @@ impl MockState {
         let acct = &mut accounts[account as usize];
         if cfg.dialect == Dialect::TwoCaptcha {
             if let Some(url) = &sub.pingback
-                && !acct.pingback_hosts.iter().any(|h| host_of(url) == h)
+                && !acct
+                    .pingback_hosts
+                    .iter()
+                    .any(|h| registration_covers(h, host_of(url)))
             {
                 return Err(Code::IpAddres);
             }
@@ -1169,9 +1172,45 @@ pub fn host_of(addr: &str) -> &str {
     hostport.rsplit_once('@').map_or(hostport, |(_, h)| h)
 }
 
+/// Whether a registered pingback address covers a callback to `target` (`host:port`):
+/// host names compare case-insensitively, and an address registered without a port (2captcha
+/// documents registering a bare IP or domain) covers every port.
+fn registration_covers(registered: &str, target: &str) -> bool {
+    if registered.eq_ignore_ascii_case(target) {
+        return true;
+    }
+    let (registered_host, registered_port) = split_port(registered);
+    registered_port.is_none() && registered_host.eq_ignore_ascii_case(split_port(target).0)
+}
+
+/// `host:port` (or `[v6]:port`) into host and port; no port for a bare host or IPv6 address.
+fn split_port(hostport: &str) -> (&str, Option<&str>) {
+    match hostport.rsplit_once(':') {
+        Some((host, port))
+            if !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.contains(':') || host.ends_with(']')) =>
+        {
+            (host, Some(port))
+        }
+        _ => (hostport, None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registration_covers_ports_and_case() {
+        assert!(registration_covers("127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(registration_covers("127.0.0.1", "127.0.0.1:8080"));
+        assert!(registration_covers("Example.COM", "example.com:443"));
+        assert!(registration_covers("[::1]", "[::1]:9000"));
+        assert!(!registration_covers("127.0.0.1:8080", "127.0.0.1:8081"));
+        assert!(!registration_covers("127.0.0.2", "127.0.0.1:8080"));
+        assert!(!registration_covers("example.com:80", "example.com"));
+    }
 
     #[test]
     fn host_of_urls_and_bare_hosts() {

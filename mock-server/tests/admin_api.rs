@@ -631,6 +631,8 @@ async fn rules_can_be_read_and_replaced() {
         (r#"[{"fault": {"delay": {"fixed": "soon"}}}]"#, "[0].fault"),
         (r#"{"fault": "drop"}"#, "invalid rules at"),
         ("not json", "invalid rules at"),
+        (r#"[{"fault": "drop"}] trailing"#, "trailing characters"),
+        (r#"[{"fault": "drop"}]]"#, "trailing characters"),
     ];
     for (body, path) in bad {
         let (s, v) = admin.call("PUT", "/pingback/rules", Some(body)).await;

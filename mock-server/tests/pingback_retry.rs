@@ -200,7 +200,7 @@ async fn a_receiver_slower_than_the_attempt_timeout_is_retried() {
         assert_eq!(attempts(&j), vec![(1, 5000, false), (2, 16_000, true)]);
         assert_eq!(j[0].outcome, AttemptOutcome::Timeout);
         assert!(!j[0].outcome.reached_receiver());
-        assert_eq!(j[0].latency_us, None);
+        assert_eq!(j[0].latency_us, Some(10_000_000), "the attempt timeout");
         assert_eq!(j[1].outcome, AttemptOutcome::Delivered { status: 200 });
         assert_eq!(j[1].scheduled_at_ms, 16_000);
     }

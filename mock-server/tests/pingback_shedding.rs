@@ -1,8 +1,8 @@
 //! Dispatch never blocks the API: past `queue-capacity` pending deliveries
 //! new ones are shed (journalled, and logged as a warning) while `in.php` and
 //! `res.php` keep answering at once; concurrency per receiver host stays at
-//! `max-in-flight-per-host`, each host with its own cap; an `early` submit
-//! waits for a saturated host only so long.
+//! `max-in-flight-per-host`, each host with its own cap; an `early` callback
+//! skips a saturated host's queue; callbacks held in a reorder window count.
 
 mod pingback_common;
 
@@ -17,7 +17,7 @@ use captchaai_mock::{
     config::Dialect,
     pingback::{
         AttemptOutcome, Fault, FaultRule,
-        faults::{OrdinalRange, RuleMatch},
+        faults::{OrdinalRange, ReorderFault, RuleMatch},
     },
     state::FireError,
 };
@@ -176,7 +176,7 @@ async fn a_full_queue_sheds_with_a_warning_while_the_api_keeps_answering() {
     let attempt = logs
         .lines()
         .into_iter()
-        .find(|l| l.contains("pingback attempt") && l.contains("Timeout"))
+        .find(|l| l.contains("pingback attempt") && l.contains("outcome=timeout"))
         .unwrap_or_else(|| panic!("attempts are logged: {:#?}", logs.lines()));
     // The log line says what the journal says: where, which fault, how long.
     for field in [
@@ -237,7 +237,7 @@ async fn concurrency_is_capped_per_receiver_host() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_early_submit_waits_for_a_saturated_host_only_so_long() {
+async fn an_early_callback_skips_a_saturated_host_queue_and_holds_the_submit_one_attempt_at_most() {
     let _serial = SERIAL.lock().await;
     let rx = Receiver::with_plan(|_| Reply::slow(Duration::from_secs(3600))).await;
     // Task 3 is early; tasks 1 and 2 occupy the host's only slot from 5 s.
@@ -253,17 +253,18 @@ async fn an_early_submit_waits_for_a_saturated_host_only_so_long() {
     let first = mock.submit(&url).await;
     let second = mock.submit(&url).await;
     until_ms(&mock, 6000).await;
-    // Its callback queues behind the two (timing out at 15 s and 25 s); the
-    // submit answer waits at most twice the attempt timeout.
+    // Its callback goes out at once, not behind the two queued ones (timing out at 15 s
+    // and 25 s); the submit answer waits for its attempt, which times out at 16 s.
     let id = mock.submit(&url).await;
-    assert_eq!(mock.now_ms(), 26_000);
+    assert_eq!(mock.now_ms(), 16_000);
     until_ms(&mock, 60_000).await;
-    let sent: Vec<(u64, u64)> = mock
+    let mut sent: Vec<(u64, u64)> = mock
         .journal_all()
         .iter()
-        .map(|r| (r.task_id, r.sent_at_ms))
+        .map(|r| (r.sent_at_ms, r.task_id))
         .collect();
-    assert_eq!(sent, vec![(first, 5000), (second, 15_000), (id, 25_000)]);
+    sent.sort_unstable();
+    assert_eq!(sent, vec![(5000, first), (6000, id), (15_000, second)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -287,4 +288,29 @@ async fn reset_drops_the_backlog_and_the_send_in_flight() {
         "nor journalled: it never finished"
     );
     assert_eq!(mock.server.state().dispatcher().stats().pending, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn callbacks_held_in_a_reorder_window_count_against_the_queue() {
+    let _serial = SERIAL.lock().await;
+    let rx = Receiver::with_plan(|_| Reply::OK).await;
+    let hold = FaultRule::always(Fault::Reorder(ReorderFault {
+        window: 100,
+        max_hold: Duration::from_secs(3600),
+    }));
+    let mut cfg = config(9, Dialect::Captchaai, vec![hold]);
+    cfg.pingback.queue_capacity = 5;
+    let mock = Mock::start(cfg).await;
+    let url = rx.url("/hook");
+    for _ in 0..8 {
+        mock.submit(&url).await;
+    }
+    until_ms(&mock, 6000).await;
+    let stats = mock.server.state().dispatcher().stats();
+    assert_eq!((stats.pending, stats.shed), (5, 3), "five held, three shed");
+    // Released after max-hold, the five are delivered and stop counting.
+    until_ms(&mock, 3_700_000).await;
+    let stats = mock.server.state().dispatcher().stats();
+    assert_eq!((stats.pending, stats.delivered), (0, 5));
+    assert_eq!(rx.hits().len(), 5);
 }

@@ -24,7 +24,8 @@
 //! Work in progress is bounded: past `queue-capacity` pending jobs, new ones
 //! are shed with a warning and a journal entry, so the API never waits on a
 //! slow receiver. Nothing blocks the finisher or a request handler except the
-//! `early` fault, whose submit waits (bounded) for its callback by design.
+//! `early` fault, whose submit waits for its callback's first attempt by design
+//! (sent at once, not queued behind other callbacks; at most the attempt timeout).
 
 use std::{
     borrow::Cow,
@@ -102,6 +103,21 @@ pub enum AttemptOutcome {
     Shed,
 }
 
+/// As the log line prints it: `delivered 200`, `rejected 500`, `timeout`, `refused: ...`.
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttemptOutcome::Delivered { status } => write!(f, "delivered {status}"),
+            AttemptOutcome::Rejected { status } => write!(f, "rejected {status}"),
+            AttemptOutcome::Timeout => f.write_str("timeout"),
+            AttemptOutcome::Refused { error } => write!(f, "refused: {error}"),
+            AttemptOutcome::Error { error } => write!(f, "error: {error}"),
+            AttemptOutcome::Dropped => f.write_str("dropped"),
+            AttemptOutcome::Shed => f.write_str("shed"),
+        }
+    }
+}
+
 impl AttemptOutcome {
     /// True when the receiver got the request and answered.
     pub fn reached_receiver(&self) -> bool {
@@ -162,7 +178,9 @@ pub struct DeliveryRecord {
     pub sent_at_ms: u64,
     /// What happened.
     pub outcome: AttemptOutcome,
-    /// Simulated time from send to answer, in microseconds.
+    /// Simulated time from send to the answer, or to the failure (the attempt timeout, a
+    /// refused or broken connection), in microseconds; `None` for a callback never sent
+    /// (dropped, shed).
     pub latency_us: Option<u64>,
     /// The start of the receiver's answer body.
     pub response: Option<String>,
@@ -317,7 +335,7 @@ pub struct DispatcherStats {
     pub dropped: u64,
     /// Jobs shed because the queue was full.
     pub shed: u64,
-    /// Jobs in progress (waiting, sending or retrying).
+    /// Jobs in progress (waiting, held in a reorder window, sending or retrying).
     pub pending: usize,
 }
 
@@ -389,9 +407,12 @@ impl Generation {
     }
 }
 
+/// A job held in a reorder window, still counted as pending.
+type Held = (Job, PendingGuard);
+
 #[derive(Default)]
 struct ReorderBuffer {
-    jobs: Vec<Job>,
+    jobs: Vec<Held>,
     window_seq: u64,
 }
 
@@ -453,7 +474,7 @@ enum Work {
         job: Arc<JobCtx>,
         index: usize,
         base: SimTime,
-        window: Option<VecDeque<Job>>,
+        window: Option<VecDeque<Held>>,
     },
     /// A retry of planned callback `index`.
     Retry {
@@ -833,7 +854,7 @@ impl Dispatcher {
         job: Arc<JobCtx>,
         mut index: usize,
         base: SimTime,
-        window: Option<VecDeque<Job>>,
+        window: Option<VecDeque<Held>>,
         generation: &Arc<Generation>,
     ) {
         let deliveries = &job.job.schedule.deliveries;
@@ -875,11 +896,11 @@ impl Dispatcher {
 
     /// Sends the first job of a released reorder window now; the rest follow it, one after
     /// another, each after the previous job's first attempts.
-    fn send_window(&self, mut rest: VecDeque<Job>, generation: &Arc<Generation>) {
-        let Some(next) = rest.pop_front() else {
+    fn send_window(&self, mut rest: VecDeque<Held>, generation: &Arc<Generation>) {
+        let Some((next, guard)) = rest.pop_front() else {
             return;
         };
-        let ctx = self.context(next, admitted(generation), generation, None);
+        let ctx = self.context(next, guard, generation, None);
         let work = Work::Send {
             job: ctx,
             index: 0,
@@ -925,8 +946,8 @@ impl Dispatcher {
             return;
         };
         if let Some(r) = job.schedule.reorder.clone() {
-            drop(guard); // the buffer itself is bounded by the window
-            self.hold_for_reorder(job, r, generation);
+            // Held, it still counts as pending (against the queue capacity).
+            self.hold_for_reorder((job, guard), r, generation);
             return;
         }
         self.start(job, guard, &generation, None);
@@ -957,24 +978,38 @@ impl Dispatcher {
 
     /// Sends a job's callbacks right now and waits until their first
     /// attempts are done (the `early` fault); retries continue in the
-    /// background. The wait is bounded by twice the attempt timeout, so a
-    /// receiver host that is already saturated cannot hold the submit answer
-    /// for long: the callback then simply goes out as soon as it can.
+    /// background. The first attempts go out at once, beside the lane's
+    /// workers rather than behind its queue (the race this fault stages is
+    /// with the submit answer, not with other tasks' callbacks), and the wait
+    /// is bounded by the attempt timeout: a receiver that hangs holds the
+    /// submit answer no longer than one attempt may take.
     pub async fn deliver_now(&self, job: Job, _cfg: &Config) {
         let generation = self.generation();
         let Some(guard) = self.admit(&job, &generation) else {
             return;
         };
+        let base = self.0.clock.now();
         let job = Job {
-            finished_at: self.0.clock.now(),
+            finished_at: base,
             ..job
         };
         let (tx, rx) = oneshot::channel();
-        self.start(job, guard, &generation, Some(tx));
-        let bound = self
-            .0
-            .clock
-            .to_real(self.0.attempt_timeout.saturating_mul(2));
+        let ctx = self.context(job, guard, &generation, Some(tx));
+        let lane = ctx.lane.clone();
+        {
+            let mut s = lock(&lane.state);
+            if generation.cancel.is_cancelled() {
+                return;
+            }
+            while s.tasks.try_join_next().is_some() {}
+            let this = self.clone();
+            let generation = generation.clone();
+            // In the lane's set, so that a reset aborts it with the rest.
+            s.tasks.spawn(async move {
+                this.send_sequence(ctx, 0, base, None, &generation).await;
+            });
+        }
+        let bound = self.0.clock.to_real(self.0.attempt_timeout);
         let _ = tokio::time::timeout(bound, rx).await;
     }
 
@@ -1016,8 +1051,8 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn hold_for_reorder(&self, job: Job, r: ReorderFault, generation: Arc<Generation>) {
-        let rule = job.schedule.rule.unwrap_or(usize::MAX);
+    fn hold_for_reorder(&self, job: Held, r: ReorderFault, generation: Arc<Generation>) {
+        let rule = job.0.schedule.rule.unwrap_or(usize::MAX);
         let key = (rule, r.window, r.max_hold);
         let mut buffers = lock(&generation.reorder);
         let buf = buffers.entry(key).or_default();
@@ -1062,20 +1097,25 @@ impl Dispatcher {
         &self,
         rule: usize,
         window_seq: u64,
-        mut jobs: Vec<Job>,
+        mut jobs: Vec<Held>,
         generation: &Arc<Generation>,
     ) {
         let subject = ((rule as u64) << 32) ^ window_seq;
         let mut rng = seed::stream(self.0.seed, Stream::Reorder, subject);
-        let arrival: Vec<u64> = jobs.iter().map(|j| j.task_id).collect();
+        let arrival: Vec<u64> = jobs.iter().map(|(j, _)| j.task_id).collect();
         seed::shuffle(&mut rng, &mut jobs);
-        if jobs.len() >= 2 && jobs.iter().map(|j| j.task_id).eq(arrival.iter().copied()) {
+        if jobs.len() >= 2
+            && jobs
+                .iter()
+                .map(|(j, _)| j.task_id)
+                .eq(arrival.iter().copied())
+        {
             jobs.rotate_left(1);
         }
         tracing::info!(
             target: "captchaai_mock::pingback",
             window = window_seq,
-            order = ?jobs.iter().map(|j| j.task_id).collect::<Vec<_>>(),
+            order = ?jobs.iter().map(|(j, _)| j.task_id).collect::<Vec<_>>(),
             "releasing reorder window"
         );
         self.send_window(jobs.into(), generation);
@@ -1224,11 +1264,10 @@ impl Dispatcher {
             attempt,
             method = planned.method.as_str(),
             url = %job.url,
-            outcome = ?outcome,
+            outcome = %outcome,
             latency_ms = latency.as_secs_f64() * 1000.0,
             "pingback attempt"
         );
-        let answered = !matches!(response, Body::None);
         self.0.journal.push(Entry {
             task_id: job.task_id,
             delivery: index,
@@ -1242,7 +1281,7 @@ impl Dispatcher {
             scheduled_at_ms: due.as_millis(),
             sent_at_ms: sent_at.as_millis(),
             outcome: outcome.clone(),
-            latency_us: answered.then_some(latency.as_micros() as u64),
+            latency_us: Some(latency.as_micros() as u64),
             response,
             last_attempt,
         });
@@ -1253,13 +1292,6 @@ impl Dispatcher {
 /// A delivery was shed: the queue was full (`pingback.queue-capacity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shed;
-
-/// A new pending count for a job that was admitted earlier (a reorder
-/// window's jobs stop counting while held, as the window bounds them).
-fn admitted(generation: &Generation) -> PendingGuard {
-    generation.pending.fetch_add(1, Ordering::Relaxed);
-    PendingGuard(generation.pending.clone())
-}
 
 /// `base`, `sep`, then `id` and `code` form-encoded: a GET's URL in one
 /// allocation, or (with empty `base` and `sep`) a POST's body.
