@@ -218,6 +218,8 @@ pub struct ChaosFailure {
     pub callbacks: usize,
     /// The replay command.
     pub replay: String,
+    /// Whether the scenario file was written (why not, if it was not).
+    pub saved: Result<(), String>,
 }
 
 /// What chaos mode found.
@@ -335,14 +337,16 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
     }
     let failure = match result {
         Err(TestError::Fail(_, minimal)) => {
-            let _ = std::fs::create_dir_all(&opts.out_dir);
+            let dir = std::fs::create_dir_all(&opts.out_dir);
             let path = finding_path(&opts.out_dir, opts.seed);
             match run_case(&minimal, kind, subject, &path, (&origin, &opts.replay_args)) {
                 Ok((report, toml)) => {
-                    let _ = std::fs::write(&path, &toml);
+                    let saved = dir
+                        .and_then(|()| std::fs::write(&path, &toml))
+                        .map_err(|e| e.to_string());
                     let replay = format!(
                         "captchaai-conformance run {} --seed {}{}",
-                        path.display(),
+                        crate::suite::shell_word(&path.display().to_string()),
                         minimal.seed,
                         if opts.replay_args.is_empty() {
                             String::new()
@@ -357,6 +361,7 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
                         toml,
                         report,
                         replay,
+                        saved,
                     })
                 }
                 Err(_) => None,

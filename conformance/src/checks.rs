@@ -40,6 +40,8 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING-KEBAB-CASE")]
 pub enum Verdict {
+    /// Not run against this subject (a scenario's verdict only, never a check's).
+    Skipped,
     /// The property holds.
     Ok,
     /// Worth knowing, not graded.
@@ -51,9 +53,10 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// `OK`, `INFORMATIONAL`, `NON-STRICT`, `FAILED`.
+    /// `SKIPPED`, `OK`, `INFORMATIONAL`, `NON-STRICT`, `FAILED`.
     pub fn label(self) -> &'static str {
         match self {
+            Verdict::Skipped => "SKIPPED",
             Verdict::Ok => "OK",
             Verdict::Informational => "INFORMATIONAL",
             Verdict::NonStrict => "NON-STRICT",
@@ -320,7 +323,11 @@ pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
     if invalid {
         out.push(reject_invalid(&ix));
     }
-    if rec.probed {
+    let storage_known = rec.probed && rec.probe_error.is_none();
+    if let Some(why) = rec.probe_error.as_deref().filter(|_| rec.probed) {
+        out.push(results_readable(why));
+    }
+    if storage_known {
         out.push(no_state_change(&ix));
         if deliveries {
             out.push(receiver_kept(&ix));
@@ -331,7 +338,8 @@ pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
             .iter()
             .any(|d| matches!(&d.event, Event::Delivery { kind, .. } if kind == "conflicting"))
     });
-    if conflicts {
+    // Who won is known from the application, or from what the receiver stored.
+    if conflicts && (rec.app_observed || storage_known) {
         out.push(first_wins(&ix));
     }
     if rec.scenario.expect.busy_rejections && rec.app_observed {
@@ -381,6 +389,21 @@ fn app_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     if rec.scenario.subject.router {
         out.push(router(ix));
     }
+}
+
+/// The results URL could not be read: what the receiver stored is unknown, so the storage
+/// checks are not graded, and this says why.
+fn results_readable(why: &str) -> CheckResult {
+    let c = Check {
+        id: "results-readable",
+        title: "the results URL says what the receiver stored",
+    };
+    c.fail(
+        format!("the results URL could not be read ({why}); storage was not graded"),
+        "200 with the stored code, or 404".into(),
+        why.to_owned(),
+        Vec::new(),
+    )
 }
 
 fn run_completed(ix: &Index<'_>) -> CheckResult {

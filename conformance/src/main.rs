@@ -58,8 +58,17 @@ enum Command {
 /// Who is graded: the reference subject, an external receiver, or a client program.
 #[derive(Debug, clap::Args)]
 struct SubjectArgs {
+    #[command(flatten)]
+    receiver: ReceiverArgs,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// An external pingback endpoint (run and chaos).
+#[derive(Debug, Default, clap::Args)]
+struct ReceiverArgs {
     /// Grade the pingback endpoint at this URL (receiver scenarios only).
-    #[arg(long, conflicts_with = "client_cmd", value_parser = http_url)]
+    #[arg(long, value_parser = http_url)]
     receiver: Option<String>,
     /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none.
     #[arg(long, requires = "receiver", value_parser = id_template)]
@@ -68,10 +77,16 @@ struct SubjectArgs {
     #[arg(long, requires = "receiver", value_parser = id_template)]
     register_url: Option<String>,
     /// With --receiver: how fast a valid callback must be acknowledged (real time).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = positive_duration, default_value = "1s")]
     latency_budget: Duration,
+}
+
+/// An external client program (run only: chaos varies pingback faults, which a polling
+/// client never sees).
+#[derive(Debug, Default, clap::Args)]
+struct ClientArgs {
     /// Grade a client program run with `sh -c` (polling client scenarios only; see the README for the contract).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "receiver", value_parser = non_empty)]
     client_cmd: Option<String>,
     /// With --client-cmd: serve the mock over HTTPS and point the child's CA variables at its CA.
     #[arg(long, requires = "client_cmd")]
@@ -80,17 +95,18 @@ struct SubjectArgs {
 
 impl SubjectArgs {
     fn subject(&self) -> Box<dyn Subject> {
-        if let Some(url) = &self.receiver {
+        let r = &self.receiver;
+        if let Some(url) = &r.receiver {
             Box::new(ExternalReceiver {
                 url: url.clone(),
-                results_url: self.results_url.clone(),
-                register_url: self.register_url.clone(),
-                latency_budget: self.latency_budget,
+                results_url: r.results_url.clone(),
+                register_url: r.register_url.clone(),
+                latency_budget: r.latency_budget,
             })
-        } else if let Some(cmd) = &self.client_cmd {
+        } else if let Some(cmd) = &self.client.client_cmd {
             Box::new(ExternalClient {
                 cmd: cmd.clone(),
-                tls: self.tls,
+                tls: self.client.tls,
             })
         } else {
             Box::new(Reference)
@@ -100,29 +116,48 @@ impl SubjectArgs {
     /// The flags a replay command needs, shell-quoted.
     fn replay_args(&self) -> String {
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let r = &self.receiver;
         let mut v = Vec::new();
-        if let Some(u) = &self.receiver {
+        if let Some(u) = &r.receiver {
             v.push(format!("--receiver {}", q(u)));
-            if let Some(r) = &self.results_url {
-                v.push(format!("--results-url {}", q(r)));
+            if let Some(u) = &r.results_url {
+                v.push(format!("--results-url {}", q(u)));
             }
-            if let Some(r) = &self.register_url {
-                v.push(format!("--register-url {}", q(r)));
+            if let Some(u) = &r.register_url {
+                v.push(format!("--register-url {}", q(u)));
             }
-            if self.latency_budget != DEFAULT_LATENCY_BUDGET {
+            if r.latency_budget != DEFAULT_LATENCY_BUDGET {
                 v.push(format!(
                     "--latency-budget {}",
-                    humantime::format_duration(self.latency_budget)
+                    humantime::format_duration(r.latency_budget)
                 ));
             }
         }
-        if let Some(c) = &self.client_cmd {
+        if let Some(c) = &self.client.client_cmd {
             v.push(format!("--client-cmd {}", q(c)));
-            if self.tls {
+            if self.client.tls {
                 v.push("--tls".into());
             }
         }
         v.join(" ")
+    }
+}
+
+/// A duration above zero.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A value that is not empty (or only blanks).
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_owned())
     }
 }
 
@@ -152,9 +187,9 @@ fn id_template(s: &str) -> Result<String, String> {
 #[derive(Debug, clap::Args)]
 struct ChaosArgs {
     #[command(flatten)]
-    subject: SubjectArgs,
+    receiver: ReceiverArgs,
     /// Generated cases to try (before shrinking).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
     /// Seed of the case generator.
     #[arg(long, default_value_t = 1)]
@@ -175,8 +210,8 @@ struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Scenarios run at once (default: the number of CPUs).
-    #[arg(long, short = 'j')]
-    jobs: Option<usize>,
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     /// Only scenarios whose name, id or tag contains this (repeatable: any).
     #[arg(long)]
     filter: Vec<String>,
@@ -231,6 +266,10 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            if scenarios.is_empty() {
+                eprintln!("captchaai-conformance: {}", nothing_found(&filter));
+                return ExitCode::from(2);
+            }
             let mut out = anstream::stdout();
             for s in &scenarios {
                 let _ = writeln!(out, "{:<40} {:<10} {}", s.id, s.kind.name(), s.description);
@@ -286,13 +325,31 @@ fn load_filtered(
         .collect())
 }
 
+/// Why nothing is listed or run.
+fn nothing_found(filter: &[String]) -> &'static str {
+    if filter.is_empty() {
+        "no scenario files (*.toml) found"
+    } else {
+        "no scenario matches the filter"
+    }
+}
+
 fn run(args: RunArgs) -> ExitCode {
     let scenarios = match load_filtered(args.paths.clone(), &args.filter) {
         Ok(s) => s,
         Err(code) => return code,
     };
     if scenarios.is_empty() {
-        eprintln!("captchaai-conformance: no scenario matches");
+        eprintln!("captchaai-conformance: {}", nothing_found(&args.filter));
+        return ExitCode::from(2);
+    }
+    if let (Some(junit), Some(json)) = (&args.junit, &args.json)
+        && junit == json
+    {
+        eprintln!(
+            "captchaai-conformance: --junit and --json both name {}: one would overwrite the other",
+            junit.display()
+        );
         return ExitCode::from(2);
     }
     // Report files are opened before the run, so a bad path costs nothing.
@@ -316,9 +373,10 @@ fn run(args: RunArgs) -> ExitCode {
     let subject = args.subject.subject();
     let opts = SuiteOptions {
         seed: args.seed,
-        jobs: args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        jobs: args.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            usize::from,
+        ),
         redact_timings: args.redact_timings,
         progress: args.format == Format::Human,
         replay_args: args.subject.replay_args(),
@@ -372,14 +430,19 @@ fn run(args: RunArgs) -> ExitCode {
 }
 
 fn run_chaos(args: ChaosArgs) -> ExitCode {
-    if args.subject.client_cmd.is_some() {
+    if args.out.exists() && !args.out.is_dir() {
         eprintln!(
-            "captchaai-conformance: chaos needs the reference subject or --receiver (it varies pingback faults)"
+            "captchaai-conformance: --out {} is not a folder",
+            args.out.display()
         );
         return ExitCode::from(2);
     }
-    let subject = args.subject.subject();
-    let kind = if args.subject.receiver.is_some() {
+    let subject_args = SubjectArgs {
+        receiver: args.receiver,
+        client: ClientArgs::default(),
+    };
+    let subject = subject_args.subject();
+    let kind = if subject_args.receiver.receiver.is_some() {
         ScenarioKind::Receiver
     } else {
         ScenarioKind::EndToEnd
@@ -390,7 +453,7 @@ fn run_chaos(args: ChaosArgs) -> ExitCode {
         budget: args.budget,
         out_dir: args.out.clone(),
         progress: true,
-        replay_args: args.subject.replay_args(),
+        replay_args: subject_args.replay_args(),
     };
     let mut out = anstream::stdout();
     let _ = writeln!(
@@ -426,8 +489,19 @@ fn run_chaos(args: ChaosArgs) -> ExitCode {
                 f.callbacks
             );
             let _ = report::write_scenario(&mut out, &f.report, false);
-            let _ = writeln!(out, "\nscenario file: {}\n\n{}", f.path.display(), f.toml);
-            let _ = writeln!(out, "replay: {}", f.replay);
+            match &f.saved {
+                Ok(()) => {
+                    let _ = writeln!(out, "\nscenario file: {}\n\n{}", f.path.display(), f.toml);
+                    let _ = writeln!(out, "replay: {}", f.replay);
+                }
+                Err(e) => {
+                    let _ = writeln!(out, "\nscenario (not saved: {e}):\n\n{}", f.toml);
+                    eprintln!(
+                        "captchaai-conformance: could not save {}: {e}; keep the scenario printed above",
+                        f.path.display()
+                    );
+                }
+            }
             ExitCode::from(1)
         }
     }

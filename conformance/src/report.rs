@@ -43,7 +43,8 @@ pub struct ScenarioReport {
     pub schedule: Vec<String>,
     /// Every check.
     pub checks: Vec<CheckResult>,
-    /// The command that replays this run.
+    /// The command that replays this run (none for a skipped scenario).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub replay: String,
 }
 
@@ -150,15 +151,16 @@ impl SuiteReport {
             let mut suite = TestSuite::new(s.id.as_str());
             if let Some(why) = &s.skipped {
                 let mut case = TestCase::new("scenario", TestCaseStatus::skipped());
-                case.set_system_out(why.as_str());
+                case.set_classname(s.id.as_str());
+                case.set_system_out(xml_text(why));
                 suite.add_test_case(case);
             }
             for c in &s.checks {
                 let status = match c.verdict {
                     Verdict::Failed => {
                         let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        st.set_message(c.summary.as_str());
-                        st.set_description(failure_text(c, &s.replay));
+                        st.set_message(xml_text(&c.summary));
+                        st.set_description(xml_text(&failure_text(c, &s.replay)));
                         st
                     }
                     _ => TestCaseStatus::success(),
@@ -166,7 +168,7 @@ impl SuiteReport {
                 let mut case = TestCase::new(c.id, status);
                 case.set_classname(s.id.as_str());
                 if c.verdict != Verdict::Failed {
-                    case.set_system_out(format!("{}: {}", c.verdict.label(), c.summary));
+                    case.set_system_out(xml_text(&format!("{}: {}", c.verdict.label(), c.summary)));
                 }
                 suite.add_test_case(case);
             }
@@ -174,6 +176,18 @@ impl SuiteReport {
         }
         report.to_string().unwrap_or_default()
     }
+}
+
+/// Text XML 1.0 can carry: characters it forbids (most control characters, U+FFFE and
+/// U+FFFF), which a subject's output may hold, become U+FFFD.
+fn xml_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => c,
+            _ => '\u{FFFD}',
+        })
+        .collect()
 }
 
 fn failure_text(c: &CheckResult, replay: &str) -> String {
@@ -204,6 +218,7 @@ fn paint_label(v: Verdict, label: &str) -> String {
         Verdict::NonStrict => label.yellow().to_string(),
         Verdict::Informational => label.blue().to_string(),
         Verdict::Failed => label.red().bold().to_string(),
+        Verdict::Skipped => label.dimmed().to_string(),
     }
 }
 
@@ -214,10 +229,7 @@ pub fn write_scenario(
     s: &ScenarioReport,
     verbose: bool,
 ) -> std::io::Result<()> {
-    let head = match (&s.skipped, s.verdict) {
-        (Some(_), _) => "SKIPPED".dimmed().to_string(),
-        (None, v) => paint_label(v, v.label()),
-    };
+    let head = paint_label(s.verdict, s.verdict.label());
     writeln!(
         out,
         "{}  {}  {head}",
@@ -301,4 +313,15 @@ pub fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()>
         t.failed_checks,
         r.wall_ms as f64 / 1000.0,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xml_text;
+
+    #[test]
+    fn junit_text_drops_what_xml_forbids() {
+        assert_eq!(xml_text("a\u{FFFF}b\u{1}c\td"), "a\u{FFFD}b\u{FFFD}c\td");
+        assert_eq!(xml_text("ok é 🦀"), "ok é 🦀");
+    }
 }

@@ -79,6 +79,9 @@ pub struct RunRecord {
     pub stored: BTreeMap<String, Option<String>>,
     /// Whether a probe was available.
     pub probed: bool,
+    /// Why the probe could not read what the receiver stored (the storage checks are then
+    /// not graded).
+    pub probe_error: Option<String>,
     /// Submits the mock rejected as busy.
     pub busy_rejections: u64,
     /// Simulated time at the end of the run.
@@ -145,6 +148,7 @@ fn aborted(scenario: Arc<Scenario>, seed: u64, subject: &dyn Subject, why: Strin
         ids: BTreeMap::new(),
         stored: BTreeMap::new(),
         probed: false,
+        probe_error: None,
         busy_rejections: 0,
         ended_at_ms: 0,
         callback_url: None,
@@ -368,6 +372,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     let ids = recorder.ids();
     let truth = collect_truth(&state, &state.tasks(usize::MAX));
     let mut stored = BTreeMap::new();
+    let mut probe_error = None;
     if let Some(probe) = &started.probe {
         let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
         for e in state.deliveries(0, usize::MAX, None) {
@@ -381,8 +386,17 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
             }
         }
         for id in asked {
-            let v = probe.stored(&id).await;
-            stored.insert(id, v);
+            match probe.stored(&id).await {
+                Ok(v) => {
+                    stored.insert(id, v);
+                }
+                Err(why) => {
+                    // One failure says the endpoint is down or broken: asking about every
+                    // other id would only multiply the wait.
+                    probe_error = Some(why);
+                    break;
+                }
+            }
         }
     }
     let busy_rejections = state.counters().busy_rejections;
@@ -403,6 +417,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         ids,
         stored,
         probed: started.probe.is_some(),
+        probe_error,
         busy_rejections,
         ended_at_ms,
         callback_url: started.callback_url,

@@ -87,8 +87,9 @@ pub trait Driver: Send + Sync {
 
 /// Reads what a receiver stored.
 pub trait Probe: Send + Sync {
-    /// The code stored for a task id, if any.
-    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>>;
+    /// The code stored for a task id (`None`: nothing stored), or why it could not be read
+    /// (the results endpoint refused, timed out or answered something else).
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>>;
 }
 
 /// Something the harness can grade.

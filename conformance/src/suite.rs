@@ -100,7 +100,7 @@ pub fn run_one(
     let seed = opts.seed.unwrap_or(scenario.seed);
     let replay = format!(
         "captchaai-conformance run {} --seed {seed}{}",
-        scenario.path.display(),
+        shell_word(&scenario.path.display().to_string()),
         if opts.replay_args.is_empty() {
             String::new()
         } else {
@@ -125,7 +125,9 @@ pub fn run_one(
     };
     if let Err(why) = subject.supports(&scenario) {
         return ScenarioReport {
+            verdict: checks::Verdict::Skipped,
             skipped: Some(why),
+            replay: String::new(),
             ..base
         };
     }
@@ -248,4 +250,36 @@ fn progress_bar(wanted: bool, total: usize) -> Option<indicatif::ProgressBar> {
         bar.set_style(style);
     }
     Some(bar)
+}
+
+/// `word` as one shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes.
+pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:@%+=,".contains(&b));
+    if plain {
+        std::borrow::Cow::Borrowed(word)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", word.replace('\'', "'\\''")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(
+            shell_word("scenarios/pingback/early.toml"),
+            "scenarios/pingback/early.toml"
+        );
+        assert_eq!(
+            shell_word("sp ace/it's $x.toml"),
+            r"'sp ace/it'\''s $x.toml'"
+        );
+        assert_eq!(shell_word(""), "''");
+    }
 }

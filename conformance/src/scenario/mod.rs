@@ -380,6 +380,18 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
             None,
         ));
     }
+    // Another process sees the scenario in real time divided by the scale: below 1 a run
+    // would take longer than the simulated time it covers (days, for a 1e-9 scale).
+    if raw.mock.time_scale.is_finite() && raw.mock.time_scale < 1.0 {
+        return Err(err(
+            at("mock.time-scale"),
+            format!(
+                "mock.time-scale must be at least 1 (simulated seconds per real second), got {}",
+                raw.mock.time_scale
+            ),
+            None,
+        ));
+    }
     if raw.mock.threads == 0 {
         return Err(err(
             at("mock.threads"),
@@ -708,7 +720,7 @@ tasks = [{ method = "turnstile", count = 3 }]
             ),
             (
                 format!("{GOOD}[mock]\ntime-scale = 0.0\n"),
-                "mock.time-scale: must be a number above 0",
+                "mock.time-scale must be at least 1",
                 ":10:14",
             ),
             (

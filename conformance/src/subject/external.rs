@@ -22,10 +22,14 @@
 //!   `{"ref":"1","task_id":"74000000001","outcome":"error","error":"timeout","code":null}`
 //!   where `error` is one of `timeout`, `unsolvable`, `invalid-key`,
 //!   `bad-input`, `no-threads`, `thread-limit`, `network`, `api`, and `code` the
-//!   API code when there was one. Lines that are not JSON are ignored (and noted).
+//!   API code when there was one. Other lines are ignored (the first
+//!   [`MAX_NOTED_LINES`] are noted), and so is what a line holds past [`MAX_LINE`];
+//! - exit: 0 once every task has a line. Once it has reported everything the
+//!   program has [`EXIT_GRACE`] to exit by itself; a non-zero status, or still
+//!   running then, fails `run-completed`.
 //!
-//! The program is stopped (its whole process group) when every task has a
-//! line, or at the scenario's deadline plus a margin.
+//! Its whole process group is stopped at the end (whatever it left running
+//! too), or at the scenario's deadline plus a margin.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -35,10 +39,12 @@ use std::{
 };
 
 use captchaai_mock::{MockState, state::TaskState};
+use futures::StreamExt as _;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     sync::Notify,
 };
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
@@ -242,25 +248,53 @@ struct ResultsUrl {
 }
 
 impl Probe for ResultsUrl {
-    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>> {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
         let url = self.template.replace("{id}", &urlencode(task_id));
         let http = self.http.clone();
         Box::pin(async move {
-            let r = http.get(url).send().await.ok()?;
-            if r.status().as_u16() != 200 {
-                return None;
-            }
-            r.text()
+            let failed = |why: String| format!("GET {url}: {why}");
+            let r = http
+                .get(&url)
+                .timeout(RESULTS_TIMEOUT)
+                .send()
                 .await
-                .ok()
-                .map(|t| t.trim_end_matches(['\r', '\n']).to_owned())
+                .map_err(|e| failed(transport_error(&e)))?;
+            match r.status().as_u16() {
+                200 => {}
+                404 => return Ok(None),
+                s => return Err(failed(format!("answered {s} (the contract: 200 or 404)"))),
+            }
+            let text = r.text().await.map_err(|e| failed(transport_error(&e)))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
         })
+    }
+}
+
+/// How long the results endpoint may take to say what it stored for one task.
+const RESULTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("no answer within {}s", RESULTS_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        "the request failed".into()
     }
 }
 
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// How long a client program that reported every task has to exit by itself.
+pub const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// The longest output line read whole; the rest of a longer line is discarded.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// How many ignored output lines (and stderr lines) are noted in the timeline.
+pub const MAX_NOTED_LINES: usize = 50;
 
 /// Any client program, run as a command (see the module docs for the contract).
 #[derive(Clone, Debug)]
@@ -351,14 +385,42 @@ impl Subject for ExternalClient {
             let s2 = shared.clone();
             let rec = ctx.recorder.clone();
             tokio::spawn(async move {
-                let mut lines = BufReader::new(stdout).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(ordinal) = record_line(&rec, &line) {
-                        s2.done
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(ordinal, ());
-                        s2.notify.notify_waiters();
+                let mut lines = FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE));
+                let mut ignored = 0usize;
+                let mut note = |message: String| {
+                    ignored += 1;
+                    if ignored <= MAX_NOTED_LINES {
+                        rec.record(Source::App, Event::Note { message });
+                    } else if ignored == MAX_NOTED_LINES + 1 {
+                        rec.record(
+                            Source::App,
+                            Event::Note {
+                                message: "more output ignored (not noted)".into(),
+                            },
+                        );
+                    }
+                };
+                while let Some(line) = lines.next().await {
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(LinesCodecError::MaxLineLengthExceeded) => {
+                            note(format!(
+                                "ignored output: a line longer than {MAX_LINE} bytes"
+                            ));
+                            continue;
+                        }
+                        Err(LinesCodecError::Io(_)) => break,
+                    };
+                    match record_line(&rec, &line) {
+                        Ok(ordinal) => {
+                            s2.done
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(ordinal, ());
+                            s2.notify.notify_waiters();
+                        }
+                        Err(Some(why)) => note(why),
+                        Err(None) => {}
                     }
                 }
                 *s2.exited.lock().unwrap_or_else(|p| p.into_inner()) = true;
@@ -369,7 +431,7 @@ impl Subject for ExternalClient {
                 let mut lines = BufReader::new(stderr).lines();
                 let mut kept = 0;
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if kept < 50 {
+                    if kept < MAX_NOTED_LINES {
                         rec.record(
                             Source::App,
                             Event::Note {
@@ -411,32 +473,49 @@ struct ClientDriver {
     child: Arc<tokio::sync::Mutex<Option<tokio::process::Child>>>,
     rec: Recorder,
     tasks: usize,
-    /// How the program ended, when it ended on its own.
-    exit: Arc<Mutex<Option<std::process::ExitStatus>>>,
+    /// How the program ended, when the harness saw it end (or gave up on it).
+    exit: Arc<Mutex<Option<Ending>>>,
 }
 
-/// Parses one output line; returns the task ordinal it completes.
-fn record_line(rec: &Recorder, line: &str) -> Option<u64> {
+/// How a client program's run ended.
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    /// It exited by itself with this status.
+    Exited(std::process::ExitStatus),
+    /// It reported every task but was still running [`EXIT_GRACE`] later: killed.
+    Lingered,
+}
+
+/// Parses one output line: the task ordinal it completes, or why it is ignored (`None`:
+/// a blank line, not worth a note).
+fn record_line(rec: &Recorder, line: &str) -> Result<u64, Option<String>> {
+    let ignored = |why: &str| {
+        Some(format!(
+            "ignored output ({why}): {}",
+            crate::timeline::short(line)
+        ))
+    };
+    if line.trim().is_empty() {
+        return Err(None);
+    }
     let v: serde_json::Value = match serde_json::from_str(line.trim()) {
         Ok(v @ serde_json::Value::Object(_)) => v,
-        _ => {
-            if !line.trim().is_empty() {
-                rec.record(
-                    Source::App,
-                    Event::Note {
-                        message: format!("ignored output: {}", crate::timeline::short(line)),
-                    },
-                );
-            }
-            return None;
-        }
+        _ => return Err(ignored("not a JSON object")),
     };
     let text = |k: &str| match &v[k] {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
     };
-    let ordinal: u64 = text("ref")?.parse().ok()?;
+    let Some(ordinal) = text("ref").and_then(|r| r.parse::<u64>().ok()) else {
+        return Err(ignored("no numeric \"ref\""));
+    };
+    match text("outcome").as_deref() {
+        Some("solved") if text("answer").is_some_and(|a| !a.is_empty()) => {}
+        Some("solved") => return Err(ignored("\"solved\" without an \"answer\"")),
+        Some("error") => {}
+        _ => return Err(ignored("\"outcome\" must be \"solved\" or \"error\"")),
+    }
     let task = text("task_id").and_then(|t| t.parse::<u64>().ok());
     if let Some(t) = task
         && !rec.ids().contains_key(&ordinal)
@@ -462,7 +541,7 @@ fn record_line(rec: &Recorder, line: &str) -> Option<u64> {
             );
         }
     }
-    Some(ordinal)
+    Ok(ordinal)
 }
 
 impl Driver for ClientDriver {
@@ -490,46 +569,86 @@ impl Driver for ClientDriver {
         let child = self.child.clone();
         let rec = self.rec.clone();
         let exit = self.exit.clone();
+        let shared = self.shared.clone();
+        let tasks = self.tasks;
         Box::pin(async move {
-            if let Some(mut c) = child.lock().await.take() {
-                if let Ok(Some(status)) = c.try_wait() {
+            let Some(mut c) = child.lock().await.take() else {
+                return;
+            };
+            // Everything reported (or its output closed): by the contract it exits now,
+            // by itself. Otherwise the run is over for it (its deadline passed).
+            let reported = shared.done.lock().unwrap_or_else(|p| p.into_inner()).len();
+            let closed = *shared.exited.lock().unwrap_or_else(|p| p.into_inner());
+            let grace = if reported >= tasks || closed {
+                EXIT_GRACE
+            } else {
+                Duration::ZERO
+            };
+            let status = match tokio::time::timeout(grace, c.wait()).await {
+                Ok(Ok(status)) => Some(status),
+                _ => c.try_wait().ok().flatten(),
+            };
+            // The whole process group (`sh -c` and whatever it started, still running or
+            // left behind), which the child leads: its pgid is its pid. Never 0 or 1.
+            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let ending = match status {
+                Some(status) => {
                     rec.record(
                         Source::App,
                         Event::Note {
                             message: format!("the client program exited: {status}"),
                         },
                     );
-                    *exit.lock().unwrap_or_else(|p| p.into_inner()) = Some(status);
-                } else {
-                    // The whole process group (`sh -c` and whatever it started),
-                    // which the child leads: its pgid is its pid. Never 0 or 1.
-                    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 1) {
-                        let _ = nix::sys::signal::killpg(
-                            nix::unistd::Pid::from_raw(pid),
-                            nix::sys::signal::Signal::SIGKILL,
-                        );
-                    }
-                    let _ = c.kill().await;
+                    Some(Ending::Exited(status))
                 }
-                let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
-            }
+                None => {
+                    let _ = c.kill().await;
+                    let _ = tokio::time::timeout(Duration::from_secs(5), c.wait()).await;
+                    (grace > Duration::ZERO).then(|| {
+                        rec.record(
+                            Source::App,
+                            Event::Note {
+                                message: format!(
+                                    "the client program was still running {}s after its last result: killed",
+                                    EXIT_GRACE.as_secs()
+                                ),
+                            },
+                        );
+                        Ending::Lingered
+                    })
+                }
+            };
+            *exit.lock().unwrap_or_else(|p| p.into_inner()) = ending;
         })
     }
 
     fn broke_off(&self) -> Option<String> {
-        let status = (*self.exit.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let ending = (*self.exit.lock().unwrap_or_else(|p| p.into_inner()))?;
         let reported = self
             .shared
             .done
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .len();
-        (reported < self.tasks || !status.success()).then(|| {
-            format!(
-                "the client program exited ({status}) having reported {reported} of {} task(s); \
-                 its stderr is in the evidence",
-                self.tasks
-            )
-        })
+        match ending {
+            Ending::Exited(status) => (reported < self.tasks || !status.success()).then(|| {
+                format!(
+                    "the client program exited ({status}) having reported {reported} of {} task(s); \
+                     its stderr is in the evidence",
+                    self.tasks
+                )
+            }),
+            Ending::Lingered => Some(format!(
+                "the client program reported {reported} of {} task(s) but had not exited {}s \
+                 later (it should exit 0 once every task is reported): killed",
+                self.tasks,
+                EXIT_GRACE.as_secs()
+            )),
+        }
     }
 }

@@ -257,12 +257,12 @@ impl Driver for ReferenceDriver {
 struct StoreProbe(ResultStore);
 
 impl Probe for StoreProbe {
-    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>> {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
         let r = task_id
             .parse::<u64>()
             .ok()
             .and_then(|id| self.0.get(TaskId::new(id)))
             .map(|r| r.code().to_owned());
-        Box::pin(async move { r })
+        Box::pin(async move { Ok(r) })
     }
 }

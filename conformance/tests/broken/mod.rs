@@ -289,8 +289,8 @@ impl Driver for BrokenDriver {
 struct NaiveProbe(Arc<Mutex<NaiveStore>>);
 
 impl Probe for NaiveProbe {
-    fn stored(&self, task_id: &str) -> BoxFuture<'static, Option<String>> {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
         let v = self.0.lock().unwrap().results.get(task_id).cloned();
-        Box::pin(async move { v })
+        Box::pin(async move { Ok(v) })
     }
 }
