@@ -66,6 +66,8 @@ KEY="captchaai-mock-test-key-00000001"
 SUBMIT_QUERY="key=$KEY&method=userrecaptcha&googlekey=6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-&pageurl=https%3A%2F%2Fexample.com%2Flogin&json=1"
 MOCK="$ROOT/target/release/captchaai-mock"
 CEILING="$ROOT/target/release/bench-ceiling"
+# The mock's default worker threads: half the CPUs, at least one (server.workers).
+MOCK_WORKERS=$(( $(nproc) / 2 )); (( MOCK_WORKERS >= 1 )) || MOCK_WORKERS=1
 DRIVER="$ROOT/target/release/bench-driver"
 CONFORMANCE="$ROOT/target/release/captchaai-conformance"
 WM_ROOT="$ROOT/bench/wiremock"
@@ -184,7 +186,7 @@ fi
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "mode: $([[ $QUICK == 1 ]] && echo quick || echo full)"
     echo "durations: wrk ${DUR}s, warm-up ${WARM}s (WireMock ${WARM_WM}s), sustained ${SUSTAIN}s, tasks $TASKS"
-    echo "cpus: $(nproc)"
+    echo "cpus: $(nproc) (captchaai-mock: $MOCK_WORKERS worker thread(s), its default; bare axum: one per core$( (( MOCK_WORKERS != $(nproc) )) && echo ", and $MOCK_WORKERS as a second row"))"
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
     echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2}') KiB"
     echo "kernel: $(uname -r)"
@@ -238,6 +240,14 @@ if ! skipped poll; then
     start_server ceiling $NICE "$CEILING" --bind "127.0.0.1:$P"
     "$DRIVER" wait-ready --url "http://127.0.0.1:$P/res.php"
     poll_start ceiling "$SERVER_PID" "http://127.0.0.1:$P/res.php?key=$KEY&action=get&id=74000000001&json=1"
+    # The mock runs half the cores' worker threads by default; the bare handler
+    # is measured that way too when it differs from one per core.
+    if (( MOCK_WORKERS != $(nproc) )); then
+        P=$(port)
+        start_server ceiling-same-workers $NICE "$CEILING" --bind "127.0.0.1:$P" --workers "$MOCK_WORKERS"
+        "$DRIVER" wait-ready --url "http://127.0.0.1:$P/res.php"
+        poll_start ceiling-same-workers "$SERVER_PID" "http://127.0.0.1:$P/res.php?key=$KEY&action=get&id=74000000001&json=1"
+    fi
 
     P=$(port)
     start_server mock $NICE "$MOCK" --config "$ROOT/bench/mock.toml" --bind "127.0.0.1:$P"
@@ -259,7 +269,8 @@ if ! skipped poll; then
             run_wrk "wiremock-$variant-warmup" 64 "$WARM_WM" "${POLL_URL[wiremock-$variant]}"
         done
     fi
-    for name in ceiling mock; do
+    for name in "${POLLED[@]}"; do
+        [[ $name == wiremock-* ]] && continue
         run_wrk "$name-warmup" 64 "$WARM" "${POLL_URL[$name]}"
     done
 

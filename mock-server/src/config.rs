@@ -301,6 +301,20 @@ pub struct ServerConfig {
     pub tls: bool,
     /// Where to write the generated CA certificate (default: a temp dir).
     pub tls_dir: Option<PathBuf>,
+    /// Runtime worker threads (default: half the CPUs, at least one). A mock shares its
+    /// machine with the client under test: on two cores, one worker answers faster, at
+    /// the tail and in throughput, than two that fight the client for the CPU (see
+    /// BENCHMARKS.md).
+    pub workers: Option<usize>,
+}
+
+impl ServerConfig {
+    /// The worker threads to run: `workers`, or half the CPUs (at least one).
+    pub fn effective_workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -309,6 +323,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: false,
             tls_dir: None,
+            workers: None,
         }
     }
 }
@@ -496,6 +511,7 @@ impl Config {
                 self.pingback.max_in_flight_per_host,
             ),
             ("pingback.queue-capacity", self.pingback.queue_capacity),
+            ("server.workers", self.server.workers.unwrap_or(1)),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
             return Err(invalid(*key, "must be at least 1"));
@@ -764,6 +780,13 @@ fault = { duplicate = { copies = 2, spacing = "500ms" } }
                 )
             );
         }
+        let err = Config::from_toml("[server]\nworkers = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 2, column 11: server.workers: must be at least 1");
+        let two = Config::from_toml("[server]\nworkers = 2\n").unwrap();
+        assert_eq!(two.server.effective_workers(), 2);
+        assert!(Config::default().server.effective_workers() >= 1);
     }
 
     #[test]

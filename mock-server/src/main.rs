@@ -64,6 +64,9 @@ struct Args {
     /// Directory for the generated CA certificate [config: server.tls-dir].
     #[arg(long)]
     tls_dir: Option<PathBuf>,
+    /// Runtime worker threads [config: server.workers; default: half the CPUs, at least 1].
+    #[arg(long)]
+    workers: Option<usize>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -164,6 +167,9 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
     if let Some(d) = &args.tls_dir {
         cfg.server.tls_dir = Some(d.clone());
     }
+    if let Some(w) = args.workers {
+        cfg.server.workers = Some(w);
+    }
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(cfg)
@@ -204,6 +210,7 @@ fn main() -> ExitCode {
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.server.effective_workers())
         .enable_all()
         .build()
     {
@@ -235,6 +242,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .map(|a| a.key)
         .collect();
     let (seed, scale, dialect) = (cfg.seed, cfg.time_scale, cfg.dialect);
+    let workers = cfg.server.effective_workers();
     let state = MockState::new(cfg, shutdown.child_token());
 
     let signal_token = shutdown.clone();
@@ -252,7 +260,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         let std_listener =
             std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
         let addr = std_listener.local_addr()?;
-        announce(scheme, addr, &keys, seed, scale, dialect);
+        announce(scheme, addr, &keys, (seed, scale, dialect, workers));
         say(&format!("CA certificate: {}", ca_path.display()));
         let grace = Duration::from_secs(5);
         captchaai_mock::serve_tls(std_listener, state, &generated, shutdown, grace)
@@ -263,7 +271,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr()?;
-        announce(scheme, addr, &keys, seed, scale, dialect);
+        announce(scheme, addr, &keys, (seed, scale, dialect, workers));
         captchaai_mock::serve(listener, state, shutdown).await?;
     }
     Ok(())
@@ -273,9 +281,7 @@ fn announce(
     scheme: &str,
     addr: SocketAddr,
     keys: &[String],
-    seed: u64,
-    scale: f64,
-    dialect: Dialect,
+    (seed, scale, dialect, workers): (u64, f64, Dialect, usize),
 ) {
     // stdout carries the facts scripts parse; logs go to stderr.
     say(&format!("captchaai-mock listening on {scheme}://{addr}"));
@@ -287,7 +293,7 @@ fn announce(
         say(&format!("API key: {k}"));
     }
     say(&format!(
-        "seed: {seed}  time scale: {scale}  dialect: {}",
+        "seed: {seed}  time scale: {scale}  dialect: {}  workers: {workers}",
         match dialect {
             Dialect::Captchaai => "captchaai",
             Dialect::TwoCaptcha => "2captcha",

@@ -38,6 +38,19 @@ macro_rules! codes {
             pub fn parse(s: &str) -> Option<Code> {
                 match s { $($text => Some(Code::$name),)* _ => None }
             }
+
+            /// The whole `json=1` answer, `{"status":0,"request":"<code>"}` (status 1 for
+            /// `OK_REPORT_RECORDED`), as a static string: the most frequent answers of
+            /// all (`CAPCHA_NOT_READY`) cost no formatting and no allocation.
+            pub fn json_reply(self) -> &'static str {
+                const FAILED: &[&str] = &[$(concat!(r#"{"status":0,"request":""#, $text, r#""}"#),)*];
+                const OK: &[&str] = &[$(concat!(r#"{"status":1,"request":""#, $text, r#""}"#),)*];
+                if self.is_error() {
+                    FAILED[self as usize]
+                } else {
+                    OK[self as usize]
+                }
+            }
         }
     };
 }
@@ -194,14 +207,15 @@ impl Reply {
         }
     }
 
-    /// Renders the body for a format.
-    pub fn render(&self, format: Format) -> (String, bool) {
-        match format {
-            Format::Plain => match self {
-                Reply::Json(v) => (v.to_string(), true),
-                other => (other.summary(), false),
-            },
-            Format::Json => (self.render_json(), true),
+    /// Renders the body for a format, and whether it is JSON. Codes are static text.
+    pub fn render(&self, format: Format) -> (std::borrow::Cow<'static, str>, bool) {
+        use std::borrow::Cow;
+        match (format, self) {
+            (Format::Plain, Reply::Code(c)) => (Cow::Borrowed(c.as_str()), false),
+            (Format::Json, Reply::Code(c)) => (Cow::Borrowed(c.json_reply()), true),
+            (Format::Plain, Reply::Json(v)) => (Cow::Owned(v.to_string()), true),
+            (Format::Plain, other) => (Cow::Owned(other.summary()), false),
+            (Format::Json, other) => (Cow::Owned(other.render_json()), true),
         }
     }
 
@@ -209,17 +223,7 @@ impl Reply {
         use std::fmt::Write;
         let mut out = String::with_capacity(64);
         match self {
-            Reply::Code(c) => {
-                // The most frequent answer of all (`CAPCHA_NOT_READY`): no
-                // formatting machinery.
-                out.push_str(if c.is_error() {
-                    r#"{"status":0,"request":""#
-                } else {
-                    r#"{"status":1,"request":""#
-                });
-                out.push_str(c.as_str());
-                out.push_str(r#""}"#);
-            }
+            Reply::Code(c) => out.push_str(c.json_reply()),
             Reply::Submitted(id, IdEncoding::String) => {
                 let _ = write!(out, r#"{{"status":1,"request":"{id}"}}"#);
             }
@@ -336,6 +340,16 @@ fn push_json_str(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_has_its_static_json_answer() {
+        for &c in Code::ALL {
+            let status = if c.is_error() { 0 } else { 1 };
+            let want = serde_json::json!({"status": status, "request": c.as_str()});
+            let got: serde_json::Value = serde_json::from_str(c.json_reply()).unwrap();
+            assert_eq!(got, want, "{c:?}");
+        }
+    }
 
     #[test]
     fn shapes_match_the_protocol_table() {

@@ -24,6 +24,8 @@ async fn announces_its_address_and_keys_and_serves() {
         OTHER_KEY,
         "--time-scale",
         "20",
+        "--workers",
+        "3",
     ]);
     let port: u16 = p
         .url
@@ -42,7 +44,7 @@ async fn announces_its_address_and_keys_and_serves() {
     assert!(
         p.stdout
             .iter()
-            .any(|l| l == "seed: 5  time scale: 20  dialect: captchaai"),
+            .any(|l| l == "seed: 5  time scale: 20  dialect: captchaai  workers: 3"),
         "{:?}",
         p.stdout
     );

@@ -1,7 +1,8 @@
 //! `bench-ceiling`: the practical ceiling for the mock on this machine.
 //!
-//! A bare axum server with the same runtime (tokio multi-thread, one worker
-//! per core) and the same answers as the mock, but no state, no parsing, no
+//! A bare axum server on tokio's multi-thread runtime (by default one worker
+//! per core, as most axum servers run; `--workers N` to match the mock's
+//! count) with the same answers as the mock, but no state, no parsing, no
 //! journal:
 //!
 //! - `/res.php` answers `{"status":0,"request":"CAPCHA_NOT_READY"}` (JSON),
@@ -33,6 +34,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8090")]
     bind: SocketAddr,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
 }
 
 const NOT_READY: &str = r#"{"status":0,"request":"CAPCHA_NOT_READY"}"#;
@@ -51,10 +55,11 @@ async fn submitted(State(next): State<Arc<AtomicU64>>) -> impl IntoResponse {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench-ceiling: starting the runtime: {e}");
