@@ -10,8 +10,9 @@ use crate::{
     timeline::Entry,
 };
 
-/// Version of the JSON report format; bumped on any incompatible change.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the JSON report format; bumped on any incompatible change (2: a skipped
+/// scenario's verdict is `SKIPPED`, not `OK`, and it has no replay command).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One scenario's outcome.
 #[derive(Clone, Debug, Serialize)]

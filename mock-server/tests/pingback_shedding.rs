@@ -2,7 +2,7 @@
 //! new ones are shed (journalled, and logged as a warning) while `in.php` and
 //! `res.php` keep answering at once; concurrency per receiver host stays at
 //! `max-in-flight-per-host`, each host with its own cap; an `early` callback
-//! skips a saturated host's queue; callbacks held in a reorder window count.
+//! jumps a saturated host's queue; callbacks held in a reorder window count.
 
 mod pingback_common;
 
@@ -237,10 +237,10 @@ async fn concurrency_is_capped_per_receiver_host() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_early_callback_skips_a_saturated_host_queue_and_holds_the_submit_one_attempt_at_most() {
+async fn an_early_callback_jumps_a_saturated_host_queue_and_holds_the_submit_one_attempt_at_most() {
     let _serial = SERIAL.lock().await;
     let rx = Receiver::with_plan(|_| Reply::slow(Duration::from_secs(3600))).await;
-    // Task 3 is early; tasks 1 and 2 occupy the host's only slot from 5 s.
+    // Task 3 is early; tasks 1 and 2 want the host's only slot from 5 s.
     let early = FaultRule::always(Fault::Early).matching(RuleMatch {
         tasks: Some(OrdinalRange { from: 3, to: 3 }),
         ..RuleMatch::default()
@@ -253,8 +253,9 @@ async fn an_early_callback_skips_a_saturated_host_queue_and_holds_the_submit_one
     let first = mock.submit(&url).await;
     let second = mock.submit(&url).await;
     until_ms(&mock, 6000).await;
-    // Its callback goes out at once, not behind the two queued ones (timing out at 15 s
-    // and 25 s); the submit answer waits for its attempt, which times out at 16 s.
+    // The first callback holds the slot until it times out at 15 s; the early one goes
+    // next, ahead of the second (queued since 5 s), within the cap of one. The submit
+    // answer waits one attempt timeout at most: 16 s.
     let id = mock.submit(&url).await;
     assert_eq!(mock.now_ms(), 16_000);
     until_ms(&mock, 60_000).await;
@@ -264,7 +265,12 @@ async fn an_early_callback_skips_a_saturated_host_queue_and_holds_the_submit_one
         .map(|r| (r.sent_at_ms, r.task_id))
         .collect();
     sent.sort_unstable();
-    assert_eq!(sent, vec![(5000, first), (6000, id), (15_000, second)]);
+    assert_eq!(sent, vec![(5000, first), (15_000, id), (25_000, second)]);
+    assert_eq!(
+        rx.max_in_flight(),
+        1,
+        "the cap holds for early callbacks too"
+    );
 }
 
 #[tokio::test(start_paused = true)]

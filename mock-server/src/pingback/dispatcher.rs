@@ -25,7 +25,7 @@
 //! are shed with a warning and a journal entry, so the API never waits on a
 //! slow receiver. Nothing blocks the finisher or a request handler except the
 //! `early` fault, whose submit waits for its callback's first attempt by design
-//! (sent at once, not queued behind other callbacks; at most the attempt timeout).
+//! (first in its host's queue, within the host's cap; at most the attempt timeout).
 
 use std::{
     borrow::Cow,
@@ -763,12 +763,25 @@ impl Dispatcher {
     /// Queues a piece of work on its lane, starting a worker if the lane has
     /// fewer than its cap.
     fn push(&self, work: Work, generation: &Arc<Generation>) {
+        self.enqueue_work(work, generation, false);
+    }
+
+    /// As [`Dispatcher::push`], ahead of everything queued on the lane.
+    fn push_first(&self, work: Work, generation: &Arc<Generation>) {
+        self.enqueue_work(work, generation, true);
+    }
+
+    fn enqueue_work(&self, work: Work, generation: &Arc<Generation>, first: bool) {
         if generation.cancel.is_cancelled() {
             return;
         }
         let lane = work.lane().clone();
         let mut s = lock(&lane.state);
-        s.queue.push_back(work);
+        if first {
+            s.queue.push_front(work);
+        } else {
+            s.queue.push_back(work);
+        }
         if s.workers < lane.max_workers {
             s.workers += 1;
             while s.tasks.try_join_next().is_some() {}
@@ -978,11 +991,11 @@ impl Dispatcher {
 
     /// Sends a job's callbacks right now and waits until their first
     /// attempts are done (the `early` fault); retries continue in the
-    /// background. The first attempts go out at once, beside the lane's
-    /// workers rather than behind its queue (the race this fault stages is
-    /// with the submit answer, not with other tasks' callbacks), and the wait
-    /// is bounded by the attempt timeout: a receiver that hangs holds the
-    /// submit answer no longer than one attempt may take.
+    /// background. The job goes to the front of its host's queue, ahead of
+    /// callbacks already waiting there (the race this fault stages is with the
+    /// submit answer, not with other tasks' callbacks), still within the host's
+    /// concurrency cap; the wait is bounded by the attempt timeout, so a host
+    /// whose every slot hangs holds the submit answer no longer than that.
     pub async fn deliver_now(&self, job: Job, _cfg: &Config) {
         let generation = self.generation();
         let Some(guard) = self.admit(&job, &generation) else {
@@ -994,21 +1007,13 @@ impl Dispatcher {
             ..job
         };
         let (tx, rx) = oneshot::channel();
-        let ctx = self.context(job, guard, &generation, Some(tx));
-        let lane = ctx.lane.clone();
-        {
-            let mut s = lock(&lane.state);
-            if generation.cancel.is_cancelled() {
-                return;
-            }
-            while s.tasks.try_join_next().is_some() {}
-            let this = self.clone();
-            let generation = generation.clone();
-            // In the lane's set, so that a reset aborts it with the rest.
-            s.tasks.spawn(async move {
-                this.send_sequence(ctx, 0, base, None, &generation).await;
-            });
-        }
+        let work = Work::Send {
+            job: self.context(job, guard, &generation, Some(tx)),
+            index: 0,
+            base,
+            window: None,
+        };
+        self.push_first(work, &generation);
         let bound = self.0.clock.to_real(self.0.attempt_timeout);
         let _ = tokio::time::timeout(bound, rx).await;
     }
