@@ -6,6 +6,14 @@
 //! polled result is an acknowledged duplicate that changes nothing. The task id is registered
 //! right after the submit returns; a pingback that arrived even earlier is already in the
 //! store and is found at once.
+//!
+//! A pingback carries only `id` and `code`: a result that came that way has no
+//! `user_agent` or `result` field (reCAPTCHA Enterprise, Cloudflare Challenge, CaptchaFox).
+//! Where the answer is useless without the browser's user agent, use
+//! [`Strategy::PollOnly`], or read it with [`Client::poll_once`] after the pingback.
+//!
+//! The deadline covers waiting for the result; the submit before it is bounded by the
+//! retry policy (transient errors) and its busy budget (busy threads).
 
 use std::time::Duration;
 
