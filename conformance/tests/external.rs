@@ -439,3 +439,78 @@ fn chaos_finds_the_naive_receivers_bug_and_shrinks_it() {
     );
     assert!(String::from_utf8_lossy(&check.stdout).starts_with("2 scenario file(s) valid"));
 }
+
+/// Answers every task (as an API error) from stdin, then runs `then` in the same shell.
+fn answers_everything_then(then: &str) -> String {
+    format!(
+        "python3 -c 'import sys, json; \
+         [print(json.dumps({{\"ref\": json.loads(l)[\"ref\"], \"outcome\": \"error\", \"error\": \"api\"}}), flush=True) for l in sys.stdin]'; {then}"
+    )
+}
+
+#[test]
+fn a_client_must_exit_cleanly_once_everything_is_reported() {
+    let marker = format!("sleep {}", 9000 + std::process::id() % 900);
+    for (then, says) in [
+        (
+            "exit 1",
+            "exited (exit status: 1) having reported 8 of 8".to_owned(),
+        ),
+        (marker.as_str(), "had not exited 5s later".to_owned()),
+    ] {
+        let cmd = answers_everything_then(then);
+        let out = harness(&[
+            "run",
+            "scenarios/strategies/poll-only.toml",
+            "--client-cmd",
+            &cmd,
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("run-completed"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(line.contains("FAILED") && line.contains(&says), "{line}");
+    }
+    // What the program left running went with its process group.
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .expect("pgrep runs");
+    assert!(
+        left.stdout.is_empty(),
+        "left behind: {:?}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
+#[test]
+fn a_client_flooding_its_output_is_bounded() {
+    let out = harness(&[
+        "run",
+        "scenarios/strategies/poll-only.toml",
+        "--client-cmd",
+        "yes",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.len() < 200_000, "{} bytes of report", stdout.len());
+    assert!(stdout.contains("FAILED        nothing-lost"), "{stdout}");
+}
+
+#[test]
+fn an_unreadable_results_url_is_reported_as_such_not_as_lost_results() {
+    let rx = Receiver::start("correct_receiver.py", &[]);
+    let mut subject = rx.args(None);
+    let at = subject.iter().position(|a| a == "--results-url").unwrap() + 1;
+    // Nothing listens on the discard port.
+    subject[at] = "http://127.0.0.1:9/results/{id}".to_owned();
+    let (code, failed, _) = run_json(&subject, &["scenarios/receiver/duplicates.toml"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        failed.get("receiver/duplicates"),
+        Some(&set(&["results-readable"])),
+        "{failed:?}"
+    );
+}

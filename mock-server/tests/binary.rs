@@ -253,3 +253,45 @@ async fn sigterm_exits_0_with_tls() {
     )
     .await;
 }
+
+/// A stderr whose reader is gone (`captchaai-mock 2>&1 | head -3`, a supervisor that
+/// closed the pipe) fails every log write: pingbacks are still sent and journalled, and
+/// SIGTERM still shuts the mock down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_stops_neither_pingbacks_nor_shutdown() {
+    let mut p = MockProcess::start_with(&["--bind", "127.0.0.1:0", "--time-scale", "1000"], true);
+    let http = common::http();
+    let submit = |n: u32| {
+        http.get(format!("{}/in.php", p.url)).query(&[
+            ("key", DEFAULT_KEY),
+            ("method", "turnstile"),
+            ("sitekey", "0x4AAAAAAA"),
+            ("pageurl", "https://example.com"),
+            // Nothing listens there: every attempt is refused, journalled and logged.
+            ("pingback", &format!("http://127.0.0.1:9/hook{n}")),
+        ])
+    };
+    for n in 0..5 {
+        let a = common::send(submit(n)).await;
+        assert!(a.body.starts_with("OK|"), "{}", a.body);
+    }
+    let deadline = common::child::real_now() + Duration::from_secs(20);
+    loop {
+        let j = common::send(http.get(format!("{}/__admin/pingbacks", p.url))).await;
+        let j: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+        let n = j.as_array().map_or(0, Vec::len);
+        if n >= 5 {
+            break;
+        }
+        assert!(
+            common::child::real_now() < deadline,
+            "only {n} attempts journalled: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(&p, "-TERM");
+    let status = p
+        .wait_timeout(Duration::from_secs(15))
+        .expect("an exit within 15 s of SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}

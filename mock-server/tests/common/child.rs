@@ -39,14 +39,27 @@ impl MockProcess {
     /// Starts the binary with `args` (add `--bind 127.0.0.1:0` yourself) and
     /// waits at most 30 s for it to announce its address and key.
     pub(crate) fn start(args: &[&str]) -> MockProcess {
+        MockProcess::start_with(args, false)
+    }
+
+    /// As [`MockProcess::start`]; with `closed_stderr`, its stderr is a pipe whose reading
+    /// end is already closed (every log write fails), and it logs at `info`.
+    pub(crate) fn start_with(args: &[&str], closed_stderr: bool) -> MockProcess {
+        let (stderr_to, level) = if closed_stderr {
+            let (reader, writer) = std::io::pipe().expect("a pipe");
+            drop(reader);
+            (Stdio::from(writer), "info")
+        } else {
+            (Stdio::piped(), "warn")
+        };
         let mut child = Command::new(BIN)
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .env_remove("CAPTCHAAI_MOCK_BIND")
             .env_remove("CAPTCHAAI_MOCK_ADMIN_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr_to)
             .spawn()
             .expect("spawning captchaai-mock");
         let (tx, lines) = mpsc::channel();
@@ -59,11 +72,12 @@ impl MockProcess {
                 }
             }
         });
-        let mut err = child.stderr.take().expect("piped stderr");
-        let stderr = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
+        let stderr = child.stderr.take().map(|mut err| {
+            thread::spawn(move || {
+                let mut s = String::new();
+                let _ = err.read_to_string(&mut s);
+                s
+            })
         });
         let mut p = MockProcess {
             child: Some(child),
@@ -72,7 +86,7 @@ impl MockProcess {
             ca: None,
             stdout: Vec::new(),
             lines,
-            stderr: Some(stderr),
+            stderr,
         };
         let tls = args.contains(&"--tls");
         let deadline = real_now() + Duration::from_secs(30);
