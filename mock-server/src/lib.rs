@@ -64,26 +64,20 @@ pub use state::MockState;
 /// body), except `OPTIONS`, a CORS preflight, and `HEAD`, a probe: neither creates a task.
 pub fn app(state: MockState) -> Router {
     Router::new()
-        .route(
-            "/in.php",
-            any(in_php::handle)
-                .options(wire::preflight)
-                .head(wire::probe),
-        )
-        .route(
-            "/res.php",
-            any(res_php::handle)
-                .options(wire::preflight)
-                .head(wire::probe),
-        )
-        .route(
-            "/solve.php",
-            any(in_php::handle_solve)
-                .options(wire::preflight)
-                .head(wire::probe),
-        )
+        .route("/in.php", api(in_php::handle))
+        .route("/res.php", api(res_php::handle))
+        .route("/solve.php", api(in_php::handle_solve))
         .nest("/__admin", admin::router(state.clone()))
         .with_state(state)
+}
+
+/// An API endpoint: `handler` for every method but `OPTIONS` and `HEAD`.
+fn api<H, T>(handler: H) -> axum::routing::MethodRouter<MockState>
+where
+    H: axum::handler::Handler<T, MockState>,
+    T: 'static,
+{
+    any(handler).options(wire::preflight).head(wire::probe)
 }
 
 /// Serves the mock on a bound listener until `shutdown` fires, then drains

@@ -68,9 +68,7 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
                         answer,
                         price: format_money(state.price(account, id).unwrap_or(0.0)),
                     },
-                    Outcome::Failed { code } => {
-                        Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
-                    }
+                    Outcome::Failed { code } => Reply::Code(failure(&code)),
                 },
                 Ok(outcome) => match state.task(id) {
                     Some(view) => solved_reply(&cfg, &view, outcome),
@@ -123,9 +121,7 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
 pub fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> Reply {
     let (id, kind) = (task.id, task.kind);
     match outcome {
-        Outcome::Failed { code } => {
-            Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
-        }
+        Outcome::Failed { code } => Reply::Code(failure(&code)),
         Outcome::Solved { answer, user_agent } => {
             let mut extras = Vec::new();
             if kind.has_result_field() {
@@ -184,9 +180,7 @@ fn bulk_get(state: &MockState, _cfg: &Config, account: u32, ids: &str) -> Reply 
         [single] => match one(single) {
             Err(code) => Reply::Code(code),
             Ok(Outcome::Solved { answer, .. }) => Reply::Bare(answer),
-            Ok(Outcome::Failed { code }) => {
-                Reply::Code(Code::parse(&code).unwrap_or(Code::CaptchaUnsolvable))
-            }
+            Ok(Outcome::Failed { code }) => Reply::Code(failure(&code)),
         },
         many => Reply::Bare(
             many.iter()
@@ -198,6 +192,11 @@ fn bulk_get(state: &MockState, _cfg: &Config, account: u32, ids: &str) -> Reply 
                 .join("|"),
         ),
     }
+}
+
+/// The code a failed task is answered with (`ERROR_CAPTCHA_UNSOLVABLE` unless forced).
+fn failure(code: &str) -> Code {
+    Code::parse(code).unwrap_or(Code::CaptchaUnsolvable)
 }
 
 /// Money as the service prints it: up to five decimals, no trailing zeros.

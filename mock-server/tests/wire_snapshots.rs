@@ -1203,16 +1203,13 @@ async fn preflight_probe_and_json_array_ids() {
         ])
         .await;
     env.solve(a);
-    let bulk = env
-        .http
-        .post(env.url("res.php"))
-        .json(&serde_json::json!({"key": K, "action": "get", "ids": [a, b], "json": 1}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let bulk = common::send(
+        env.http
+            .post(env.url("res.php"))
+            .json(&serde_json::json!({"key": K, "action": "get", "ids": [a, b], "json": 1})),
+    )
+    .await
+    .body;
     let v: serde_json::Value = serde_json::from_str(&bulk).unwrap();
     assert_eq!(v["status"], 1, "{bulk}");
     let parts: Vec<&str> = v["request"].as_str().unwrap().split('|').collect();

@@ -44,16 +44,7 @@ impl Client {
             ("action", "threadsinfo".to_owned()),
             ("json", "1".to_owned()),
         ];
-        let mut jitter = self.submit_jitter();
-        let body = self
-            .call_retrying(
-                Endpoint::Res,
-                SubmitMethod::Post,
-                &params,
-                Idempotent::Yes,
-                &mut jitter,
-            )
-            .await?;
+        let body = self.read(SubmitMethod::Post, &params).await?;
         if let Body::Json(map) = &body {
             let threads = wire::coerce_u32(map.get("threads"));
             let working = wire::coerce_u32(map.get("working_threads"));
@@ -79,16 +70,7 @@ impl Client {
             ("action", "getbalance".to_owned()),
             self.json_param(),
         ];
-        let mut jitter = self.submit_jitter();
-        let body = self
-            .call_retrying(
-                Endpoint::Res,
-                SubmitMethod::Get,
-                &params,
-                Idempotent::Yes,
-                &mut jitter,
-            )
-            .await?;
+        let body = self.read(SubmitMethod::Get, &params).await?;
         let number = match wire::interpret(&body)? {
             Reply::Ok { request, .. } => match request {
                 Value::Number(n) => n.as_f64(),
@@ -164,16 +146,7 @@ impl Client {
         if let Some(a) = addr {
             params.push(("addr", a.to_owned()));
         }
-        let mut jitter = self.submit_jitter();
-        let body = self
-            .call_retrying(
-                Endpoint::Res,
-                SubmitMethod::Get,
-                &params,
-                Idempotent::Yes,
-                &mut jitter,
-            )
-            .await?;
+        let body = self.read(SubmitMethod::Get, &params).await?;
         match wire::interpret(&body)? {
             Reply::Ok { request, .. } => Ok(match request {
                 Value::String(s) => s,
@@ -186,6 +159,17 @@ impl Client {
                 "{action} answered CAPCHA_NOT_READY"
             ))),
         }
+    }
+
+    /// An account read on `res.php` (safe to repeat: retried on any transient failure).
+    async fn read(
+        &self,
+        method: SubmitMethod,
+        params: &[(&'static str, String)],
+    ) -> Result<Body, Error> {
+        let mut jitter = self.submit_jitter();
+        self.call_retrying(Endpoint::Res, method, params, Idempotent::Yes, &mut jitter)
+            .await
     }
 
     async fn report(&self, task_id: &TaskId, action: &'static str) -> Result<(), Error> {

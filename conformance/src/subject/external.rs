@@ -510,36 +510,29 @@ fn record_line(rec: &Recorder, line: &str) -> Result<u64, Option<String>> {
     let Some(ordinal) = text("ref").and_then(|r| r.parse::<u64>().ok()) else {
         return Err(ignored("no numeric \"ref\""));
     };
-    match text("outcome").as_deref() {
-        Some("solved") if text("answer").is_some_and(|a| !a.is_empty()) => {}
+    let answer = text("answer").filter(|a| !a.is_empty());
+    let solved = match text("outcome").as_deref() {
+        Some("solved") if answer.is_some() => true,
         Some("solved") => return Err(ignored("\"solved\" without an \"answer\"")),
-        Some("error") => {}
+        Some("error") => false,
         _ => return Err(ignored("\"outcome\" must be \"solved\" or \"error\"")),
-    }
+    };
     let task = text("task_id").and_then(|t| t.parse::<u64>().ok());
     if let Some(t) = task
         && !rec.ids().contains_key(&ordinal)
     {
         rec.submitted(ordinal, t);
     }
-    match text("outcome").as_deref() {
-        Some("solved") => rec.result(
+    if solved {
+        rec.result(ordinal, task, answer.unwrap_or_default(), None, None);
+    } else {
+        rec.error(
             ordinal,
             task,
-            text("answer").unwrap_or_default(),
-            None,
-            None,
-        ),
-        _ => {
-            let kind = text("error").unwrap_or_else(|| "api".into());
-            rec.error(
-                ordinal,
-                task,
-                kind,
-                text("code"),
-                text("message").unwrap_or_default(),
-            );
-        }
+            text("error").unwrap_or_else(|| "api".into()),
+            text("code"),
+            text("message").unwrap_or_default(),
+        );
     }
     Ok(ordinal)
 }
