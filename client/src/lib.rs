@@ -46,7 +46,7 @@
 //! | module | what |
 //! |---|---|
 //! | `error` | [`Error`], [`ErrorKind`], code classification |
-//! | `task` | [`Task`] and one struct per method, [`task::TaskKind`] (the SDK's registry table) |
+//! | `task/` | [`Task`] and one struct per method (`image_tasks.rs`, `recaptcha.rs`, `widgets.rs`), their inputs (`image.rs`, `proxy.rs`), [`task::TaskKind`] (`kind.rs`, the SDK's registry table) |
 //! | `task_id` | [`TaskId`] |
 //! | `solution` | [`Solution`], [`solution::Answer`] |
 //! | `wire` (private) | decoding `status`/`request` JSON and `OK\|...` plain-text bodies |
