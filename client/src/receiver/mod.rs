@@ -21,6 +21,7 @@
 //! Every refusal is published as [`StoreEvent::Rejected`].
 
 mod handler;
+mod reject;
 mod store;
 
 use std::fmt;
@@ -32,9 +33,9 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use reject::RejectReason;
 pub use store::{
-    Recorded, RejectReason, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats,
-    TaskResult,
+    Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats, TaskResult,
 };
 
 use crate::error::Error;

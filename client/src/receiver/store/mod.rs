@@ -27,231 +27,16 @@ use futures::stream::{BoxStream, StreamExt as _};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+mod event;
+mod result;
+
+pub use event::{StoreEvent, StoreStats};
+pub use result::{Recorded, ResultSource, TaskResult};
+
 use crate::error::Error;
+use crate::receiver::RejectReason;
 use crate::solution::Solution;
-use crate::task::TaskKind;
 use crate::task_id::TaskId;
-
-/// Where a result came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ResultSource {
-    /// A pingback callback.
-    Pingback,
-    /// A `res.php` poll.
-    Poll,
-    /// Recorded by the application itself.
-    Manual,
-}
-
-/// The result of one task, as kept by the store: the `code` (the answer, or an `ERROR_...`
-/// code for a failed task) and, for polled results, the full [`Solution`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskResult {
-    task_id: TaskId,
-    code: String,
-    source: ResultSource,
-    solution: Option<Solution>,
-}
-
-impl TaskResult {
-    /// The task.
-    pub fn task_id(&self) -> TaskId {
-        self.task_id
-    }
-
-    /// The answer, or the error code of a failed task.
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// Where the result came from.
-    pub fn source(&self) -> ResultSource {
-        self.source
-    }
-
-    /// The full solution, when the result was polled.
-    pub fn solution(&self) -> Option<&Solution> {
-        self.solution.as_ref()
-    }
-
-    /// True when the code is an error code (starts with `ERROR`).
-    pub fn is_failure(&self) -> bool {
-        self.code.starts_with("ERROR")
-    }
-
-    /// The result as the client's return value: the polled solution, or the code parsed as
-    /// `kind` answers are shaped; failures become the matching [`Error`].
-    pub fn to_solution(&self, kind: TaskKind) -> Result<Solution, Error> {
-        match &self.solution {
-            Some(solution) => Ok(solution.clone()),
-            None => Solution::from_code(kind, self.task_id, &self.code),
-        }
-    }
-}
-
-/// Why the receiver refused a callback. Each reason has its HTTP status
-/// ([`RejectReason::status`]).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum RejectReason {
-    /// Neither GET nor POST (405).
-    #[error("method not allowed")]
-    MethodNotAllowed,
-    /// The source address is outside the allow-list (403).
-    #[error("source address not allowed")]
-    SourceNotAllowed,
-    /// An allow-list is set but the source address is unknown: the app was not served with
-    /// `into_make_service_with_connect_info` (403, fail closed).
-    #[error("source address unknown; serve with into_make_service_with_connect_info")]
-    NoConnectInfo,
-    /// The shared secret is missing or wrong (403).
-    #[error("missing or wrong secret")]
-    BadSecret,
-    /// A POST body that is not `application/x-www-form-urlencoded` (415).
-    #[error("body must be application/x-www-form-urlencoded")]
-    UnsupportedContentType,
-    /// The body is larger than the receiver accepts (413).
-    #[error("body too large")]
-    BodyTooLarge,
-    /// The body could not be read (400).
-    #[error("unreadable body")]
-    UnreadableBody,
-    /// No `id` (400).
-    #[error("missing id")]
-    MissingId,
-    /// `id` is not a number (400).
-    #[error("id is not numeric")]
-    InvalidId,
-    /// `id` or `code` given twice with different values (400).
-    #[error("parameter given twice with different values")]
-    AmbiguousParameter,
-    /// No `code`, or an empty one (400).
-    #[error("missing code")]
-    MissingCode,
-    /// `code` longer than the configured maximum (400).
-    #[error("code too large")]
-    CodeTooLarge,
-    /// Registered-only mode and the task is not registered (404).
-    #[error("unknown task")]
-    UnknownTask,
-}
-
-impl RejectReason {
-    /// The HTTP status the receiver answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            RejectReason::MethodNotAllowed => 405,
-            RejectReason::SourceNotAllowed
-            | RejectReason::NoConnectInfo
-            | RejectReason::BadSecret => 403,
-            RejectReason::UnsupportedContentType => 415,
-            RejectReason::BodyTooLarge => 413,
-            RejectReason::UnknownTask => 404,
-            RejectReason::UnreadableBody
-            | RejectReason::MissingId
-            | RejectReason::InvalidId
-            | RejectReason::AmbiguousParameter
-            | RejectReason::MissingCode
-            | RejectReason::CodeTooLarge => 400,
-        }
-    }
-}
-
-/// Something the store (or the receiver in front of it) did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StoreEvent {
-    /// A task id was registered.
-    Registered {
-        /// The task.
-        task_id: TaskId,
-    },
-    /// The first result of a task was stored.
-    Stored(TaskResult),
-    /// The same result again: acknowledged and ignored.
-    Duplicate {
-        /// The task.
-        task_id: TaskId,
-        /// Where the duplicate came from.
-        source: ResultSource,
-    },
-    /// A different result for a task that already has one: acknowledged, ignored, reported.
-    Conflict {
-        /// The task.
-        task_id: TaskId,
-        /// The code kept (the first one).
-        kept: String,
-        /// The code ignored.
-        rejected: String,
-        /// Where the ignored result came from.
-        source: ResultSource,
-    },
-    /// The receiver refused a callback without touching the store.
-    Rejected {
-        /// The task, when the callback carried a valid id.
-        task_id: Option<TaskId>,
-        /// Why.
-        reason: RejectReason,
-    },
-    /// An entry left the store (expired or evicted for capacity).
-    Evicted {
-        /// The task.
-        task_id: TaskId,
-        /// Whether it had a result.
-        had_result: bool,
-    },
-}
-
-/// What recording a result did; every variant carries the result the store keeps.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Recorded {
-    /// It was the first result: stored.
-    Stored(TaskResult),
-    /// The task already had this very result.
-    Duplicate(TaskResult),
-    /// The task already had a different result, which is kept.
-    Conflict {
-        /// The result kept.
-        kept: TaskResult,
-        /// The code that was ignored.
-        rejected: String,
-    },
-}
-
-impl Recorded {
-    /// The result the store keeps for the task (the first one).
-    pub fn winner(&self) -> &TaskResult {
-        match self {
-            Recorded::Stored(r) | Recorded::Duplicate(r) => r,
-            Recorded::Conflict { kept, .. } => kept,
-        }
-    }
-
-    /// As [`Recorded::winner`], by value.
-    pub fn into_winner(self) -> TaskResult {
-        match self {
-            Recorded::Stored(r) | Recorded::Duplicate(r) => r,
-            Recorded::Conflict { kept, .. } => kept,
-        }
-    }
-}
-
-/// Counters of what the store did since it was created.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StoreStats {
-    /// Ids registered.
-    pub registered: u64,
-    /// First results stored.
-    pub stored: u64,
-    /// Identical duplicates ignored.
-    pub duplicates: u64,
-    /// Conflicting duplicates ignored.
-    pub conflicts: u64,
-    /// Callbacks rejected by the receiver.
-    pub rejected: u64,
-    /// Entries expired or evicted.
-    pub evicted: u64,
-}
 
 /// Limits of a [`ResultStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -620,7 +405,7 @@ impl ResultStore {
     ) -> Recorded {
         let existing = state.entries.get(&task_id).and_then(|e| e.result.clone());
         match existing {
-            Some(kept) if kept.code == code => {
+            Some(kept) if kept.code() == code => {
                 state.stats.duplicates += 1;
                 events.push(StoreEvent::Duplicate { task_id, source });
                 Recorded::Duplicate(kept)
@@ -630,13 +415,13 @@ impl ResultStore {
                 tracing::warn!(
                     %task_id,
                     ?source,
-                    kept_len = kept.code.len(),
+                    kept_len = kept.code().len(),
                     rejected_len = code.len(),
                     "conflicting result ignored: the first result wins"
                 );
                 events.push(StoreEvent::Conflict {
                     task_id,
-                    kept: kept.code.clone(),
+                    kept: kept.code().to_owned(),
                     rejected: code.clone(),
                     source,
                 });
@@ -646,12 +431,7 @@ impl ResultStore {
                 }
             }
             None => {
-                let result = TaskResult {
-                    task_id,
-                    code,
-                    source,
-                    solution,
-                };
+                let result = TaskResult::new(task_id, code, source, solution);
                 if !state.entries.contains_key(&task_id) {
                     self.insert_locked(state, task_id, false, events);
                 }
