@@ -635,3 +635,6 @@ impl ResultStore {
         }
     }
 }
+
+#[cfg(test)]
+mod model_tests;
