@@ -66,3 +66,19 @@ pub struct StoreStats {
     /// Entries expired or evicted.
     pub evicted: u64,
 }
+
+impl StoreStats {
+    /// Counts what these events did (each event is one counter).
+    pub(super) fn count(&mut self, events: &[StoreEvent]) {
+        for event in events {
+            match event {
+                StoreEvent::Registered { .. } => self.registered += 1,
+                StoreEvent::Stored(_) => self.stored += 1,
+                StoreEvent::Duplicate { .. } => self.duplicates += 1,
+                StoreEvent::Conflict { .. } => self.conflicts += 1,
+                StoreEvent::Rejected { .. } => self.rejected += 1,
+                StoreEvent::Evicted { .. } => self.evicted += 1,
+            }
+        }
+    }
+}

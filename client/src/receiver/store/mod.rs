@@ -17,18 +17,29 @@
 //!
 //! Every change is published as a [`StoreEvent`] (broadcast channel and synchronous
 //! observers) so a harness can record what the receiver did.
+//!
+//! # Layout
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`ResultStore`]: the lock, first-result-wins outcomes turned into events and counters, waiting |
+//! | `memory.rs` | the state: entries, ttl, and the eviction order (O(1) amortised per operation whatever the mix of awaited, registered and unregistered entries) |
+//! | `slot.rs` | what the waiters of one task share |
+//! | `result.rs` | [`TaskResult`], [`ResultSource`], [`Recorded`] |
+//! | `event.rs` | [`StoreEvent`], [`StoreStats`] |
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use futures::stream::{BoxStream, StreamExt as _};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 mod event;
+mod memory;
 mod result;
+mod slot;
 
 pub use event::{StoreEvent, StoreStats};
 pub use result::{Recorded, ResultSource, TaskResult};
@@ -37,6 +48,8 @@ use crate::error::Error;
 use crate::receiver::RejectReason;
 use crate::solution::Solution;
 use crate::task_id::TaskId;
+
+use memory::{Memory, WaitStart};
 
 /// Limits of a [`ResultStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +60,9 @@ pub struct StoreConfig {
     /// result nobody registered is evicted first, then the oldest entry nobody is waiting
     /// on. Pending entries with a waiter are never evicted, so the store can exceed its
     /// capacity by the number of tasks awaited at once beyond it (plus one).
+    ///
+    /// Memory follows the entries held, not the capacity: a large capacity costs nothing
+    /// until it is used, and each operation costs the same at any size (`benches/store.rs`).
     pub capacity: usize,
     /// Buffer of the event and result broadcast channels (default 1024); a slower subscriber
     /// misses the oldest items (a `tracing` warning says how many).
@@ -102,35 +118,9 @@ struct Shared {
     observers: RwLock<Vec<Observer>>,
 }
 
-#[derive(Default)]
 struct State {
-    entries: HashMap<TaskId, Entry>,
-    /// (last change, id, generation), oldest first; stale items are skipped.
-    order: VecDeque<(Instant, TaskId, u64)>,
-    /// (id, creation serial) of entries created by a result for an unregistered id, oldest
-    /// first: the first to go when the store is full. Stale items are skipped.
-    orphans: VecDeque<(TaskId, u64)>,
-    next_generation: u64,
+    memory: Memory,
     stats: StoreStats,
-}
-
-struct Entry {
-    registered: bool,
-    result: Option<TaskResult>,
-    /// Changes with every touch (matches the live item of `order`).
-    generation: u64,
-    /// Set once, at insertion (matches the item of `orphans`).
-    created: u64,
-    changed: Instant,
-    tx: watch::Sender<Option<TaskResult>>,
-}
-
-impl Entry {
-    /// A pending entry somebody is waiting on: never evicted, and kept past the ttl until
-    /// the waiter's own deadline.
-    fn awaited(&self) -> bool {
-        self.result.is_none() && self.tx.receiver_count() > 0
-    }
 }
 
 impl fmt::Debug for ResultStore {
@@ -163,10 +153,14 @@ impl ResultStore {
         };
         let (results, _) = broadcast::channel(config.channel_capacity);
         let (events, _) = broadcast::channel(config.channel_capacity);
+        let memory = Memory::new(config.ttl, config.capacity);
         ResultStore {
             shared: Arc::new(Shared {
                 config,
-                state: Mutex::new(State::default()),
+                state: Mutex::new(State {
+                    memory,
+                    stats: StoreStats::default(),
+                }),
                 results,
                 events,
                 observers: RwLock::new(Vec::new()),
@@ -182,35 +176,19 @@ impl ResultStore {
     /// Registers a task id: the receiver's registered-only mode then accepts its callbacks.
     /// Returns false when it was registered already. A result that arrived earlier stays.
     pub fn register(&self, task_id: TaskId) -> bool {
-        let (newly, events) = {
-            let mut state = self.lock();
-            let mut events = self.purge(&mut state);
-            let newly = self.register_locked(&mut state, task_id, &mut events);
-            (newly, events)
-        };
-        self.emit(events);
-        newly
+        self.update(|memory, now, events| register(memory, task_id, now, events))
     }
 
     /// True when the id was registered (and has not expired).
     pub fn is_registered(&self, task_id: TaskId) -> bool {
         let now = Instant::now();
-        let state = self.lock();
-        state
-            .entries
-            .get(&task_id)
-            .is_some_and(|e| e.registered && !self.expired(e, now))
+        self.lock().memory.is_registered(task_id, now)
     }
 
     /// The result of a task, if any (non-blocking).
     pub fn get(&self, task_id: TaskId) -> Option<TaskResult> {
         let now = Instant::now();
-        let state = self.lock();
-        let entry = state.entries.get(&task_id)?;
-        if self.expired(entry, now) {
-            return None;
-        }
-        entry.result.clone()
+        self.lock().memory.get(task_id, now).cloned()
     }
 
     /// Records a result: the answer, or an `ERROR_...` code for a failed task.
@@ -226,18 +204,18 @@ impl ResultStore {
         if code.is_empty() {
             return Err(Error::bad_input("a result code must not be empty"));
         }
-        Ok(self.record_unchecked(task_id, code, source, None))
+        Ok(self.record_unchecked(TaskResult::new(task_id, code, source, None)))
     }
 
     /// Records a polled solution (its raw answer is the code), so that a later pingback for
     /// the same task is a duplicate and changes nothing.
     pub fn record_solution(&self, solution: &Solution) -> Recorded {
-        self.record_unchecked(
+        self.record_unchecked(TaskResult::new(
             solution.task_id(),
             solution.raw().to_owned(),
             ResultSource::Poll,
             Some(solution.clone()),
-        )
+        ))
     }
 
     /// Records that polling reported the task failed with `code` (e.g.
@@ -259,35 +237,32 @@ impl ResultStore {
         task_id: TaskId,
         deadline: Instant,
     ) -> Result<TaskResult, Error> {
-        let (found, mut rx, events) = {
-            let mut state = self.lock();
-            let mut events = self.purge(&mut state);
-            self.register_locked(&mut state, task_id, &mut events);
-            match state.entries.get(&task_id) {
-                Some(entry) => (entry.result.clone(), Some(entry.tx.subscribe()), events),
-                None => (None, None, events),
+        let start = self.update(|memory, now, events| {
+            register(memory, task_id, now, events);
+            memory.start_wait(task_id)
+        });
+        let (slot, created) = match start {
+            Some(WaitStart::Ready(result)) => return Ok(result),
+            Some(WaitStart::Pending { slot, created }) => (slot, created),
+            None => {
+                return Err(Error::timeout(format!(
+                    "task {task_id} could not be registered"
+                )));
             }
         };
-        self.emit(events);
-        if let Some(result) = found {
-            return Ok(result);
-        }
-        let Some(rx) = rx.as_mut() else {
-            return Err(Error::timeout(format!(
-                "task {task_id} could not be registered"
-            )));
+        // Ends the wait however this future ends (result, deadline, or dropped).
+        let _waiting = Waiting {
+            store: self,
+            task_id,
+            created,
         };
-        match tokio::time::timeout_at(deadline, rx.wait_for(Option::is_some)).await {
-            Ok(Ok(value)) => value
-                .clone()
-                .ok_or_else(|| Error::timeout(format!("no result for task {task_id}"))),
-            Ok(Err(_closed)) => Err(Error::timeout(format!(
-                "task {task_id} left the result store (ttl or capacity) before a result arrived"
-            ))),
-            Err(_elapsed) => Err(Error::timeout(format!(
-                "no result for task {task_id} before the deadline"
-            ))),
-        }
+        // An awaited entry never leaves the store (its ttl is renewed, capacity spares it),
+        // so the deadline is the only other way out.
+        tokio::time::timeout_at(deadline, slot.wait())
+            .await
+            .map_err(|_elapsed| {
+                Error::timeout(format!("no result for task {task_id} before the deadline"))
+            })
     }
 
     /// A stream of first results, as they are stored (duplicates and conflicts are not
@@ -328,8 +303,9 @@ impl ResultStore {
     /// Reports a callback the receiver refused (counted and published; the store is
     /// otherwise untouched).
     pub fn report_rejected(&self, task_id: Option<TaskId>, reason: RejectReason) {
-        self.lock().stats.rejected += 1;
-        self.emit(vec![StoreEvent::Rejected { task_id, reason }]);
+        let events = vec![StoreEvent::Rejected { task_id, reason }];
+        self.lock().stats.count(&events);
+        self.emit(events);
     }
 
     /// The counters.
@@ -339,36 +315,12 @@ impl ResultStore {
 
     /// How many entries (registered ids and results) the store holds.
     pub fn len(&self) -> usize {
-        let mut state = self.lock();
-        let events = self.purge(&mut state);
-        let len = state.entries.len();
-        drop(state);
-        self.emit(events);
-        len
+        self.update(|memory, _, _| memory.len())
     }
 
     /// True when the store holds nothing.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Records a result whatever the registration state.
-    fn record_unchecked(
-        &self,
-        task_id: TaskId,
-        code: String,
-        source: ResultSource,
-        solution: Option<Solution>,
-    ) -> Recorded {
-        let (recorded, events) = {
-            let mut state = self.lock();
-            let mut events = self.purge(&mut state);
-            let recorded =
-                self.record_locked(&mut state, task_id, code, source, solution, &mut events);
-            (recorded, events)
-        };
-        self.emit(events);
-        recorded
     }
 
     /// Records a result only when the task is registered (`None`: state untouched).
@@ -378,75 +330,67 @@ impl ResultStore {
         code: String,
         source: ResultSource,
     ) -> Option<Recorded> {
-        let (recorded, events) = {
-            let mut state = self.lock();
-            let mut events = self.purge(&mut state);
-            if !state.entries.get(&task_id).is_some_and(|e| e.registered) {
-                drop(state);
-                self.emit(events);
-                return None;
-            }
-            let recorded = self.record_locked(&mut state, task_id, code, source, None, &mut events);
-            (recorded, events)
-        };
-        self.emit(events);
-        Some(recorded)
+        let result = TaskResult::new(task_id, code, source, None);
+        self.update(|memory, now, events| self.record_in(memory, result, true, now, events))
     }
 
-    /// Records into the locked state: first result wins.
-    fn record_locked(
+    /// Records a result whatever the registration state.
+    fn record_unchecked(&self, result: TaskResult) -> Recorded {
+        self.update(|memory, now, events| self.record_in(memory, result, false, now, events))
+            .expect("recording without the registered-only check always records")
+    }
+
+    /// First result wins: stores it, or reports the duplicate or conflict.
+    fn record_in(
         &self,
-        state: &mut State,
-        task_id: TaskId,
-        code: String,
-        source: ResultSource,
-        solution: Option<Solution>,
+        memory: &mut Memory,
+        result: TaskResult,
+        registered_only: bool,
+        now: Instant,
         events: &mut Vec<StoreEvent>,
-    ) -> Recorded {
-        let existing = state.entries.get(&task_id).and_then(|e| e.result.clone());
-        match existing {
-            Some(kept) if kept.code() == code => {
-                state.stats.duplicates += 1;
-                events.push(StoreEvent::Duplicate { task_id, source });
-                Recorded::Duplicate(kept)
+    ) -> Option<Recorded> {
+        let (task_id, source) = (result.task_id(), result.source());
+        let recorded = memory.record(result, registered_only, now, events)?;
+        match &recorded {
+            Recorded::Stored(result) => {
+                events.push(StoreEvent::Stored(result.clone()));
+                // No subscriber is not an error.
+                let _ = self.shared.results.send(result.clone());
             }
-            Some(kept) => {
-                state.stats.conflicts += 1;
+            Recorded::Duplicate(_) => events.push(StoreEvent::Duplicate { task_id, source }),
+            Recorded::Conflict { kept, rejected } => {
                 tracing::warn!(
                     %task_id,
                     ?source,
                     kept_len = kept.code().len(),
-                    rejected_len = code.len(),
+                    rejected_len = rejected.len(),
                     "conflicting result ignored: the first result wins"
                 );
                 events.push(StoreEvent::Conflict {
                     task_id,
                     kept: kept.code().to_owned(),
-                    rejected: code.clone(),
+                    rejected: rejected.clone(),
                     source,
                 });
-                Recorded::Conflict {
-                    kept,
-                    rejected: code,
-                }
-            }
-            None => {
-                let result = TaskResult::new(task_id, code, source, solution);
-                if !state.entries.contains_key(&task_id) {
-                    self.insert_locked(state, task_id, false, events);
-                }
-                self.touch_locked(state, task_id);
-                if let Some(entry) = state.entries.get_mut(&task_id) {
-                    entry.result = Some(result.clone());
-                    entry.tx.send_replace(Some(result.clone()));
-                }
-                state.stats.stored += 1;
-                events.push(StoreEvent::Stored(result.clone()));
-                // No subscriber is not an error.
-                let _ = self.shared.results.send(result.clone());
-                Recorded::Stored(result)
             }
         }
+        Some(recorded)
+    }
+
+    /// Runs `op` on the state after expiring what is due, counts the events, and publishes
+    /// them once the lock is released.
+    fn update<R>(&self, op: impl FnOnce(&mut Memory, Instant, &mut Vec<StoreEvent>) -> R) -> R {
+        let now = Instant::now();
+        let mut events = Vec::new();
+        let out = {
+            let mut state = self.lock();
+            state.memory.purge(now, &mut events);
+            let out = op(&mut state.memory, now, &mut events);
+            state.stats.count(&events);
+            out
+        };
+        self.emit(events);
+        out
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -456,164 +400,6 @@ impl ResultStore {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn register_locked(
-        &self,
-        state: &mut State,
-        task_id: TaskId,
-        events: &mut Vec<StoreEvent>,
-    ) -> bool {
-        let newly = match state.entries.get_mut(&task_id) {
-            Some(entry) if entry.registered => false,
-            Some(entry) => {
-                entry.registered = true;
-                true
-            }
-            None => {
-                self.insert_locked(state, task_id, true, events);
-                true
-            }
-        };
-        if newly {
-            state.stats.registered += 1;
-            events.push(StoreEvent::Registered { task_id });
-        }
-        newly
-    }
-
-    /// Inserts an empty entry, evicting others when full (see [`StoreConfig::capacity`]).
-    fn insert_locked(
-        &self,
-        state: &mut State,
-        task_id: TaskId,
-        registered: bool,
-        events: &mut Vec<StoreEvent>,
-    ) {
-        while state.entries.len() >= self.shared.config.capacity {
-            if !self.evict_one_locked(state, events) {
-                // Every entry is awaited: their waiters' deadlines bound them.
-                break;
-            }
-        }
-        let generation = self.touch_locked(state, task_id);
-        if !registered {
-            state.orphans.push_back((task_id, generation));
-        }
-        let (tx, _) = watch::channel(None);
-        state.entries.insert(
-            task_id,
-            Entry {
-                registered,
-                result: None,
-                generation,
-                created: generation,
-                changed: Instant::now(),
-                tx,
-            },
-        );
-    }
-
-    /// Evicts the oldest result nobody registered, else the oldest entry nobody is waiting
-    /// on. False when every entry is awaited.
-    fn evict_one_locked(&self, state: &mut State, events: &mut Vec<StoreEvent>) -> bool {
-        while let Some((id, created)) = state.orphans.pop_front() {
-            let orphan = state
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.created == created && !e.registered && !e.awaited());
-            if orphan {
-                self.evict_locked(state, id, events);
-                return true;
-            }
-        }
-        let mut spared = Vec::new();
-        let mut evicted = false;
-        while let Some((changed, id, generation)) = state.order.pop_front() {
-            let Some(entry) = state.entries.get(&id) else {
-                continue;
-            };
-            if entry.generation != generation {
-                continue;
-            }
-            if entry.awaited() {
-                spared.push((changed, id, generation));
-                continue;
-            }
-            self.evict_locked(state, id, events);
-            evicted = true;
-            break;
-        }
-        // The spared entries keep their place (oldest first) for the ttl.
-        for item in spared.into_iter().rev() {
-            state.order.push_front(item);
-        }
-        evicted
-    }
-
-    /// Marks the entry changed now; returns its new generation.
-    fn touch_locked(&self, state: &mut State, task_id: TaskId) -> u64 {
-        state.next_generation += 1;
-        let generation = state.next_generation;
-        let now = Instant::now();
-        state.order.push_back((now, task_id, generation));
-        if let Some(entry) = state.entries.get_mut(&task_id) {
-            entry.generation = generation;
-            entry.changed = now;
-        }
-        generation
-    }
-
-    fn evict_locked(&self, state: &mut State, task_id: TaskId, events: &mut Vec<StoreEvent>) {
-        if let Some(entry) = state.entries.remove(&task_id) {
-            state.stats.evicted += 1;
-            events.push(StoreEvent::Evicted {
-                task_id,
-                had_result: entry.result.is_some(),
-            });
-        }
-    }
-
-    /// Drops expired entries and stale order items.
-    fn purge(&self, state: &mut State) -> Vec<StoreEvent> {
-        let mut events = Vec::new();
-        let now = Instant::now();
-        while let Some(&(changed, id, generation)) = state.order.front() {
-            let live = state
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.generation == generation);
-            if !live {
-                state.order.pop_front();
-            } else if changed + self.shared.config.ttl <= now {
-                state.order.pop_front();
-                // A pending entry somebody is waiting on outlives the ttl: the
-                // waiter's own deadline bounds it.
-                if state.entries.get(&id).is_some_and(Entry::awaited) {
-                    self.touch_locked(state, id);
-                } else {
-                    self.evict_locked(state, id, &mut events);
-                }
-            } else {
-                break;
-            }
-        }
-        while let Some(&(id, created)) = state.orphans.front() {
-            let live = state
-                .entries
-                .get(&id)
-                .is_some_and(|e| e.created == created && !e.registered);
-            if live {
-                break;
-            }
-            state.orphans.pop_front();
-        }
-        events
-    }
-
-    /// True when the entry's last change is older than the ttl (not purged yet).
-    fn expired(&self, entry: &Entry, now: Instant) -> bool {
-        entry.changed + self.shared.config.ttl <= now
     }
 
     fn emit(&self, events: Vec<StoreEvent>) {
@@ -633,6 +419,36 @@ impl ResultStore {
             // No subscriber is not an error.
             let _ = self.shared.events.send(event);
         }
+    }
+}
+
+/// Registers an id, publishing [`StoreEvent::Registered`] when it is new.
+fn register(
+    memory: &mut Memory,
+    task_id: TaskId,
+    now: Instant,
+    events: &mut Vec<StoreEvent>,
+) -> bool {
+    let newly = memory.register(task_id, now, events);
+    if newly {
+        events.push(StoreEvent::Registered { task_id });
+    }
+    newly
+}
+
+/// A wait in progress: dropping it ends the wait in the store.
+struct Waiting<'a> {
+    store: &'a ResultStore,
+    task_id: TaskId,
+    created: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.store
+            .lock()
+            .memory
+            .end_wait(self.task_id, self.created);
     }
 }
 

@@ -403,6 +403,7 @@ fn run_case(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     model.now += Duration::from_secs(secs);
                 }
             }
+            store.lock().memory.assert_consistent();
             let got: Vec<Seen> = std::mem::take(&mut *events.lock().unwrap());
             let expected: Vec<Seen> = std::mem::take(&mut model.events);
             prop_assert_eq!(&got, &expected, "step {}: {:?}", step, op);

@@ -24,7 +24,8 @@ pub struct TaskResult {
     task_id: TaskId,
     code: String,
     source: ResultSource,
-    solution: Option<Solution>,
+    /// Boxed: most results come by pingback and have none, and a store holds many.
+    solution: Option<Box<Solution>>,
 }
 
 impl TaskResult {
@@ -38,8 +39,12 @@ impl TaskResult {
             task_id,
             code,
             source,
-            solution,
+            solution: solution.map(Box::new),
         }
+    }
+
+    pub(super) fn into_code(self) -> String {
+        self.code
     }
 
     /// The task.
@@ -59,7 +64,7 @@ impl TaskResult {
 
     /// The full solution, when the result was polled.
     pub fn solution(&self) -> Option<&Solution> {
-        self.solution.as_ref()
+        self.solution.as_deref()
     }
 
     /// True when the code is an error code (starts with `ERROR`).
@@ -71,7 +76,7 @@ impl TaskResult {
     /// `kind` answers are shaped; failures become the matching [`Error`].
     pub fn to_solution(&self, kind: TaskKind) -> Result<Solution, Error> {
         match &self.solution {
-            Some(solution) => Ok(solution.clone()),
+            Some(solution) => Ok(Solution::clone(solution)),
             None => Solution::from_code(kind, self.task_id, &self.code),
         }
     }
