@@ -257,25 +257,25 @@ impl Memory {
     pub(super) fn purge(&mut self, now: Instant, events: &mut Vec<StoreEvent>) {
         // Renewed entries go to the back of `fresh`: never looked at twice in one purge.
         let last = self.serial;
-        // Every parked item is older than every fresh one.
-        while let Some(&item) = self.parked.front() {
-            let due = self.due(item, last, now);
-            if due == Due::No {
-                break;
-            }
-            self.parked.pop_front();
-            if due == Due::Expired {
-                self.expire(item.task_id, now, events);
-            }
-        }
-        while let Some(&item) = self.fresh.front() {
-            let due = self.due(item, last, now);
-            if due == Due::No {
-                break;
-            }
-            self.fresh.pop_front();
-            if due == Due::Expired {
-                self.expire(item.task_id, now, events);
+        // Every parked item is older than every fresh one: together, one order of changes.
+        for parked in [true, false] {
+            loop {
+                let queue = if parked { &self.parked } else { &self.fresh };
+                let Some(&item) = queue.front() else {
+                    break;
+                };
+                let due = self.due(item, last, now);
+                if due == Due::No {
+                    break;
+                }
+                if parked {
+                    self.parked.pop_front();
+                } else {
+                    self.fresh.pop_front();
+                }
+                if due == Due::Expired {
+                    self.expire(item.task_id, now, events);
+                }
             }
         }
         while let Some(&(task_id, created)) = self.orphans.front() {

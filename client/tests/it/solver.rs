@@ -11,24 +11,20 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::any;
+use captchaai_client::Client;
 use captchaai_client::fanout::{FanOutConfig, Rate, fan_out};
 use captchaai_client::receiver::{
     Receiver, ReceiverConfig, ResultSource, ResultStore, StoreConfig, StoreEvent,
 };
 use captchaai_client::router::{Dispatch, ResultRouter};
 use captchaai_client::strategy::{Solver, Strategy};
-use captchaai_client::task::Turnstile;
-use captchaai_client::{Client, Task};
 use futures::StreamExt as _;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const KEY: &str = "0123456789abcdef0123456789abcdef";
-
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
+use crate::support::{
+    EventLog, KEY, ShutdownOnDrop, http, record_events, secs, serve, serve_router, turnstile,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Pingback {
@@ -141,55 +137,35 @@ struct Env {
     store: ResultStore,
     client: Client,
     pingback_url: String,
-    events: Arc<Mutex<Vec<StoreEvent>>>,
-    shutdown: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    events: EventLog,
+    _fake: ShutdownOnDrop,
+    _receiver: ShutdownOnDrop,
 }
 
 impl Env {
     async fn start(plan: Plan) -> Env {
-        let shutdown = CancellationToken::new();
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let fake = Fake {
             plan,
             state: Arc::default(),
-            http,
+            http: http(),
         };
         let app = Router::new()
             .route("/in.php", any(in_php))
             .route("/res.php", any(res_php))
             .with_state(fake.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake_addr = listener.local_addr().unwrap();
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-                .unwrap()
-        });
+        let (fake_addr, fake_server) = serve_router(app).await;
 
         let store = ResultStore::new();
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&events);
-        store.on_event(move |e| log.lock().unwrap().push(e.clone()));
+        let events = record_events(&store);
         let config = ReceiverConfig::default()
             .with_secret("s3cret")
             .unwrap()
             .allow_network("127.0.0.0/8".parse().unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let receiver_addr = listener.local_addr().unwrap();
+        let receiver = Receiver::new(config.clone(), store.clone());
+        let (receiver_addr, receiver_server) = serve(receiver).await;
         let pingback_url = config
             .callback_url(&format!("http://{receiver_addr}"))
             .unwrap();
-        let receiver = Receiver::new(config, store.clone());
-        let token = shutdown.clone();
-        tokio::spawn(async move { receiver.serve(listener, token).await.unwrap() });
 
         let client = Client::builder(format!("http://{fake_addr}"), KEY)
             .deadline(secs(120))
@@ -203,7 +179,8 @@ impl Env {
             client,
             pingback_url,
             events,
-            shutdown,
+            _fake: fake_server,
+            _receiver: receiver_server,
         }
     }
 
@@ -222,10 +199,6 @@ impl Env {
     fn submits(&self) -> Vec<(Instant, Option<String>)> {
         self.fake.state.lock().unwrap().submits.clone()
     }
-}
-
-fn turnstile() -> Task {
-    Turnstile::new("0x4AAAAAAA", "https://example.com").into()
 }
 
 /// Offsets within 50 ms of the expected seconds.

@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use captchaai_client::TaskId;
 use captchaai_client::receiver::{
-    Receiver, ReceiverConfig, Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent,
+    Receiver, ReceiverConfig, Recorded, ResultSource, ResultStore, StoreConfig,
 };
 use futures::{FutureExt as _, StreamExt as _};
 use proptest::prelude::*;
 use tower::ServiceExt as _;
 
-fn id(n: u64) -> TaskId {
-    TaskId::new(n)
-}
+use crate::support::{evictions, form_encode, id};
 
 #[tokio::test(start_paused = true)]
 async fn entries_expire_after_the_ttl_since_their_last_change() {
@@ -39,17 +36,7 @@ async fn entries_expire_after_the_ttl_since_their_last_change() {
     assert!(store.get(id(2)).is_none());
     assert!(store.is_empty());
     assert_eq!(store.stats().evicted, 2);
-    let mut evicted = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let StoreEvent::Evicted {
-            task_id,
-            had_result,
-        } = event
-        {
-            evicted.push((task_id, had_result));
-        }
-    }
-    assert_eq!(evicted, vec![(id(1), false), (id(2), true)]);
+    assert_eq!(evictions(&mut events), [(id(1), false), (id(2), true)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,13 +121,10 @@ async fn capacity_evicts_unregistered_results_before_registered_ids() {
     store.register(id(6));
     assert!(!store.is_registered(id(1)));
     assert_eq!(store.len(), 3);
-    let mut evicted = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let StoreEvent::Evicted { task_id, .. } = event {
-            evicted.push(task_id);
-        }
-    }
-    assert_eq!(evicted, vec![id(3), id(4), id(1)]);
+    assert_eq!(
+        evictions(&mut events),
+        [(id(3), true), (id(4), true), (id(1), false)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,10 +218,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn encode(code: &str) -> String {
-    form_urlencoded::byte_serialize(code.as_bytes()).collect()
-}
-
 /// The request an op sends, if it is a callback.
 fn request(op: &Op) -> Option<Request<Body>> {
     let get = |query: String| {
@@ -263,7 +243,7 @@ fn request(op: &Op) -> Option<Request<Body>> {
             post: false,
         } => get(format!(
             "token={SECRET}&id={id}&code={}",
-            encode(CODES[*code])
+            form_encode(CODES[*code])
         )),
         Op::Callback {
             id,
@@ -272,11 +252,12 @@ fn request(op: &Op) -> Option<Request<Body>> {
         } => post(
             format!("token={SECRET}"),
             form,
-            format!("id={id}&code={}", encode(CODES[*code])),
+            format!("id={id}&code={}", form_encode(CODES[*code])),
         ),
-        Op::WrongSecret { id, code } => {
-            get(format!("token=x&id={id}&code={}", encode(CODES[*code])))
-        }
+        Op::WrongSecret { id, code } => get(format!(
+            "token=x&id={id}&code={}",
+            form_encode(CODES[*code])
+        )),
         Op::Malformed { id, kind } => match kind {
             0 => get(format!("token={SECRET}&code=tokA")),
             1 => get(format!("token={SECRET}&id={id}x&code=tokA")),

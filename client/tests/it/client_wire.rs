@@ -3,8 +3,6 @@
 //! wiremock's server runs outside the test runtime, so these tests use the real clock with
 //! millisecond timings (never a paused clock).
 
-mod common;
-
 use std::time::Duration;
 
 use captchaai_client::solution::Answer;
@@ -13,18 +11,25 @@ use captchaai_client::task::{
     Normal, Proxy, ProxyType, RecaptchaV2, RecaptchaV3, Turnstile,
 };
 use captchaai_client::{ErrorKind, RetryPolicy, Task, TaskId};
-use common::{FormParam, KEY, dead_base_url, fast_client, ms, param, params};
 use serde_json::json;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::support::{
+    FormParam, KEY, dead_base_url, fast_client, fast_retry, ms, param, params, turnstile,
+};
+
 fn ok(body: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_string(body)
 }
 
-fn turnstile() -> Task {
-    Turnstile::new("0x4AAAAAAA", "https://example.com/login").into()
+/// Every request to `endpoint` is answered `body`.
+async fn answer(server: &MockServer, endpoint: &str, body: &str) {
+    Mock::given(path(endpoint))
+        .respond_with(ok(body))
+        .mount(server)
+        .await;
 }
 
 async fn requests_to(server: &MockServer, p: &str) -> Vec<wiremock::Request> {
@@ -71,10 +76,12 @@ async fn submit_reads_a_json_string_id_and_sends_get_query_for_token_types() {
 #[tokio::test]
 async fn submit_reads_an_integer_id() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok(r#"{"status":1,"request":2122988149,"extra":"ignored"}"#))
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/in.php",
+        r#"{"status":1,"request":2122988149,"extra":"ignored"}"#,
+    )
+    .await;
     let client = fast_client(&server.uri()).build().unwrap();
     let task: Task = RecaptchaV2::new("6Le", "https://example.com").into();
     assert_eq!(
@@ -282,14 +289,8 @@ async fn poll_once_understands_both_modes_and_extra_fields() {
 #[tokio::test]
 async fn poll_once_remembers_the_kind_of_submitted_tasks() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok(r#"{"status":1,"request":"77"}"#))
-        .mount(&server)
-        .await;
-    Mock::given(path("/res.php"))
-        .respond_with(ok(r#"{"status":1,"request":"[2,5]"}"#))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", r#"{"status":1,"request":"77"}"#).await;
+    answer(&server, "/res.php", r#"{"status":1,"request":"[2,5]"}"#).await;
     let client = fast_client(&server.uri()).build().unwrap();
     let task: Task = Bls::new(vec![Image::from_bytes(b"GIF89a...."); 9], "x").into();
     let id = client.submit(&task, None).await.unwrap();
@@ -301,10 +302,7 @@ async fn poll_once_remembers_the_kind_of_submitted_tasks() {
 #[tokio::test]
 async fn solve_waits_and_polls_until_ready() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok(r#"{"status":1,"request":"9"}"#))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", r#"{"status":1,"request":"9"}"#).await;
     Mock::given(path("/res.php"))
         .respond_with(ok(r#"{"status":0,"request":"CAPCHA_NOT_READY"}"#))
         .up_to_n_times(2)
@@ -405,12 +403,14 @@ async fn transient_submit_error_then_success() {
 #[tokio::test]
 async fn transient_errors_stop_after_max_retries() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok(r#"{"status":0,"request":"ERROR_SERVER_ERROR"}"#))
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/in.php",
+        r#"{"status":0,"request":"ERROR_SERVER_ERROR"}"#,
+    )
+    .await;
     let client = fast_client(&server.uri())
-        .retry(common::fast_retry().max_retries(2))
+        .retry(fast_retry().max_retries(2))
         .build()
         .unwrap();
     let err = client.submit(&turnstile(), None).await.unwrap_err();
@@ -562,10 +562,7 @@ async fn busy_threads_then_success() {
 #[tokio::test]
 async fn zero_balance_with_free_threads_means_no_active_plan() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok("ERROR_ZERO_BALANCE"))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", "ERROR_ZERO_BALANCE").await;
     mount_threadsinfo(&server, r#"{"status":1,"threads":2,"working_threads":0}"#).await;
     let client = fast_client(&server.uri()).build().unwrap();
     let err = client.submit(&turnstile(), None).await.unwrap_err();
@@ -577,10 +574,7 @@ async fn zero_balance_with_free_threads_means_no_active_plan() {
 #[tokio::test]
 async fn zero_balance_without_threadsinfo_means_no_funds() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok("ERROR_ZERO_BALANCE"))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", "ERROR_ZERO_BALANCE").await;
     mount_threadsinfo(&server, "ERROR_EMPTY_ACTION").await;
     let client = fast_client(&server.uri()).build().unwrap();
     let err = client.submit(&turnstile(), None).await.unwrap_err();
@@ -617,13 +611,10 @@ async fn no_slot_available_then_success() {
 #[tokio::test]
 async fn busy_budget_exhausted_is_a_thread_limit_error() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok("ERROR_ZERO_BALANCE"))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", "ERROR_ZERO_BALANCE").await;
     mount_threadsinfo(&server, r#"{"threads":1,"working_threads":1}"#).await;
     let client = fast_client(&server.uri())
-        .retry(common::fast_retry().busy(ms(10), Duration::ZERO, ms(35)))
+        .retry(fast_retry().busy(ms(10), Duration::ZERO, ms(35)))
         .build()
         .unwrap();
     let started = Instant::now();
@@ -640,10 +631,7 @@ async fn busy_budget_exhausted_is_a_thread_limit_error() {
 #[tokio::test]
 async fn retry_none_fails_at_once_on_busy_threads() {
     let server = MockServer::start().await;
-    Mock::given(path("/in.php"))
-        .respond_with(ok("ERROR_ZERO_BALANCE"))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", "ERROR_ZERO_BALANCE").await;
     mount_threadsinfo(&server, r#"{"threads":1,"working_threads":1}"#).await;
     let client = fast_client(&server.uri())
         .retry(RetryPolicy::none())
@@ -677,10 +665,7 @@ async fn fatal_submit_codes_are_never_retried() {
             } else {
                 code.to_owned()
             };
-            Mock::given(path("/in.php"))
-                .respond_with(ok(&body))
-                .mount(&server)
-                .await;
+            answer(&server, "/in.php", &body).await;
             let client = fast_client(&server.uri()).json(json).build().unwrap();
             let err = client.submit(&turnstile(), None).await.unwrap_err();
             assert_eq!(err.kind(), kind, "{code}");
@@ -738,10 +723,7 @@ async fn unexpected_answers_are_typed() {
             .mount(&server)
             .await;
     }
-    Mock::given(path("/in.php"))
-        .respond_with(ok(r#"{"status":1,"request":"12a"}"#))
-        .mount(&server)
-        .await;
+    answer(&server, "/in.php", r#"{"status":1,"request":"12a"}"#).await;
     let client = fast_client(&server.uri()).build().unwrap();
     for id in 1..=4 {
         let err = client.poll_once(&TaskId::new(id)).await.unwrap_err();
@@ -758,10 +740,7 @@ async fn unexpected_answers_are_typed() {
 #[tokio::test]
 async fn deadline_passes_while_not_ready() {
     let server = MockServer::start().await;
-    Mock::given(path("/res.php"))
-        .respond_with(ok("CAPCHA_NOT_READY"))
-        .mount(&server)
-        .await;
+    answer(&server, "/res.php", "CAPCHA_NOT_READY").await;
     let client = fast_client(&server.uri())
         .poll_timing_override(ms(5), ms(20))
         .deadline(ms(100))
@@ -784,10 +763,12 @@ async fn deadline_passes_while_not_ready() {
 #[tokio::test]
 async fn unsolvable_ends_polling() {
     let server = MockServer::start().await;
-    Mock::given(path("/res.php"))
-        .respond_with(ok(r#"{"status":0,"request":"ERROR_CAPTCHA_UNSOLVABLE"}"#))
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        "/res.php",
+        r#"{"status":0,"request":"ERROR_CAPTCHA_UNSOLVABLE"}"#,
+    )
+    .await;
     let client = fast_client(&server.uri()).build().unwrap();
     let err = client
         .poll(&turnstile(), &TaskId::new(5))
@@ -805,10 +786,7 @@ async fn fatal_poll_codes_end_polling() {
         ("ERROR_KEY_DOES_NOT_EXIST", ErrorKind::InvalidKey),
     ] {
         let server = MockServer::start().await;
-        Mock::given(path("/res.php"))
-            .respond_with(ok(code))
-            .mount(&server)
-            .await;
+        answer(&server, "/res.php", code).await;
         let client = fast_client(&server.uri()).json(false).build().unwrap();
         let err = client
             .poll(&turnstile(), &TaskId::new(5))
