@@ -286,6 +286,88 @@ struct Model {
     rejected: u64,
 }
 
+/// Applies one callback through the router and updates the model with what must happen.
+async fn send_callback(
+    router: &axum::Router,
+    op: &Op,
+    registered_only: bool,
+    model: &mut Model,
+) -> Result<(), TestCaseError> {
+    let request = request(op).expect("a callback op");
+    let status = router.clone().oneshot(request).await.unwrap().status();
+    match op {
+        Op::Callback { id: i, code, .. } => {
+            if registered_only && !model.registered.contains(i) {
+                prop_assert_eq!(status, StatusCode::NOT_FOUND);
+                model.rejected += 1;
+            } else {
+                prop_assert_eq!(status, StatusCode::OK);
+                model
+                    .results
+                    .entry(*i)
+                    .or_insert_with(|| CODES[*code].to_owned());
+            }
+        }
+        Op::WrongSecret { .. } => {
+            prop_assert_eq!(status, StatusCode::FORBIDDEN);
+            model.rejected += 1;
+        }
+        _ => {
+            prop_assert!(status.is_client_error(), "{op:?} got {status}");
+            model.rejected += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Records a polled result and checks what the store says it did.
+fn record_polled(
+    store: &ResultStore,
+    i: u64,
+    code: usize,
+    model: &mut Model,
+) -> Result<(), TestCaseError> {
+    let was_new = !model.results.contains_key(&i);
+    let recorded = store
+        .record(id(i), CODES[code], ResultSource::Poll)
+        .unwrap();
+    let expected = model
+        .results
+        .entry(i)
+        .or_insert_with(|| CODES[code].to_owned());
+    prop_assert_eq!(recorded.winner().code(), expected.as_str());
+    prop_assert_eq!(matches!(recorded, Recorded::Stored(_)), was_new);
+    let is_conflict = matches!(recorded, Recorded::Conflict { .. });
+    prop_assert_eq!(is_conflict, !was_new && expected.as_str() != CODES[code]);
+    Ok(())
+}
+
+/// The store holds exactly what the model holds.
+fn assert_matches(store: &ResultStore, model: &Model, op: &Op) -> Result<(), TestCaseError> {
+    for i in 0..IDS {
+        let got = store.get(id(i)).map(|r| r.code().to_owned());
+        prop_assert_eq!(
+            got.as_ref(),
+            model.results.get(&i),
+            "task {} after {:?}",
+            i,
+            op
+        );
+        prop_assert_eq!(store.is_registered(id(i)), model.registered.contains(&i));
+    }
+    let stats = store.stats();
+    prop_assert_eq!(stats.rejected, model.rejected);
+    prop_assert_eq!(stats.stored as usize, model.results.len());
+    let known: BTreeSet<u64> = model
+        .registered
+        .iter()
+        .chain(model.results.keys())
+        .copied()
+        .collect();
+    prop_assert_eq!(store.len(), known.len());
+    Ok(())
+}
+
 fn run_case(registered_only: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -310,69 +392,11 @@ fn run_case(registered_only: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     store.register(id(*i));
                     model.registered.insert(*i);
                 }
-                Op::Polled { id: i, code } => {
-                    let was_new = !model.results.contains_key(i);
-                    let recorded = store
-                        .record(id(*i), CODES[*code], ResultSource::Poll)
-                        .unwrap();
-                    let expected = model
-                        .results
-                        .entry(*i)
-                        .or_insert_with(|| CODES[*code].to_owned());
-                    prop_assert_eq!(recorded.winner().code(), expected.as_str());
-                    prop_assert_eq!(matches!(recorded, Recorded::Stored(_)), was_new);
-                    let is_conflict = matches!(recorded, Recorded::Conflict { .. });
-                    prop_assert_eq!(is_conflict, !was_new && expected.as_str() != CODES[*code]);
-                }
-                _ => {
-                    let request = request(op).unwrap();
-                    let status = router.clone().oneshot(request).await.unwrap().status();
-                    match op {
-                        Op::Callback { id: i, code, .. } => {
-                            if registered_only && !model.registered.contains(i) {
-                                prop_assert_eq!(status, StatusCode::NOT_FOUND);
-                                model.rejected += 1;
-                            } else {
-                                prop_assert_eq!(status, StatusCode::OK);
-                                model
-                                    .results
-                                    .entry(*i)
-                                    .or_insert_with(|| CODES[*code].to_owned());
-                            }
-                        }
-                        Op::WrongSecret { .. } => {
-                            prop_assert_eq!(status, StatusCode::FORBIDDEN);
-                            model.rejected += 1;
-                        }
-                        _ => {
-                            prop_assert!(status.is_client_error(), "{op:?} got {status}");
-                            model.rejected += 1;
-                        }
-                    }
-                }
+                Op::Polled { id: i, code } => record_polled(&store, *i, *code, &mut model)?,
+                _ => send_callback(&router, op, registered_only, &mut model).await?,
             }
             // After every step the store is exactly the model.
-            for i in 0..IDS {
-                let got = store.get(id(i)).map(|r| r.code().to_owned());
-                prop_assert_eq!(
-                    got.as_ref(),
-                    model.results.get(&i),
-                    "task {} after {:?}",
-                    i,
-                    op
-                );
-                prop_assert_eq!(store.is_registered(id(i)), model.registered.contains(&i));
-            }
-            let stats = store.stats();
-            prop_assert_eq!(stats.rejected, model.rejected);
-            prop_assert_eq!(stats.stored as usize, model.results.len());
-            let known: BTreeSet<u64> = model
-                .registered
-                .iter()
-                .chain(model.results.keys())
-                .copied()
-                .collect();
-            prop_assert_eq!(store.len(), known.len());
+            assert_matches(&store, &model, op)?;
         }
 
         // Each task yielded exactly one result, the first valid one, and nothing else.

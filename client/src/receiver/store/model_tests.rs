@@ -315,13 +315,19 @@ fn poll_once(future: &mut WaitFuture) -> Poll<Result<TaskResult, Error>> {
         .poll(&mut Context::from_waker(Waker::noop()))
 }
 
-fn run_case(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("a current-thread runtime");
-    runtime.block_on(async {
+/// The store under test beside its model.
+struct Harness {
+    store: ResultStore,
+    /// What the store published since the last step.
+    events: Arc<Mutex<Vec<Seen>>>,
+    model: Model,
+    waits: Vec<PendingWait>,
+    /// Far enough never to pass.
+    far: Instant,
+}
+
+impl Harness {
+    fn new(capacity: usize) -> Self {
         let store = ResultStore::with_config(StoreConfig {
             ttl: TTL,
             capacity,
@@ -330,86 +336,102 @@ fn run_case(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         store.on_event(move |e| sink.lock().unwrap().push(seen(e)));
-        let mut model = Model::new(capacity);
-        let mut waits: Vec<PendingWait> = Vec::new();
-        let far = Instant::now() + Duration::from_secs(86_400);
-        let mut history: Vec<Seen> = Vec::new();
+        Harness {
+            store,
+            events,
+            model: Model::new(capacity),
+            waits: Vec::new(),
+            far: Instant::now() + Duration::from_secs(86_400),
+        }
+    }
 
-        for (step, op) in ops.iter().enumerate() {
-            let id = |n: u64| TaskId::new(n);
-            match *op {
-                Op::Register(n) => {
-                    store.register(id(n));
-                    model.register(n);
-                }
-                Op::Record(n, c) => {
-                    let got = store
-                        .record(id(n), CODES[c], ResultSource::Pingback)
-                        .unwrap();
-                    let expected = model.record(n, CODES[c], false);
-                    prop_assert_eq!(Some(got.winner().code().to_owned()), expected);
-                }
-                Op::RecordIfRegistered(n, c) => {
-                    let got = store.record_if_registered(
-                        id(n),
-                        CODES[c].to_owned(),
-                        ResultSource::Pingback,
-                    );
-                    let expected = model.record(n, CODES[c], true);
-                    prop_assert_eq!(got.map(|r| r.winner().code().to_owned()), expected);
-                }
-                Op::WaitStart(n) => {
-                    let waiting = store.clone();
-                    let mut future: WaitFuture =
-                        Box::pin(async move { waiting.wait_until(TaskId::new(n), far).await });
-                    let polled = poll_once(&mut future);
-                    match (polled, model.wait_start(n)) {
-                        (Poll::Ready(Ok(result)), Ok(code)) => {
-                            prop_assert_eq!(result.code(), code.as_str());
-                        }
-                        (Poll::Pending, Err(created)) => {
-                            waits.push(PendingWait(n, created, future));
-                        }
-                        (polled, expected) => prop_assert!(
-                            false,
-                            "step {}: wait on {} polled {:?}, model {:?}",
-                            step,
-                            n,
-                            polled.map(|r| r.map(|r| r.code().to_owned())),
-                            expected
-                        ),
-                    }
-                }
-                Op::WaitEnd(k) => {
-                    if !waits.is_empty() {
-                        let PendingWait(n, created, future) = waits.remove(k % waits.len());
-                        drop(future);
-                        model.wait_end(n, created);
-                    }
-                }
-                Op::Get(n) => {
-                    let got = store.get(id(n)).map(|r| r.code().to_owned());
-                    prop_assert_eq!(got, model.get(n), "step {}: get {}", step, n);
-                }
-                Op::IsRegistered(n) => {
-                    let got = store.is_registered(id(n));
-                    prop_assert_eq!(got, model.is_registered(n), "step {}", step);
-                }
-                Op::Len => {
-                    prop_assert_eq!(store.len(), model.len(), "step {}: len", step);
-                }
-                Op::Advance(secs) => {
-                    tokio::time::advance(Duration::from_secs(secs)).await;
-                    model.now += Duration::from_secs(secs);
+    /// Applies one operation to both and compares their answers.
+    async fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        let (store, model) = (&self.store, &mut self.model);
+        let id = TaskId::new;
+        match *op {
+            Op::Register(n) => {
+                store.register(id(n));
+                model.register(n);
+            }
+            Op::Record(n, c) => {
+                let got = store.record(id(n), CODES[c], ResultSource::Pingback);
+                let got = got.unwrap().winner().code().to_owned();
+                prop_assert_eq!(Some(got), model.record(n, CODES[c], false));
+            }
+            Op::RecordIfRegistered(n, c) => {
+                let code = CODES[c].to_owned();
+                let got = store.record_if_registered(id(n), code, ResultSource::Pingback);
+                let got = got.map(|r| r.winner().code().to_owned());
+                prop_assert_eq!(got, model.record(n, CODES[c], true));
+            }
+            Op::WaitStart(n) => self.start_wait(n)?,
+            Op::WaitEnd(k) => {
+                if !self.waits.is_empty() {
+                    let PendingWait(n, created, future) = self.waits.remove(k % self.waits.len());
+                    drop(future);
+                    self.model.wait_end(n, created);
                 }
             }
-            store.lock().memory.assert_consistent();
-            let got: Vec<Seen> = std::mem::take(&mut *events.lock().unwrap());
-            let expected: Vec<Seen> = std::mem::take(&mut model.events);
+            Op::Get(n) => {
+                let got = store.get(id(n)).map(|r| r.code().to_owned());
+                prop_assert_eq!(got, model.get(n), "get {}", n);
+            }
+            Op::IsRegistered(n) => {
+                prop_assert_eq!(store.is_registered(id(n)), model.is_registered(n));
+            }
+            Op::Len => prop_assert_eq!(store.len(), model.len()),
+            Op::Advance(secs) => {
+                tokio::time::advance(Duration::from_secs(secs)).await;
+                model.now += Duration::from_secs(secs);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a wait and polls it once: ready with the result, or pending and awaited.
+    fn start_wait(&mut self, n: u64) -> Result<(), TestCaseError> {
+        let (store, far) = (self.store.clone(), self.far);
+        let mut future: WaitFuture =
+            Box::pin(async move { store.wait_until(TaskId::new(n), far).await });
+        match (poll_once(&mut future), self.model.wait_start(n)) {
+            (Poll::Ready(Ok(result)), Ok(code)) => {
+                prop_assert_eq!(result.code(), code.as_str());
+            }
+            (Poll::Pending, Err(created)) => self.waits.push(PendingWait(n, created, future)),
+            (polled, expected) => prop_assert!(
+                false,
+                "wait on {} polled {:?}, model {:?}",
+                n,
+                polled.map(|r| r.map(|r| r.code().to_owned())),
+                expected
+            ),
+        }
+        Ok(())
+    }
+}
+
+fn run_case(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        let mut harness = Harness::new(capacity);
+        let mut history: Vec<Seen> = Vec::new();
+        for (step, op) in ops.iter().enumerate() {
+            harness
+                .apply(op)
+                .await
+                .map_err(|e| TestCaseError::fail(format!("step {step}: {op:?}: {e}")))?;
+            harness.store.lock().memory.assert_consistent();
+            let got: Vec<Seen> = std::mem::take(&mut *harness.events.lock().unwrap());
+            let expected: Vec<Seen> = std::mem::take(&mut harness.model.events);
             prop_assert_eq!(&got, &expected, "step {}: {:?}", step, op);
             history.extend(expected);
         }
-        prop_assert_eq!(store.stats(), stats_of(&history));
+        prop_assert_eq!(harness.store.stats(), stats_of(&history));
         Ok(())
     })
 }
