@@ -52,7 +52,7 @@
 //! | `wire` (private) | decoding `status`/`request` JSON and `OK\|...` plain-text bodies |
 //! | `retry` (private) | [`RetryPolicy`], seeded ChaCha8 jitter |
 //! | `client/` (private) | [`Client`] and [`ClientBuilder`]: `submit.rs` (in.php), `poll.rs` (res.php get), `account.rs` (threadsinfo, getbalance, reports) |
-//! | `receiver/` | [`receiver::Receiver`] and its config (`mod.rs`), the callback handler (`handler.rs`) and its refusals (`reject.rs`), [`receiver::ResultStore`] (`store/`) |
+//! | `receiver/` | [`receiver::Receiver`] and its config (`mod.rs`), the callback handler (`handler.rs`) and its refusals (`reject.rs`), serving with timeouts and a bounded shutdown (`serve.rs`), [`receiver::ResultStore`] (`store/`) |
 //! | `strategy` | [`strategy::Solver`], [`strategy::Strategy`] |
 //! | `fanout` | [`fanout::fan_out`] |
 //! | `router` | [`router::ResultRouter`] |
