@@ -155,6 +155,23 @@ async fn a_store_full_of_waiters_grows_only_by_them() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_store_sized_for_any_run_costs_only_what_it_holds() {
+    // The harness sizes the store from the scenario; the largest limits must neither
+    // allocate up front nor overflow the clock.
+    let store = ResultStore::with_config(StoreConfig {
+        ttl: Duration::MAX,
+        capacity: usize::MAX,
+        ..StoreConfig::default()
+    });
+    store.register(id(1));
+    store.record(id(2), "r", ResultSource::Pingback).unwrap();
+    tokio::time::advance(Duration::from_secs(365 * 24 * 3600)).await;
+    assert!(store.is_registered(id(1)));
+    assert_eq!(store.get(id(2)).unwrap().code(), "r");
+    assert_eq!(store.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn wait_times_out_on_time() {
     let store = ResultStore::new();
     let start = tokio::time::Instant::now();
