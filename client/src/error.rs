@@ -1,10 +1,5 @@
-//! The one public error type, [`Error`], and its classification, [`ErrorKind`].
-//!
-//! The taxonomy mirrors the official CaptchaAI Python SDK (`captchaai/exceptions.py`):
-//! invalid key, bad input (`ValidationError`), proxy, no threads, thread limit, unsolvable,
-//! timeout, network, plus an "unexpected answer" for bodies the client cannot parse and a
-//! generic API error that keeps the raw code. Every API-level failure keeps its wire code
-//! (`ERROR_...`), reachable through [`Error::api_code`].
+//! The one public error type, [`Error`], and its classification, [`ErrorKind`] (both
+//! re-exported at the crate root).
 
 use std::fmt;
 
@@ -12,6 +7,12 @@ use std::fmt;
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong, coarsely: the thing a caller branches on.
+///
+/// The taxonomy mirrors the official CaptchaAI Python SDK (`captchaai/exceptions.py`):
+/// invalid key, bad input (`ValidationError`), proxy, no threads, thread limit, unsolvable,
+/// timeout, network, plus an "unexpected answer" for bodies the client cannot parse and a
+/// generic API error that keeps the raw code. Every API-level failure keeps its wire code
+/// (`ERROR_...`), reachable through [`Error::api_code`].
 ///
 /// The list may grow, so match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -45,23 +45,23 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `error` | [`Error`], [`ErrorKind`], code classification |
-//! | `task` | [`Task`] and one struct per method, [`task::TaskKind`] (the SDK's registry table) |
-//! | `task_id` | [`TaskId`] |
+//! | `error` (private) | [`Error`], [`ErrorKind`], code classification |
+//! | `task/` | [`Task`] and one struct per method (`image_tasks.rs`, `recaptcha.rs`, `widgets.rs`), their inputs (`image.rs`, `proxy.rs`), [`task::TaskKind`] (`kind.rs`, the SDK's registry table) |
+//! | `task_id` (private) | [`TaskId`] |
 //! | `solution` | [`Solution`], [`solution::Answer`] |
 //! | `wire` (private) | decoding `status`/`request` JSON and `OK\|...` plain-text bodies |
-//! | `retry` | [`RetryPolicy`], seeded ChaCha8 jitter |
-//! | `client/` | [`Client`] and [`ClientBuilder`]: `submit.rs` (in.php), `poll.rs` (res.php get), `account.rs` (threadsinfo, getbalance, reports) |
-//! | `receiver/` | [`receiver::Receiver`] and its config (`mod.rs`), the callback handler (`handler.rs`), [`receiver::ResultStore`] (`store.rs`) |
+//! | `retry` (private) | [`RetryPolicy`], seeded ChaCha8 jitter |
+//! | `client/` (private) | [`Client`] and [`ClientBuilder`]: `submit.rs` (in.php), `poll.rs` (res.php get), `account.rs` (threadsinfo, getbalance, reports) |
+//! | `receiver/` | [`receiver::Receiver`] and its config (`mod.rs`), the callback handler (`handler.rs`) and its refusals (`reject.rs`), serving with timeouts and a bounded shutdown (`serve.rs`), [`receiver::ResultStore`] (`store/`) |
 //! | `strategy` | [`strategy::Solver`], [`strategy::Strategy`] |
 //! | `fanout` | [`fanout::fan_out`] |
 //! | `router` | [`router::ResultRouter`] |
 
 mod client;
-pub mod error;
+mod error;
 pub mod fanout;
 pub mod receiver;
-pub mod retry;
+mod retry;
 pub mod router;
 pub mod solution;
 pub mod strategy;

@@ -1,18 +1,4 @@
-//! Retry policy and seeded jitter.
-//!
-//! Two kinds of retry, as in the official SDK (`helpers/retry.py`, `core/orchestrator.py`):
-//!
-//! - **transient failures** (`ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, HTTP 5xx and
-//!   429, connection failures, and, unlike the SDK, the rate-limit penalties `MAX_USER_TURN`
-//!   and `ERROR: 1005`): exponential backoff `base * factor^(n-1)`, capped, plus jitter, at
-//!   most `max_retries` times in a row;
-//! - **busy threads** (`ERROR_ZERO_BALANCE` confirmed by `threadsinfo`, or
-//!   `ERROR_NO_SLOT_AVAILABLE`): a steady `busy_interval` plus jitter, for at most
-//!   `busy_budget` of (tokio) time.
-//!
-//! Jitter comes from a ChaCha8 stream seeded from the client seed and a stream id (the task
-//! id for polling, a submit sequence number for submits), so that a run with a fixed seed
-//! sleeps exactly the same durations every time, whatever the interleaving of tasks.
+//! [`RetryPolicy`] (re-exported at the crate root) and the seeded jitter it sleeps with.
 
 use std::time::Duration;
 
@@ -20,6 +6,20 @@ use rand::rngs::ChaCha8Rng;
 use rand::{Rng as _, SeedableRng as _};
 
 /// How the client retries failures that may heal.
+///
+/// Two kinds of retry, as in the official SDK (`helpers/retry.py`, `core/orchestrator.py`):
+///
+/// - **transient failures** (`ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, HTTP 5xx and
+///   429, connection failures, and, unlike the SDK, the rate-limit penalties `MAX_USER_TURN`
+///   and `ERROR: 1005`): exponential backoff `base * factor^(n-1)`, capped, plus jitter, at
+///   most `max_retries` times in a row;
+/// - **busy threads** (`ERROR_ZERO_BALANCE` confirmed by `threadsinfo`, or
+///   `ERROR_NO_SLOT_AVAILABLE`): a steady `busy_interval` plus jitter, for at most
+///   `busy_budget` of (tokio) time.
+///
+/// Jitter comes from a ChaCha8 stream seeded from the client seed and a stream id (the task
+/// id for polling, a submit sequence number for submits), so that a run with a fixed seed
+/// sleeps exactly the same durations every time, whatever the interleaving of tasks.
 ///
 /// ```
 /// use std::time::Duration;

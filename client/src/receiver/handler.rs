@@ -13,7 +13,8 @@ use futures::StreamExt as _;
 use subtle::ConstantTimeEq as _;
 
 use super::ReceiverConfig;
-use super::store::{Recorded, RejectReason, ResultSource, ResultStore};
+use super::RejectReason;
+use super::store::{Recorded, ResultSource, ResultStore};
 use crate::task_id::TaskId;
 
 #[derive(Debug)]

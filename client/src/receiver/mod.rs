@@ -19,22 +19,38 @@
 //! - optionally accepts callbacks for registered tasks only (404 for others).
 //!
 //! Every refusal is published as [`StoreEvent::Rejected`].
+//!
+//! [`Receiver::serve`] runs the router on a listener with the limits a public endpoint needs
+//! (a header read timeout against slow senders, a bounded shutdown grace period); an
+//! application that mounts [`Receiver::router`] in its own server sets those itself.
+//!
+//! # Layout
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Receiver`], [`ReceiverConfig`] |
+//! | `handler.rs` | the callback handler: source, secret, body, parameters, registration |
+//! | `reject.rs` | [`RejectReason`] and its HTTP status |
+//! | `serve.rs` | [`Receiver::serve`]: accept loop, header timeout, bounded graceful shutdown |
+//! | `store/` | [`ResultStore`] |
 
 mod handler;
+mod reject;
+mod serve;
 mod store;
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use reject::RejectReason;
 pub use store::{
-    Recorded, RejectReason, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats,
-    TaskResult,
+    Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats, TaskResult,
 };
 
 use crate::error::Error;
@@ -45,6 +61,11 @@ pub const DEFAULT_PATH: &str = "/pingback";
 pub const DEFAULT_SECRET_PARAM: &str = "token";
 /// Default maximum length of `code`, in bytes.
 pub const DEFAULT_MAX_CODE_LEN: usize = 8 * 1024;
+/// Default time a client has to send a request's headers to [`Receiver::serve`] (which is
+/// also how long an idle keep-alive connection stays open).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time [`Receiver::serve`] gives open connections to finish after shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Settings of a [`Receiver`].
 ///
@@ -70,6 +91,8 @@ pub struct ReceiverConfig {
     allow: Vec<IpNet>,
     registered_only: bool,
     max_code_len: usize,
+    header_read_timeout: Duration,
+    shutdown_grace: Duration,
 }
 
 impl Default for ReceiverConfig {
@@ -81,6 +104,8 @@ impl Default for ReceiverConfig {
             allow: Vec::new(),
             registered_only: false,
             max_code_len: DEFAULT_MAX_CODE_LEN,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }
@@ -95,6 +120,8 @@ impl fmt::Debug for ReceiverConfig {
             .field("allow", &self.allow)
             .field("registered_only", &self.registered_only)
             .field("max_code_len", &self.max_code_len)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
@@ -166,6 +193,37 @@ impl ReceiverConfig {
         }
         self.max_code_len = max;
         Ok(self)
+    }
+
+    /// How long [`Receiver::serve`] waits for a request's headers (default 10 s, more than
+    /// zero). A connection that has not sent complete headers by then is closed: a slow or
+    /// stalled sender (slowloris) cannot hold it, and neither can an idle keep-alive
+    /// connection.
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Result<Self, Error> {
+        if timeout.is_zero() {
+            return Err(Error::bad_input(
+                "header read timeout must be more than zero",
+            ));
+        }
+        self.header_read_timeout = timeout;
+        Ok(self)
+    }
+
+    /// How long [`Receiver::serve`] lets open connections finish after shutdown (default
+    /// 5 s); then it closes them, whatever they are doing, and returns.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// The header read timeout of [`Receiver::serve`].
+    pub fn header_read_timeout(&self) -> Duration {
+        self.header_read_timeout
+    }
+
+    /// The shutdown grace period of [`Receiver::serve`].
+    pub fn shutdown_grace(&self) -> Duration {
+        self.shutdown_grace
     }
 
     /// The path served.
@@ -261,19 +319,23 @@ impl Receiver {
             .with_state(Arc::clone(&self.shared))
     }
 
-    /// Serves the router on `listener` with connect info until `shutdown` is cancelled, then
-    /// finishes in-flight callbacks.
+    /// Serves the router on `listener` until `shutdown` is cancelled, with each request's
+    /// peer address as [`ConnectInfo`](axum::extract::ConnectInfo) (what the allow-list
+    /// checks). A connection that does not send complete request headers within the
+    /// [header read timeout](ReceiverConfig::with_header_read_timeout) is closed. On
+    /// shutdown, in-flight callbacks get the [grace period](ReceiverConfig::with_shutdown_grace)
+    /// to finish; connections still open after it (a request whose body never arrives) are
+    /// closed, and `serve` returns.
     pub async fn serve(
         &self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
-        axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+        let config = &self.shared.config;
+        let limits = serve::Limits {
+            header_read_timeout: config.header_read_timeout,
+            shutdown_grace: config.shutdown_grace,
+        };
+        serve::serve(self.router(), listener, shutdown, limits).await
     }
 }

@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use captchaai_client::TaskId;
 use captchaai_client::receiver::{
-    Receiver, ReceiverConfig, Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent,
+    Receiver, ReceiverConfig, Recorded, ResultSource, ResultStore, StoreConfig,
 };
 use futures::{FutureExt as _, StreamExt as _};
 use proptest::prelude::*;
 use tower::ServiceExt as _;
 
-fn id(n: u64) -> TaskId {
-    TaskId::new(n)
-}
+use crate::support::{evictions, form_encode, id};
 
 #[tokio::test(start_paused = true)]
 async fn entries_expire_after_the_ttl_since_their_last_change() {
@@ -39,17 +36,7 @@ async fn entries_expire_after_the_ttl_since_their_last_change() {
     assert!(store.get(id(2)).is_none());
     assert!(store.is_empty());
     assert_eq!(store.stats().evicted, 2);
-    let mut evicted = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let StoreEvent::Evicted {
-            task_id,
-            had_result,
-        } = event
-        {
-            evicted.push((task_id, had_result));
-        }
-    }
-    assert_eq!(evicted, vec![(id(1), false), (id(2), true)]);
+    assert_eq!(evictions(&mut events), [(id(1), false), (id(2), true)]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,13 +121,10 @@ async fn capacity_evicts_unregistered_results_before_registered_ids() {
     store.register(id(6));
     assert!(!store.is_registered(id(1)));
     assert_eq!(store.len(), 3);
-    let mut evicted = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        if let StoreEvent::Evicted { task_id, .. } = event {
-            evicted.push(task_id);
-        }
-    }
-    assert_eq!(evicted, vec![id(3), id(4), id(1)]);
+    assert_eq!(
+        evictions(&mut events),
+        [(id(3), true), (id(4), true), (id(1), false)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -168,6 +152,23 @@ async fn a_store_full_of_waiters_grows_only_by_them() {
             .unwrap();
         assert_eq!(waiter.await.unwrap().unwrap().code(), format!("r{n}"));
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_sized_for_any_run_costs_only_what_it_holds() {
+    // The harness sizes the store from the scenario; the largest limits must neither
+    // allocate up front nor overflow the clock.
+    let store = ResultStore::with_config(StoreConfig {
+        ttl: Duration::MAX,
+        capacity: usize::MAX,
+        ..StoreConfig::default()
+    });
+    store.register(id(1));
+    store.record(id(2), "r", ResultSource::Pingback).unwrap();
+    tokio::time::advance(Duration::from_secs(365 * 24 * 3600)).await;
+    assert!(store.is_registered(id(1)));
+    assert_eq!(store.get(id(2)).unwrap().code(), "r");
+    assert_eq!(store.len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -234,10 +235,6 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn encode(code: &str) -> String {
-    form_urlencoded::byte_serialize(code.as_bytes()).collect()
-}
-
 /// The request an op sends, if it is a callback.
 fn request(op: &Op) -> Option<Request<Body>> {
     let get = |query: String| {
@@ -263,7 +260,7 @@ fn request(op: &Op) -> Option<Request<Body>> {
             post: false,
         } => get(format!(
             "token={SECRET}&id={id}&code={}",
-            encode(CODES[*code])
+            form_encode(CODES[*code])
         )),
         Op::Callback {
             id,
@@ -272,11 +269,12 @@ fn request(op: &Op) -> Option<Request<Body>> {
         } => post(
             format!("token={SECRET}"),
             form,
-            format!("id={id}&code={}", encode(CODES[*code])),
+            format!("id={id}&code={}", form_encode(CODES[*code])),
         ),
-        Op::WrongSecret { id, code } => {
-            get(format!("token=x&id={id}&code={}", encode(CODES[*code])))
-        }
+        Op::WrongSecret { id, code } => get(format!(
+            "token=x&id={id}&code={}",
+            form_encode(CODES[*code])
+        )),
         Op::Malformed { id, kind } => match kind {
             0 => get(format!("token={SECRET}&code=tokA")),
             1 => get(format!("token={SECRET}&id={id}x&code=tokA")),
@@ -305,6 +303,88 @@ struct Model {
     rejected: u64,
 }
 
+/// Applies one callback through the router and updates the model with what must happen.
+async fn send_callback(
+    router: &axum::Router,
+    op: &Op,
+    registered_only: bool,
+    model: &mut Model,
+) -> Result<(), TestCaseError> {
+    let request = request(op).expect("a callback op");
+    let status = router.clone().oneshot(request).await.unwrap().status();
+    match op {
+        Op::Callback { id: i, code, .. } => {
+            if registered_only && !model.registered.contains(i) {
+                prop_assert_eq!(status, StatusCode::NOT_FOUND);
+                model.rejected += 1;
+            } else {
+                prop_assert_eq!(status, StatusCode::OK);
+                model
+                    .results
+                    .entry(*i)
+                    .or_insert_with(|| CODES[*code].to_owned());
+            }
+        }
+        Op::WrongSecret { .. } => {
+            prop_assert_eq!(status, StatusCode::FORBIDDEN);
+            model.rejected += 1;
+        }
+        _ => {
+            prop_assert!(status.is_client_error(), "{op:?} got {status}");
+            model.rejected += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Records a polled result and checks what the store says it did.
+fn record_polled(
+    store: &ResultStore,
+    i: u64,
+    code: usize,
+    model: &mut Model,
+) -> Result<(), TestCaseError> {
+    let was_new = !model.results.contains_key(&i);
+    let recorded = store
+        .record(id(i), CODES[code], ResultSource::Poll)
+        .unwrap();
+    let expected = model
+        .results
+        .entry(i)
+        .or_insert_with(|| CODES[code].to_owned());
+    prop_assert_eq!(recorded.winner().code(), expected.as_str());
+    prop_assert_eq!(matches!(recorded, Recorded::Stored(_)), was_new);
+    let is_conflict = matches!(recorded, Recorded::Conflict { .. });
+    prop_assert_eq!(is_conflict, !was_new && expected.as_str() != CODES[code]);
+    Ok(())
+}
+
+/// The store holds exactly what the model holds.
+fn assert_matches(store: &ResultStore, model: &Model, op: &Op) -> Result<(), TestCaseError> {
+    for i in 0..IDS {
+        let got = store.get(id(i)).map(|r| r.code().to_owned());
+        prop_assert_eq!(
+            got.as_ref(),
+            model.results.get(&i),
+            "task {} after {:?}",
+            i,
+            op
+        );
+        prop_assert_eq!(store.is_registered(id(i)), model.registered.contains(&i));
+    }
+    let stats = store.stats();
+    prop_assert_eq!(stats.rejected, model.rejected);
+    prop_assert_eq!(stats.stored as usize, model.results.len());
+    let known: BTreeSet<u64> = model
+        .registered
+        .iter()
+        .chain(model.results.keys())
+        .copied()
+        .collect();
+    prop_assert_eq!(store.len(), known.len());
+    Ok(())
+}
+
 fn run_case(registered_only: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -329,69 +409,11 @@ fn run_case(registered_only: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     store.register(id(*i));
                     model.registered.insert(*i);
                 }
-                Op::Polled { id: i, code } => {
-                    let was_new = !model.results.contains_key(i);
-                    let recorded = store
-                        .record(id(*i), CODES[*code], ResultSource::Poll)
-                        .unwrap();
-                    let expected = model
-                        .results
-                        .entry(*i)
-                        .or_insert_with(|| CODES[*code].to_owned());
-                    prop_assert_eq!(recorded.winner().code(), expected.as_str());
-                    prop_assert_eq!(matches!(recorded, Recorded::Stored(_)), was_new);
-                    let is_conflict = matches!(recorded, Recorded::Conflict { .. });
-                    prop_assert_eq!(is_conflict, !was_new && expected.as_str() != CODES[*code]);
-                }
-                _ => {
-                    let request = request(op).unwrap();
-                    let status = router.clone().oneshot(request).await.unwrap().status();
-                    match op {
-                        Op::Callback { id: i, code, .. } => {
-                            if registered_only && !model.registered.contains(i) {
-                                prop_assert_eq!(status, StatusCode::NOT_FOUND);
-                                model.rejected += 1;
-                            } else {
-                                prop_assert_eq!(status, StatusCode::OK);
-                                model
-                                    .results
-                                    .entry(*i)
-                                    .or_insert_with(|| CODES[*code].to_owned());
-                            }
-                        }
-                        Op::WrongSecret { .. } => {
-                            prop_assert_eq!(status, StatusCode::FORBIDDEN);
-                            model.rejected += 1;
-                        }
-                        _ => {
-                            prop_assert!(status.is_client_error(), "{op:?} got {status}");
-                            model.rejected += 1;
-                        }
-                    }
-                }
+                Op::Polled { id: i, code } => record_polled(&store, *i, *code, &mut model)?,
+                _ => send_callback(&router, op, registered_only, &mut model).await?,
             }
             // After every step the store is exactly the model.
-            for i in 0..IDS {
-                let got = store.get(id(i)).map(|r| r.code().to_owned());
-                prop_assert_eq!(
-                    got.as_ref(),
-                    model.results.get(&i),
-                    "task {} after {:?}",
-                    i,
-                    op
-                );
-                prop_assert_eq!(store.is_registered(id(i)), model.registered.contains(&i));
-            }
-            let stats = store.stats();
-            prop_assert_eq!(stats.rejected, model.rejected);
-            prop_assert_eq!(stats.stored as usize, model.results.len());
-            let known: BTreeSet<u64> = model
-                .registered
-                .iter()
-                .chain(model.results.keys())
-                .copied()
-                .collect();
-            prop_assert_eq!(store.len(), known.len());
+            assert_matches(&store, &model, op)?;
         }
 
         // Each task yielded exactly one result, the first valid one, and nothing else.

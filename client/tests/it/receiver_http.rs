@@ -2,7 +2,6 @@
 //! handler tests without a socket (`oneshot`).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,22 +11,18 @@ use captchaai_client::TaskId;
 use captchaai_client::receiver::{
     Receiver, ReceiverConfig, RejectReason, ResultSource, ResultStore, StoreEvent,
 };
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+
+use crate::support::{
+    EventLog, ShutdownOnDrop, form_encode, http, record_events, serve, serve_router,
+};
 
 struct Running {
     base: String,
     store: ResultStore,
-    events: Arc<Mutex<Vec<StoreEvent>>>,
-    shutdown: CancellationToken,
+    events: EventLog,
     http: reqwest::Client,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+    _server: ShutdownOnDrop,
 }
 
 impl Running {
@@ -71,33 +66,20 @@ async fn start(config: ReceiverConfig) -> Running {
 
 async fn start_with(config: ReceiverConfig, connect_info: bool) -> Running {
     let store = ResultStore::new();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&events);
-    store.on_event(move |e| log.lock().unwrap().push(e.clone()));
+    let events = record_events(&store);
     let receiver = Receiver::new(config, store.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    if connect_info {
-        let token = shutdown.clone();
-        tokio::spawn(async move { receiver.serve(listener, token).await.unwrap() });
+    let (addr, server) = if connect_info {
+        serve(receiver).await
     } else {
         // Served the wrong way: without ConnectInfo.
-        let app = receiver.router();
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-                .unwrap()
-        });
-    }
+        serve_router(receiver.router()).await
+    };
     Running {
         base: format!("http://{addr}"),
         store,
         events,
-        shutdown,
-        http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        http: http(),
+        _server: server,
     }
 }
 
@@ -457,17 +439,4 @@ async fn oneshot_bodiless_post_with_query_parameters() {
     let response = receiver.router().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(store.get(TaskId::new(4)).unwrap().code(), "q");
-}
-
-/// `application/x-www-form-urlencoded` encoding of a value.
-fn form_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
