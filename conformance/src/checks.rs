@@ -31,9 +31,12 @@ use captchaai_mock::state::Outcome;
 use serde::Serialize;
 
 use crate::{
-    runner::{ENV_FAILURE_BODY, RunRecord, Truth},
+    runner::{RunRecord, Truth},
     scenario::{ExpectedOutcome, StrategyName, Via},
-    timeline::{Entry, Event, Source, short},
+    timeline::{
+        AnswerClass, AppErrorKind, CallbackKind, DeliveryOutcome, Entry, Event, Expected,
+        HandledBy, ResultPath, Source, short,
+    },
 };
 
 /// A check's verdict, h2spec/Autobahn style.
@@ -291,14 +294,8 @@ pub fn sdk_timing(kind: &str) -> (Duration, Duration) {
     (Duration::from_secs(initial), Duration::from_secs(5))
 }
 
-fn is_final_poll_answer(answer: &str) -> bool {
-    answer != "CAPCHA_NOT_READY"
-        && !answer.starts_with("ERROR_WRONG")
-        && !answer.starts_with("ERROR_KEY")
-}
-
 /// Runs every applicable check.
-pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
+pub(crate) fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
     let ix = Index::new(rec);
     let mut out = vec![run_completed(&ix)];
     // A bare receiver has no application side to grade: only the HTTP side.
@@ -314,9 +311,7 @@ pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
         out.push(ack_valid(&ix));
     }
     let invalid = rec.timeline.entries.iter().any(|e| match &e.event {
-        Event::Delivery { kind, .. } => {
-            !matches!(kind.as_str(), "genuine" | "duplicate" | "conflicting")
-        }
+        Event::Delivery { kind, .. } => !kind.is_valid(),
         Event::Injected { .. } => true,
         _ => false,
     });
@@ -334,9 +329,15 @@ pub fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
         }
     }
     let conflicts = ix.tasks.iter().any(|t| {
-        t.deliveries
-            .iter()
-            .any(|d| matches!(&d.event, Event::Delivery { kind, .. } if kind == "conflicting"))
+        t.deliveries.iter().any(|d| {
+            matches!(
+                &d.event,
+                Event::Delivery {
+                    kind: CallbackKind::Conflicting,
+                    ..
+                }
+            )
+        })
     });
     // Who won is known from the application, or from what the receiver stored.
     if conflicts && (rec.app_observed || storage_known) {
@@ -358,9 +359,9 @@ fn app_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     let rec = ix.rec;
     out.push(exactly_once(ix));
     out.push(nothing_lost(ix));
-    match rec.scenario.expect.outcome {
-        ExpectedOutcome::GroundTruth => out.push(ground_truth(ix)),
-        other => out.push(expected_outcome(ix, other)),
+    match expected_error(rec.scenario.expect.outcome) {
+        None => out.push(ground_truth(ix)),
+        Some(kind) => out.push(expected_outcome(ix, &kind)),
     }
     if let Some(c) = deadline(ix) {
         out.push(c);
@@ -380,8 +381,10 @@ fn app_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
         StrategyName::PingbackOnly => out.push(pingback_only(ix)),
         StrategyName::PollOnly => {}
     }
-    if rec.scenario.expect.via != Via::Any {
-        out.push(via(ix));
+    match rec.scenario.expect.via {
+        Via::Any => {}
+        Via::Pingback => out.push(via(ix, ResultPath::Pingback)),
+        Via::Poll => out.push(via(ix, ResultPath::Poll)),
     }
     if let Some(max) = rec.scenario.expect.max_polls {
         out.push(max_polls(ix, max));
@@ -503,7 +506,7 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
                 format!("the answer {}", short(answer)),
                 format!(
                     "{} error{}",
-                    an(kind),
+                    an(kind.name()),
                     code.as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default()
@@ -511,7 +514,7 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
             )),
             (Some(Outcome::Failed { code: want }), Event::AppError { kind, code, .. }) => {
                 if code.as_deref() == Some(want.as_str())
-                    || (kind == "unsolvable" && want == "ERROR_CAPTCHA_UNSOLVABLE")
+                    || (*kind == AppErrorKind::Unsolvable && want == "ERROR_CAPTCHA_UNSOLVABLE")
                 {
                     None
                 } else {
@@ -519,7 +522,7 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
                         format!("the failure {want}"),
                         format!(
                             "{} error{}",
-                            an(kind),
+                            an(kind.name()),
                             code.as_deref()
                                 .map(|c| format!(" ({c})"))
                                 .unwrap_or_default()
@@ -546,7 +549,7 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
                 "the task is accepted and solved".into(),
                 format!(
                     "{} error{} before any task id: {}",
-                    an(kind),
+                    an(kind.name()),
                     code.as_deref()
                         .map(|c| format!(" ({c})"))
                         .unwrap_or_default(),
@@ -580,21 +583,21 @@ fn ground_truth(ix: &Index<'_>) -> CheckResult {
     }
 }
 
-fn expected_kind(o: ExpectedOutcome) -> &'static str {
+/// The error every task must end in, for the outcomes that expect one.
+fn expected_error(o: ExpectedOutcome) -> Option<AppErrorKind> {
     match o {
-        ExpectedOutcome::Timeout => "timeout",
-        ExpectedOutcome::InvalidKey => "invalid-key",
-        ExpectedOutcome::BadInput => "bad-input",
-        ExpectedOutcome::GroundTruth => "result",
+        ExpectedOutcome::Timeout => Some(AppErrorKind::Timeout),
+        ExpectedOutcome::InvalidKey => Some(AppErrorKind::InvalidKey),
+        ExpectedOutcome::BadInput => Some(AppErrorKind::BadInput),
+        ExpectedOutcome::GroundTruth => None,
     }
 }
 
-fn expected_outcome(ix: &Index<'_>, want: ExpectedOutcome) -> CheckResult {
+fn expected_outcome(ix: &Index<'_>, kind: &AppErrorKind) -> CheckResult {
     let c = Check {
         id: "expected-outcome",
         title: "every task ends as the scenario expects",
     };
-    let kind = expected_kind(want);
     let bad: Vec<&TaskLens<'_>> = ix
         .tasks
         .iter()
@@ -604,6 +607,7 @@ fn expected_outcome(ix: &Index<'_>, want: ExpectedOutcome) -> CheckResult {
                 .is_some_and(|e| matches!(&e.event, Event::AppError { kind: k, .. } if k == kind))
         })
         .collect();
+    let kind = kind.name();
     match bad.first() {
         None => c.ok(format!(
             "all {} task(s) ended in {} error",
@@ -642,7 +646,10 @@ fn deadline(ix: &Index<'_>) -> Option<CheckResult> {
     for t in &never {
         let start = t.submitted_at.unwrap_or(0);
         let timeout = t.app.iter().find_map(|e| match &e.event {
-            Event::AppError { kind, .. } if kind == "timeout" => Some(e.at_ms),
+            Event::AppError {
+                kind: AppErrorKind::Timeout,
+                ..
+            } => Some(e.at_ms),
             _ => None,
         });
         let want = format!(
@@ -765,7 +772,7 @@ fn poll_etiquette(ix: &Index<'_>) -> CheckResult {
 
 fn result_in_at(t: &TaskLens<'_>) -> Option<u64> {
     let polled = t.polls.iter().find_map(|p| match &p.event {
-        Event::Poll { answer, .. } if is_final_poll_answer(answer) => Some(p.at_ms),
+        Event::Poll { answer, .. } if answer.class().ends_polling() => Some(p.at_ms),
         _ => None,
     });
     let app = t.app.first().map(|e| e.at_ms);
@@ -813,17 +820,12 @@ fn conflicting_taken_first<'r>(t: &TaskLens<'_>, truth: &'r Truth) -> Option<&'r
         Event::Delivery {
             kind,
             status: Some(s),
-            response,
+            handled_by: HandledBy::Subject,
             ..
-        } if matches!(kind.as_str(), "genuine" | "duplicate" | "conflicting")
-            && (200..300).contains(s)
-            && response.as_deref() != Some(ENV_FAILURE_BODY) =>
-        {
-            Some(kind.as_str())
-        }
+        } if kind.is_valid() && (200..300).contains(s) => Some(*kind),
         _ => None,
     })?;
-    (first == "conflicting")
+    (first == CallbackKind::Conflicting)
         .then_some(truth.conflicting_code.as_deref())
         .flatten()
 }
@@ -831,16 +833,11 @@ fn conflicting_taken_first<'r>(t: &TaskLens<'_>, truth: &'r Truth) -> Option<&'r
 fn first_acked_genuine(t: &TaskLens<'_>) -> Option<u64> {
     t.deliveries.iter().find_map(|d| match &d.event {
         Event::Delivery {
-            kind,
+            kind: CallbackKind::Genuine | CallbackKind::Duplicate,
             status: Some(s),
-            response,
+            handled_by: HandledBy::Subject,
             ..
-        } if matches!(kind.as_str(), "genuine" | "duplicate")
-            && (200..300).contains(s)
-            && response.as_deref() != Some(ENV_FAILURE_BODY) =>
-        {
-            Some(d.at_ms)
-        }
+        } if (200..300).contains(s) => Some(d.at_ms),
         _ => None,
     })
 }
@@ -924,32 +921,25 @@ fn pingback_only(ix: &Index<'_>) -> CheckResult {
     }
 }
 
-fn via(ix: &Index<'_>) -> CheckResult {
-    let want = match ix.rec.scenario.expect.via {
-        Via::Pingback => "pingback",
-        Via::Poll => "poll",
-        Via::Any => "any",
-    };
+fn via(ix: &Index<'_>, want: ResultPath) -> CheckResult {
     let c = Check {
         id: "via",
         title: "results arrive the way the scenario expects",
     };
     for t in &ix.tasks {
         let got = t.app.first().and_then(|e| match &e.event {
-            Event::AppResult { via, .. } => via.clone(),
+            Event::AppResult { via, .. } => *via,
             _ => None,
         });
         let app_at = t.app.first().map_or(u64::MAX, |e| e.at_ms);
         let polled_first = t.polls.iter().any(|p| {
             p.at_ms <= app_at
-                && matches!(&p.event, Event::Poll { answer, .. } if is_final_poll_answer(answer))
+                && matches!(&p.event, Event::Poll { answer, .. } if answer.class().ends_polling())
         });
-        let inferred = got.unwrap_or_else(|| {
-            if polled_first {
-                "poll".into()
-            } else {
-                "pingback".into()
-            }
+        let inferred = got.unwrap_or(if polled_first {
+            ResultPath::Poll
+        } else {
+            ResultPath::Pingback
         });
         if t.app
             .iter()
@@ -957,14 +947,14 @@ fn via(ix: &Index<'_>) -> CheckResult {
             && inferred != want
         {
             return c.fail(
-                format!("{} arrived by {inferred}", t.name()),
-                format!("results by {want}"),
-                format!("by {inferred}"),
+                format!("{} arrived by {}", t.name(), inferred.name()),
+                format!("results by {}", want.name()),
+                format!("by {}", inferred.name()),
                 ix.evidence(t),
             );
         }
     }
-    c.ok(format!("every result arrived by {want}"))
+    c.ok(format!("every result arrived by {}", want.name()))
 }
 
 fn max_polls(ix: &Index<'_>, max: u32) -> CheckResult {
@@ -998,10 +988,10 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
         // duplicate should be answered the same.
         let genuine_status = t.deliveries.iter().find_map(|d| match &d.event {
             Event::Delivery {
-                kind,
+                kind: CallbackKind::Genuine,
                 status: Some(s),
                 ..
-            } if kind == "genuine" && (200..300).contains(s) => Some(*s),
+            } if (200..300).contains(s) => Some(*s),
             _ => None,
         });
         for d in &t.deliveries {
@@ -1009,18 +999,17 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 kind,
                 status,
                 outcome,
-                response,
+                handled_by,
                 latency_ms,
                 ..
             } = &d.event
             else {
                 continue;
             };
-            if !matches!(kind.as_str(), "genuine" | "duplicate" | "conflicting")
-                || response.as_deref() == Some(ENV_FAILURE_BODY)
-            {
+            if !kind.is_valid() || *handled_by == HandledBy::Env {
                 continue;
             }
+            let kind = *kind;
             // Only an answer is acknowledged late; a timeout or refusal is judged below.
             let real_ms = latency_ms
                 .filter(|_| status.is_some())
@@ -1032,7 +1021,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                         format!(
                             "{}: {} callback took {ms:.0} ms to acknowledge",
                             t.name(),
-                            an(kind)
+                            an(kind.name())
                         ),
                         format!("an answer within {budget:.0} ms"),
                         format!("{ms:.0} ms"),
@@ -1044,7 +1033,7 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                 Some(s) if (200..300).contains(s) => {
                     acked += 1;
                     if let Some(first) = genuine_status
-                        && kind == "duplicate"
+                        && kind == CallbackKind::Duplicate
                         && *s != first
                     {
                         non_strict.get_or_insert((
@@ -1055,28 +1044,33 @@ fn ack_valid(ix: &Index<'_>) -> CheckResult {
                         ));
                     }
                 }
-                Some(409) if kind != "genuine" => {
-                    non_strict.get_or_insert((t, format!("{kind} answered 409")));
+                Some(409) if kind != CallbackKind::Genuine => {
+                    non_strict.get_or_insert((t, format!("{} answered 409", kind.name())));
                 }
                 Some(s) => {
                     return c.fail(
-                        format!("{}: {} callback was answered {s}", t.name(), an(kind)),
+                        format!(
+                            "{}: {} callback was answered {s}",
+                            t.name(),
+                            an(kind.name())
+                        ),
                         "2xx for every valid callback (409 tolerated for duplicates)".into(),
                         format!("HTTP {s}"),
                         ix.evidence(t),
                     );
                 }
-                None if matches!(outcome.as_str(), "dropped" | "shed") => {}
-                None if latency_env && outcome == "timeout" => {}
+                None if !outcome.was_sent() => {}
+                None if latency_env && *outcome == DeliveryOutcome::Timeout => {}
                 None => {
                     return c.fail(
                         format!(
-                            "{}: {} callback got no answer ({outcome})",
+                            "{}: {} callback got no answer ({})",
                             t.name(),
-                            an(kind)
+                            an(kind.name()),
+                            outcome.name()
                         ),
                         "an answer within the sender's timeout".into(),
-                        outcome.clone(),
+                        outcome.name().to_owned(),
                         ix.evidence(t),
                     );
                 }
@@ -1145,30 +1139,27 @@ fn reject_invalid(ix: &Index<'_>) -> CheckResult {
             Event::Delivery {
                 kind,
                 status,
-                response,
+                handled_by: HandledBy::Subject,
                 ..
-            } if response.as_deref() != Some(ENV_FAILURE_BODY) => match kind.as_str() {
-                "genuine" | "duplicate" | "conflicting" => continue,
-                "missing-id" | "missing-code" | "non-numeric-id" | "oversized-code" => {
-                    (kind.clone(), *status, true, false)
+            } => {
+                let what = kind.name().to_owned();
+                match kind.expected() {
+                    Expected::Acknowledge => continue,
+                    Expected::Reject => (what, *status, true, false),
+                    Expected::RejectIfRegisteredOnly => (what, *status, registered_only, true),
+                    // A stale id is a well-formed callback for a finished task, and the
+                    // other HTTP method may be accepted: grade only that they do not fail.
+                    Expected::NoCrash => (what, *status, false, false),
                 }
-                "unknown-id" => (kind.clone(), *status, registered_only, true),
-                // A stale id is a well-formed callback for a finished task, and the
-                // other HTTP method may be accepted: grade only that they do not fail.
-                _ => (kind.clone(), *status, false, false),
-            },
+            }
             Event::Injected {
                 callback, status, ..
             } => {
-                let name = serde_json::to_value(callback)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
                 let must = match callback {
                     crate::scenario::InjectedCallback::UnknownId => registered_only,
                     _ => secret,
                 };
-                (format!("injected {name}"), *status, must, true)
+                (format!("injected {}", callback.name()), *status, must, true)
             }
             _ => continue,
         };
@@ -1312,11 +1303,15 @@ fn first_wins(ix: &Index<'_>) -> CheckResult {
         title: "conflicting duplicates never replace the first result",
     };
     for t in &ix.tasks {
-        if !t
-            .deliveries
-            .iter()
-            .any(|d| matches!(&d.event, Event::Delivery { kind, .. } if kind == "conflicting"))
-        {
+        if !t.deliveries.iter().any(|d| {
+            matches!(
+                &d.event,
+                Event::Delivery {
+                    kind: CallbackKind::Conflicting,
+                    ..
+                }
+            )
+        }) {
             continue;
         }
         let Some(truth) = t.id.and_then(|id| ix.rec.truth.get(&id)) else {
@@ -1419,7 +1414,7 @@ fn rate_limit_respected(ix: &Index<'_>, ban: Duration) -> CheckResult {
     };
     let ban_ms = ms(ban);
     let submits = ix.submits();
-    let refused = |e: &Entry| matches!(&e.event, Event::Submit { answer, .. } if answer.contains("MAX_USER_TURN"));
+    let refused = |e: &Entry| matches!(&e.event, Event::Submit { answer, .. } if answer.class() == AnswerClass::MaxUserTurn);
     let mut ban_start: Option<u64> = None;
     let mut refusals = 0;
     for (i, e) in submits.iter().enumerate() {
@@ -1465,7 +1460,8 @@ fn summary(ix: &Index<'_>) -> CheckResult {
     };
     let mut polls = 0;
     let mut submits = 0;
-    let mut attempts: BTreeMap<String, usize> = BTreeMap::new();
+    // Counted by name, so they print in the order of their names.
+    let mut attempts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut app_results = 0;
     let mut app_errors: BTreeMap<String, usize> = BTreeMap::new();
     for e in &ix.rec.timeline.entries {
@@ -1473,11 +1469,11 @@ fn summary(ix: &Index<'_>) -> CheckResult {
             (Event::Poll { .. }, _) => polls += 1,
             (Event::Submit { .. }, _) => submits += 1,
             (Event::Delivery { outcome, .. }, _) => {
-                *attempts.entry(outcome.clone()).or_default() += 1
+                *attempts.entry(outcome.name()).or_default() += 1
             }
             (Event::AppResult { .. }, Source::App) => app_results += 1,
             (Event::AppError { kind, .. }, Source::App) => {
-                *app_errors.entry(kind.clone()).or_default() += 1
+                *app_errors.entry(kind.name().to_owned()).or_default() += 1
             }
             _ => {}
         }

@@ -37,84 +37,71 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     scenario::{InjectedCallback, KeyChoice, SCENARIO_KEY, Scenario, SubmitPattern},
     subject::{RunContext, Started, Subject},
-    timeline::{Event, Recorder, Source, Timeline, short},
+    timeline::{Event, HandledBy, Recorder, Source, Timeline, short},
 };
 
 /// The body a receiver-side fault answers with, so checks can tell it from the subject's own answers.
-pub const ENV_FAILURE_BODY: &str = "conformance-env: injected receiver failure";
+pub(crate) const ENV_FAILURE_BODY: &str = "conformance-env: injected receiver failure";
 
 /// What the mock decided for one task (ground truth).
 #[derive(Clone, Debug, Serialize)]
-pub struct Truth {
+pub(crate) struct Truth {
     /// Task id.
-    pub task: u64,
+    pub(crate) task: u64,
     /// Ordinal.
-    pub ordinal: u64,
+    pub(crate) ordinal: u64,
     /// Kind.
-    pub kind: String,
+    pub(crate) kind: String,
     /// The answer or failure code.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// When it finished (None: never).
-    pub finish_at_ms: Option<u64>,
+    pub(crate) finish_at_ms: Option<u64>,
     /// The compiled pingback schedule.
-    pub schedule: Option<Schedule>,
+    pub(crate) schedule: Option<Schedule>,
     /// The `code` its conflicting duplicates carry, if its schedule sends any.
-    pub conflicting_code: Option<String>,
+    pub(crate) conflicting_code: Option<String>,
 }
 
 /// Everything a run produced, for the checkers.
 #[derive(Clone, Debug)]
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     /// The scenario.
-    pub scenario: Arc<Scenario>,
-    /// The seed used.
-    pub seed: u64,
+    pub(crate) scenario: Arc<Scenario>,
     /// The ordered history.
-    pub timeline: Timeline,
+    pub(crate) timeline: Timeline,
     /// Ground truth per task id.
-    pub truth: BTreeMap<u64, Truth>,
+    pub(crate) truth: BTreeMap<u64, Truth>,
     /// Task id per workload ordinal, as the application learnt them.
-    pub ids: BTreeMap<u64, u64>,
+    pub(crate) ids: BTreeMap<u64, u64>,
     /// What the receiver stored per id the harness asked about (None: nothing); empty without a probe.
-    pub stored: BTreeMap<String, Option<String>>,
+    pub(crate) stored: BTreeMap<String, Option<String>>,
     /// Whether a probe was available.
-    pub probed: bool,
+    pub(crate) probed: bool,
     /// Why the probe could not read what the receiver stored (the storage checks are then
     /// not graded).
-    pub probe_error: Option<String>,
+    pub(crate) probe_error: Option<String>,
     /// Submits the mock rejected as busy.
-    pub busy_rejections: u64,
+    pub(crate) busy_rejections: u64,
     /// Simulated time at the end of the run.
-    pub ended_at_ms: u64,
-    /// The callback URL the subject used.
-    pub callback_url: Option<String>,
-    /// The subject's name.
-    pub subject: String,
+    pub(crate) ended_at_ms: u64,
     /// A problem that stopped the run early.
-    pub aborted: Option<String>,
+    pub(crate) aborted: Option<String>,
     /// Whether everything ran on one paused clock (exact timing).
-    pub in_process: bool,
+    pub(crate) in_process: bool,
     /// Whether the subject reported what its application received.
-    pub app_observed: bool,
+    pub(crate) app_observed: bool,
     /// Whether the receiver must accept registered ids only.
-    pub registered_only: bool,
+    pub(crate) registered_only: bool,
     /// Whether the callback URL carries a secret the receiver checks.
-    pub secret: bool,
+    pub(crate) secret: bool,
     /// Simulated seconds per real second.
-    pub time_scale: f64,
+    pub(crate) time_scale: f64,
     /// How fast (real time) valid callbacks must be acknowledged, if graded.
-    pub latency_budget: Option<Duration>,
-}
-
-impl RunRecord {
-    /// Ground truth of a workload ordinal.
-    pub fn truth_of(&self, ordinal: u64) -> Option<&Truth> {
-        self.ids.get(&ordinal).and_then(|id| self.truth.get(id))
-    }
+    pub(crate) latency_budget: Option<Duration>,
 }
 
 /// Runs a scenario on a fresh runtime (paused clock for in-process subjects).
-pub fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> RunRecord {
+pub(crate) fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> RunRecord {
     let mut builder = if subject.in_process() {
         let mut b = tokio::runtime::Builder::new_current_thread();
         b.start_paused(true);
@@ -125,12 +112,7 @@ pub fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> RunReco
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            return aborted(
-                scenario,
-                seed,
-                subject,
-                format!("cannot start a runtime: {e}"),
-            );
+            return aborted(scenario, subject, format!("cannot start a runtime: {e}"));
         }
     };
     let s2 = scenario.clone();
@@ -139,10 +121,9 @@ pub fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> RunReco
     rec
 }
 
-fn aborted(scenario: Arc<Scenario>, seed: u64, subject: &dyn Subject, why: String) -> RunRecord {
+fn aborted(scenario: Arc<Scenario>, subject: &dyn Subject, why: String) -> RunRecord {
     RunRecord {
         scenario: scenario.clone(),
-        seed,
         timeline: Timeline::default(),
         truth: BTreeMap::new(),
         ids: BTreeMap::new(),
@@ -151,8 +132,6 @@ fn aborted(scenario: Arc<Scenario>, seed: u64, subject: &dyn Subject, why: Strin
         probe_error: None,
         busy_rejections: 0,
         ended_at_ms: 0,
-        callback_url: None,
-        subject: subject.name(),
         aborted: Some(why),
         in_process: subject.in_process(),
         app_observed: subject.observes_app(),
@@ -216,12 +195,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     let mock = match started_mock {
         Ok(m) => m,
         Err(e) => {
-            return aborted(
-                scenario,
-                seed,
-                subject,
-                format!("cannot start the mock: {e}"),
-            );
+            return aborted(scenario, subject, format!("cannot start the mock: {e}"));
         }
     };
     let recorder = Recorder::new(mock.state().clone());
@@ -231,12 +205,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await {
             Ok(l) => Some(l),
             Err(e) => {
-                return aborted(
-                    scenario,
-                    seed,
-                    subject,
-                    format!("cannot bind the receiver: {e}"),
-                );
+                return aborted(scenario, subject, format!("cannot bind the receiver: {e}"));
             }
         }
     } else {
@@ -260,12 +229,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     let started: Started = match subject.start(ctx).await {
         Ok(s) => s,
         Err(e) => {
-            return aborted(
-                scenario,
-                seed,
-                subject,
-                format!("cannot start the subject: {e}"),
-            );
+            return aborted(scenario, subject, format!("cannot start the subject: {e}"));
         }
     };
     if let (Some(listener), Some(router)) = (listener, started.receiver) {
@@ -411,7 +375,6 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     let secret = subject.uses_secret(&scenario);
     RunRecord {
         scenario,
-        seed,
         timeline,
         truth,
         ids,
@@ -420,8 +383,6 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         probe_error,
         busy_rejections,
         ended_at_ms,
-        callback_url: started.callback_url,
-        subject: subject.name(),
         aborted: aborted_why,
         in_process: subject.in_process(),
         app_observed: subject.observes_app(),
@@ -585,7 +546,7 @@ fn with_receiver_env(router: Router, scenario: &Scenario, recorder: Recorder) ->
                         id,
                         code: code.map(|c| short(&c)),
                         status: env.fail_status,
-                        handled_by: "env".into(),
+                        handled_by: HandledBy::Env,
                     },
                 );
                 let status = StatusCode::from_u16(env.fail_status)
@@ -604,7 +565,7 @@ fn with_receiver_env(router: Router, scenario: &Scenario, recorder: Recorder) ->
                         id,
                         code: code.map(|c| short(&c)),
                         status: resp.status().as_u16(),
-                        handled_by: "subject".into(),
+                        handled_by: HandledBy::Subject,
                     },
                 );
             }

@@ -144,7 +144,7 @@ pub fn run_one(
         .timeline
         .entries
         .iter()
-        .filter(|e| matches!(&e.event, crate::timeline::Event::Delivery { outcome, .. } if outcome != "dropped" && outcome != "shed"))
+        .filter(|e| matches!(&e.event, crate::timeline::Event::Delivery { outcome, .. } if outcome.was_sent()))
         .count() as u64;
     let schedule = record
         .truth

@@ -354,6 +354,17 @@ pub enum InjectedCallback {
     UnknownId,
 }
 
+impl InjectedCallback {
+    /// The name as scenario files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedCallback::Spoofed => "spoofed",
+            InjectedCallback::WrongSecret => "wrong-secret",
+            InjectedCallback::UnknownId => "unknown-id",
+        }
+    }
+}
+
 /// What the result of every task should be.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -49,7 +49,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
     scenario::{Scenario, ScenarioKind, StrategyName, WorkTask},
-    timeline::{Event, Recorder, Source},
+    timeline::{AppErrorKind, Event, Recorder, Source},
 };
 
 /// The JSON line the harness writes for each task.
@@ -529,7 +529,7 @@ fn record_line(rec: &Recorder, line: &str) -> Result<u64, Option<String>> {
         rec.error(
             ordinal,
             task,
-            text("error").unwrap_or_else(|| "api".into()),
+            AppErrorKind::from_name(&text("error").unwrap_or_else(|| "api".into())),
             text("code"),
             text("message").unwrap_or_default(),
         );

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
     scenario::{StrategyName, WorkTask},
-    timeline::{Event, Recorder, Source},
+    timeline::{AppErrorKind, Event, Recorder, ResultPath, Source},
 };
 
 /// `captchaai-client` as a subject.
@@ -29,12 +29,16 @@ pub fn secret_for(seed: u64) -> String {
     format!("s{:016x}", captchaai_mock::seed::mix(seed ^ 0x5EC2E7))
 }
 
-fn source_name(s: ResultSource) -> &'static str {
+fn result_path(s: ResultSource) -> ResultPath {
     match s {
-        ResultSource::Pingback => "pingback",
-        ResultSource::Poll => "poll",
-        ResultSource::Manual => "manual",
+        ResultSource::Pingback => ResultPath::Pingback,
+        ResultSource::Poll => ResultPath::Poll,
+        ResultSource::Manual => ResultPath::Manual,
     }
+}
+
+fn source_name(s: ResultSource) -> &'static str {
+    result_path(s).name()
 }
 
 fn record_store_event(rec: &Recorder, e: &StoreEvent) {
@@ -71,7 +75,7 @@ pub fn record_error(rec: &Recorder, ordinal: u64, task: Option<u64>, e: &ClientE
     rec.error(
         ordinal,
         task,
-        e.kind().as_str(),
+        AppErrorKind::from_name(e.kind().as_str()),
         e.api_code().map(str::to_owned),
         e.message(),
     );
@@ -159,7 +163,7 @@ impl Subject for Reference {
                             ordinal,
                             Some(id),
                             d.result.code(),
-                            Some(source_name(d.result.source())),
+                            Some(result_path(d.result.source())),
                             d.route.as_deref(),
                         );
                     }
@@ -232,7 +236,7 @@ impl Driver for ReferenceDriver {
             }
             match solver.wait_for(&t, id).await {
                 Ok(solution) if router.is_none() => {
-                    let via = solver.store().get(id).map(|r| source_name(r.source()));
+                    let via = solver.store().get(id).map(|r| result_path(r.source()));
                     rec.result(task.ordinal, Some(id.get()), solution.raw(), via, None);
                 }
                 Ok(_) => {} // the router handler records it
