@@ -322,7 +322,7 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
                     .checks
                     .iter()
                     .filter(|c| c.verdict == Verdict::Failed)
-                    .map(|c| c.id)
+                    .map(|c| c.check.as_str())
                     .collect();
                 Err(TestCaseError::fail(failed.join(", ")))
             }

@@ -51,6 +51,8 @@ enum Command {
     },
     /// Print the JSON schema of scenario files.
     Schema,
+    /// Print every check: what it proves and how to fix a failure (Markdown).
+    Checks,
     /// Run many generated fault schedules; shrink and save the first failure.
     Chaos(ChaosArgs),
 }
@@ -248,6 +250,10 @@ fn main() -> ExitCode {
                 "{}",
                 serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default()
             );
+            ExitCode::SUCCESS
+        }
+        Command::Checks => {
+            print!("{}", captchaai_conformance::checks::markdown());
             ExitCode::SUCCESS
         }
         Command::Check { paths } => match suite::load(&paths) {

@@ -166,7 +166,7 @@ impl SuiteReport {
                     }
                     _ => TestCaseStatus::success(),
                 };
-                let mut case = TestCase::new(c.id, status);
+                let mut case = TestCase::new(c.check.as_str(), status);
                 case.set_classname(s.id.as_str());
                 if c.verdict != Verdict::Failed {
                     case.set_system_out(xml_text(&format!("{}: {}", c.verdict.label(), c.summary)));
@@ -266,7 +266,13 @@ pub fn write_scenario(
         }
     }
     for c in &s.checks {
-        writeln!(out, "    {} {:<17} {}", paint(c.verdict), c.id, c.summary)?;
+        writeln!(
+            out,
+            "    {} {:<17} {}",
+            paint(c.verdict),
+            c.check,
+            c.summary
+        )?;
         if matches!(c.verdict, Verdict::Failed | Verdict::NonStrict)
             && (verbose || c.verdict == Verdict::Failed)
         {

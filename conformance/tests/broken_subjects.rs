@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
 use broken::{Broken, Polling, ReceiverFlaws};
 use captchaai_client::RetryPolicy;
 use captchaai_conformance::{
-    checks::Verdict,
+    checks::{CheckId, Verdict},
     report::ScenarioReport,
     scenario,
     subject::{Subject, reference::Reference},
@@ -33,7 +33,7 @@ fn failed(r: &ScenarioReport) -> BTreeSet<&'static str> {
     r.checks
         .iter()
         .filter(|c| c.verdict == Verdict::Failed)
-        .map(|c| c.id)
+        .map(|c| c.check.as_str())
         .collect()
 }
 
@@ -59,13 +59,13 @@ fn assert_caught(subject: Broken, file: &str, expected: &[&str]) {
         assert!(
             c.expected.is_some() && c.actual.is_some(),
             "{}: a failure says what was expected and what happened",
-            c.id
+            c.check
         );
-        if c.id != "no-state-change" {
+        if c.check != CheckId::NoStateChange {
             assert!(
                 !c.evidence.is_empty(),
                 "{}: a failure shows its evidence",
-                c.id
+                c.check
             );
         }
     }
@@ -145,7 +145,7 @@ fn answering_duplicates_differently_is_non_strict() {
     let ack = r
         .checks
         .iter()
-        .find(|c| c.id == "ack-valid")
+        .find(|c| c.check == CheckId::AckValid)
         .expect("graded");
     assert_eq!(ack.verdict, Verdict::NonStrict);
     assert!(ack.summary.contains("answered 202"), "{}", ack.summary);
@@ -153,7 +153,9 @@ fn answering_duplicates_differently_is_non_strict() {
         .checks
         .iter()
         .filter(|c| {
-            c.id != "ack-valid" && c.verdict != Verdict::Ok && c.verdict != Verdict::Informational
+            c.check != CheckId::AckValid
+                && c.verdict != Verdict::Ok
+                && c.verdict != Verdict::Informational
         })
         .collect();
     assert!(others.is_empty(), "only ack-valid objects: {others:#?}");
