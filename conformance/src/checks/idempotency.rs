@@ -85,7 +85,7 @@ pub(super) fn first_wins(ix: &Index<'_>) -> CheckResult {
 
 pub(super) fn no_state_change(ix: &Index<'_>) -> CheckResult {
     let c = CheckId::NoStateChange;
-    let registered_only = ix.rec.registered_only;
+    let registered_only = ix.rec.caps.registered_only;
     let mut checked = 0;
     let mut ungraded = Vec::new();
     for (id, stored) in &ix.rec.stored {

@@ -42,15 +42,15 @@ pub(crate) fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
     let ix = Index::new(rec);
     let mut out = vec![outcomes::run_completed(&ix)];
     // A bare receiver has no application side to grade: only the HTTP side.
-    if rec.app_observed {
+    if rec.caps.observes_app {
         app_checks(&ix, &mut out);
     }
     receiver_checks(&ix, &mut out);
-    if rec.scenario.expect.busy_rejections && rec.app_observed {
+    if rec.scenario.expect.busy_rejections && rec.caps.observes_app {
         out.push(limits::busy_threads(&ix));
     }
     if let Some(burst) = &rec.scenario.mock.api.rate_limits.max_user_turn
-        && rec.app_observed
+        && rec.caps.observes_app
     {
         out.push(limits::rate_limit_respected(&ix, burst.ban));
     }
@@ -140,7 +140,7 @@ fn receiver_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
         })
     });
     // Who won is known from the application, or from what the receiver stored.
-    if conflicts && (rec.app_observed || storage_known) {
+    if conflicts && (rec.caps.observes_app || storage_known) {
         out.push(idempotency::first_wins(ix));
     }
 }

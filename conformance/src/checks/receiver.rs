@@ -24,7 +24,7 @@ struct Acks<'t, 'a> {
 
 pub(super) fn ack_valid(ix: &Index<'_>) -> CheckResult {
     let c = CheckId::AckValid;
-    let budget_ms = ix.rec.latency_budget.map(|b| b.as_secs_f64() * 1000.0);
+    let budget_ms = ix.rec.caps.latency_budget.map(|b| b.as_secs_f64() * 1000.0);
     let mut acks = Acks {
         acked: 0,
         slowest: 0.0,
@@ -165,8 +165,8 @@ fn genuine_ack_status(t: &TaskLens<'_>) -> Option<u16> {
 
 pub(super) fn reject_invalid(ix: &Index<'_>) -> CheckResult {
     let c = CheckId::RejectInvalid;
-    let registered_only = ix.rec.registered_only;
-    let secret = ix.rec.secret;
+    let registered_only = ix.rec.caps.registered_only;
+    let secret = ix.rec.caps.secret;
     let mut rejected = 0;
     // Invalid callbacks accepted where this subject cannot be asked to refuse
     // them (unknown ids without registration, spoofs without a secret).
@@ -247,8 +247,8 @@ pub(super) fn reject_invalid(ix: &Index<'_>) -> CheckResult {
 
 /// Why accepting unknown-id or spoofed callbacks is not graded for this run.
 pub(super) fn ungraded_why(ix: &Index<'_>) -> &'static str {
-    if ix.rec.in_process {
-        return match (ix.rec.registered_only, ix.rec.secret) {
+    if ix.rec.caps.in_process {
+        return match (ix.rec.caps.registered_only, ix.rec.caps.secret) {
             (false, _) => {
                 "the scenario sets registered-only = false: an unknown id looks like an early one"
             }
@@ -256,7 +256,7 @@ pub(super) fn ungraded_why(ix: &Index<'_>) -> &'static str {
             (true, true) => "",
         };
     }
-    match (ix.rec.registered_only, ix.rec.secret) {
+    match (ix.rec.caps.registered_only, ix.rec.caps.secret) {
         (false, false) => {
             "the receiver is not told which ids are registered (--register-url) and its URL carries no secret"
         }

@@ -17,7 +17,7 @@ impl Index<'_> {
         // In-process runs share one paused clock: times are exact but for
         // client jitter. Another process sleeps on its own clock, scaled: allow
         // for scheduling and loopback latency (50 ms real) times the time scale.
-        if self.rec.in_process {
+        if self.rec.caps.in_process {
             50.max(d.as_millis() as u64 / 20)
         } else {
             ((50.0 * self.rec.time_scale) as u64).max(d.as_millis() as u64 / 10)
@@ -27,7 +27,7 @@ impl Index<'_> {
     /// Tolerance on a deadline: wider for another process, whose per-sleep
     /// jitter (the official SDK adds up to 1 s to every sleep) accumulates.
     pub(super) fn deadline_tol(&self, d: Duration) -> u64 {
-        if self.rec.in_process {
+        if self.rec.caps.in_process {
             self.tol(d)
         } else {
             self.tol(d).max(d.as_millis() as u64 / 4)

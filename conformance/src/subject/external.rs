@@ -46,7 +46,7 @@ use tokio::{
 };
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
-use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
+use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
     scenario::{Scenario, ScenarioKind, StrategyName, WorkTask},
     timeline::{AppErrorKind, Event, Recorder, Source},
@@ -85,28 +85,16 @@ impl Subject for ExternalReceiver {
         format!("receiver at {}", self.url)
     }
 
-    fn hosts_receiver(&self) -> bool {
-        false
-    }
-
-    fn in_process(&self) -> bool {
-        false
-    }
-
-    fn observes_app(&self) -> bool {
-        false
-    }
-
-    fn latency_budget(&self) -> Option<Duration> {
-        Some(self.latency_budget)
-    }
-
-    fn enforces_registration(&self, scenario: &Scenario) -> bool {
-        self.register_url.is_some() && scenario.subject.registered_only
-    }
-
-    fn uses_secret(&self, scenario: &Scenario) -> bool {
-        scenario.subject.secret && self.url.contains('?')
+    fn capabilities(&self, scenario: &Scenario) -> Capabilities {
+        Capabilities {
+            hosts_receiver: false,
+            in_process: false,
+            observes_app: false,
+            registered_only: self.register_url.is_some() && scenario.subject.registered_only,
+            secret: scenario.subject.secret && self.url.contains('?'),
+            latency_budget: Some(self.latency_budget),
+            mock_tls: false,
+        }
     }
 
     fn supports(&self, scenario: &Scenario) -> Result<(), String> {
@@ -310,16 +298,13 @@ impl Subject for ExternalClient {
         format!("client `{}`", self.cmd)
     }
 
-    fn hosts_receiver(&self) -> bool {
-        false
-    }
-
-    fn in_process(&self) -> bool {
-        false
-    }
-
-    fn mock_tls(&self) -> bool {
-        self.tls
+    fn capabilities(&self, scenario: &Scenario) -> Capabilities {
+        Capabilities {
+            hosts_receiver: false,
+            in_process: false,
+            mock_tls: self.tls,
+            ..Capabilities::in_process(scenario)
+        }
     }
 
     fn supports(&self, scenario: &Scenario) -> Result<(), String> {

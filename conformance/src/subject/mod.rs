@@ -16,7 +16,7 @@ pub mod external;
 pub mod reference;
 pub mod tasks;
 
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use axum::Router;
 
@@ -92,46 +92,54 @@ pub trait Probe: Send + Sync {
     fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>>;
 }
 
+/// What a subject is, and what it can be graded on, for one scenario: the one value the
+/// runner asks a [`Subject`] for, and the run record carries to the checks.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Capabilities {
+    /// It hosts a pingback receiver the harness serves (behind the receiver-side fault layer).
+    pub hosts_receiver: bool,
+    /// Every party lives in the harness's runtime: the clock is paused and timing exact.
+    /// Otherwise the mock runs with the scenario's time scale and timing checks widen.
+    pub in_process: bool,
+    /// It reports what its application receives (results and errors); a bare receiver does
+    /// not, and is graded from the HTTP side only.
+    pub observes_app: bool,
+    /// Its receiver must accept registered task ids only (so refusing an unknown id is graded).
+    pub registered_only: bool,
+    /// Its callback URL carries a shared secret the receiver checks (so refusing a forgery is
+    /// graded).
+    pub secret: bool,
+    /// How fast (real time) its receiver must acknowledge a valid callback, if graded.
+    pub latency_budget: Option<Duration>,
+    /// The mock must serve HTTPS.
+    pub mock_tls: bool,
+}
+
+impl Capabilities {
+    /// An in-process subject with a receiver of its own and an application side, graded on
+    /// what the scenario sets (`registered-only`, `secret`): what [`Subject::capabilities`]
+    /// returns unless a subject says otherwise.
+    pub fn in_process(scenario: &Scenario) -> Self {
+        Capabilities {
+            hosts_receiver: true,
+            in_process: true,
+            observes_app: true,
+            registered_only: scenario.subject.registered_only,
+            secret: scenario.subject.secret,
+            latency_budget: None,
+            mock_tls: false,
+        }
+    }
+}
+
 /// Something the harness can grade.
 pub trait Subject: Send + Sync {
     /// A short name for reports.
     fn name(&self) -> String;
 
-    /// Whether the subject hosts a receiver the harness must serve.
-    fn hosts_receiver(&self) -> bool {
-        true
-    }
-
-    /// Whether every party lives in the harness's runtime (then the clock is paused;
-    /// otherwise the mock runs with the scenario's time scale).
-    fn in_process(&self) -> bool {
-        true
-    }
-
-    /// Whether the subject reports what its application receives (results and
-    /// errors); a bare receiver does not, and is graded from the HTTP side only.
-    fn observes_app(&self) -> bool {
-        true
-    }
-
-    /// Whether the receiver is expected to accept registered task ids only.
-    fn enforces_registration(&self, scenario: &Scenario) -> bool {
-        scenario.subject.registered_only
-    }
-
-    /// Whether the callback URL carries a shared secret the receiver checks.
-    fn uses_secret(&self, scenario: &Scenario) -> bool {
-        scenario.subject.secret
-    }
-
-    /// How fast (real time) the receiver must acknowledge a valid callback.
-    fn latency_budget(&self) -> Option<std::time::Duration> {
-        None
-    }
-
-    /// Whether the mock must serve HTTPS.
-    fn mock_tls(&self) -> bool {
-        false
+    /// What it is and can be graded on, for a scenario.
+    fn capabilities(&self, scenario: &Scenario) -> Capabilities {
+        Capabilities::in_process(scenario)
     }
 
     /// Whether the subject can run a scenario; `Err` gives the reason to skip it.
