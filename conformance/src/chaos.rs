@@ -34,7 +34,7 @@ use crate::{
 
 /// One generated fault.
 #[derive(Clone, Debug)]
-pub enum ChaosFault {
+pub(crate) enum ChaosFault {
     /// Identical copies.
     Duplicate {
         /// Copies.
@@ -89,16 +89,16 @@ impl ChaosFault {
 
 /// One generated case.
 #[derive(Clone, Debug)]
-pub struct ChaosCase {
+pub(crate) struct ChaosCase {
     /// Tasks in the workload.
-    pub tasks: u32,
+    pub(crate) tasks: u32,
     /// Rules, in order, with their probabilities.
-    pub rules: Vec<(f64, ChaosFault)>,
+    pub(crate) rules: Vec<(f64, ChaosFault)>,
     /// The run's seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Callbacks the receiver's side fails (HTTP 500) before passing any on; in-process
     /// subjects only (an external receiver is graded as it is).
-    pub receiver_fails: u32,
+    pub(crate) receiver_fails: u32,
 }
 
 fn fault() -> impl Strategy<Value = ChaosFault> {
@@ -140,7 +140,12 @@ fn case() -> impl Strategy<Value = ChaosCase> {
 }
 
 /// The scenario file for a case.
-pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str, name: &str) -> String {
+pub(crate) fn scenario_toml(
+    case: &ChaosCase,
+    kind: ScenarioKind,
+    origin: &str,
+    name: &str,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!("name = \"{name}\"\n"));
     s.push_str(&format!(
@@ -188,51 +193,51 @@ pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str, name: &
 
 /// How to run chaos mode.
 #[derive(Clone, Debug)]
-pub struct ChaosOptions {
+pub(crate) struct ChaosOptions {
     /// Cases to try (before shrinking).
-    pub runs: u32,
+    pub(crate) runs: u32,
     /// Seed of the case generator.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Stop trying new cases after this much wall time.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
     /// Where to write the failing scenario file.
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
     /// Show a progress bar on a terminal.
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Extra arguments for the replay command.
-    pub replay_args: String,
+    pub(crate) replay_args: String,
 }
 
 /// A failure found and shrunk.
 #[derive(Clone, Debug)]
-pub struct ChaosFailure {
+pub(crate) struct ChaosFailure {
     /// The shrunk case.
-    pub case: ChaosCase,
+    pub(crate) case: ChaosCase,
     /// Its scenario file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Its text.
-    pub toml: String,
+    pub(crate) toml: String,
     /// The report of the shrunk run.
-    pub report: ScenarioReport,
+    pub(crate) report: ScenarioReport,
     /// Callbacks the shrunk schedule sent.
-    pub callbacks: usize,
+    pub(crate) callbacks: usize,
     /// The replay command.
-    pub replay: String,
+    pub(crate) replay: String,
     /// Whether the scenario file was written (why not, if it was not).
-    pub saved: Result<(), String>,
+    pub(crate) saved: Result<(), String>,
 }
 
 /// What chaos mode found.
 #[derive(Clone, Debug)]
-pub struct ChaosOutcome {
+pub(crate) struct ChaosOutcome {
     /// Generated cases run, up to and including the first failure.
-    pub runs: u32,
+    pub(crate) runs: u32,
     /// Runs spent shrinking the failure (not counted in `runs`).
-    pub shrink_steps: u32,
+    pub(crate) shrink_steps: u32,
     /// The shrunk failure, if any.
-    pub failure: Option<ChaosFailure>,
+    pub(crate) failure: Option<ChaosFailure>,
     /// True when the time budget ended the search early.
-    pub budget_exhausted: bool,
+    pub(crate) budget_exhausted: bool,
 }
 
 /// Where a finding is kept: `chaos-<generator seed>-<n>.toml`, the first `n`
@@ -272,7 +277,7 @@ fn run_case(
 }
 
 /// Runs chaos mode against a subject.
-pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
+pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
     let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
     #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
     let started = std::time::Instant::now();

@@ -12,7 +12,7 @@ use crate::{
 
 /// Version of the JSON report format; bumped on any incompatible change (2: a skipped
 /// scenario's verdict is `SKIPPED`, not `OK`, and it has no replay command).
-pub const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// One scenario's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -51,49 +51,49 @@ pub struct ScenarioReport {
 
 /// Verdict counts.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Scenarios run.
-    pub scenarios: usize,
+    pub(crate) scenarios: usize,
     /// Scenarios OK.
-    pub ok: usize,
+    pub(crate) ok: usize,
     /// Scenarios NON-STRICT.
-    pub non_strict: usize,
+    pub(crate) non_strict: usize,
     /// Scenarios FAILED.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Scenarios skipped.
-    pub skipped: usize,
+    pub(crate) skipped: usize,
     /// Checks run.
-    pub checks: usize,
+    pub(crate) checks: usize,
     /// Checks FAILED.
-    pub failed_checks: usize,
+    pub(crate) failed_checks: usize,
 }
 
 /// The whole suite.
 #[derive(Clone, Debug, Serialize)]
-pub struct SuiteReport {
+pub(crate) struct SuiteReport {
     /// [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// `captchaai-conformance`.
-    pub tool: &'static str,
+    pub(crate) tool: &'static str,
     /// Tool version.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
     /// The subject graded.
-    pub subject: String,
+    pub(crate) subject: String,
     /// `--seed`, when given.
-    pub seed_override: Option<u64>,
+    pub(crate) seed_override: Option<u64>,
     /// Scenarios, ordered by id.
-    pub scenarios: Vec<ScenarioReport>,
+    pub(crate) scenarios: Vec<ScenarioReport>,
     /// Counts.
-    pub totals: Totals,
+    pub(crate) totals: Totals,
     /// Simulated time in all.
-    pub simulated_ms: u64,
+    pub(crate) simulated_ms: u64,
     /// Wall time in all (0 with `--redact-timings`).
-    pub wall_ms: u64,
+    pub(crate) wall_ms: u64,
 }
 
 impl SuiteReport {
     /// Builds the report and its totals.
-    pub fn new(
+    pub(crate) fn new(
         subject: String,
         seed_override: Option<u64>,
         scenarios: Vec<ScenarioReport>,
@@ -135,17 +135,17 @@ impl SuiteReport {
     }
 
     /// True when some scenario failed.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.totals.failed > 0
     }
 
     /// The JSON report.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     /// The JUnit XML report: a suite per scenario, a case per check.
-    pub fn to_junit(&self) -> String {
+    pub(crate) fn to_junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("captchaai-conformance");
         for s in &self.scenarios {
@@ -301,7 +301,7 @@ fn evidence_line(e: &Entry) -> String {
 }
 
 /// Writes the summary line.
-pub fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()> {
+pub(crate) fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()> {
     let t = &r.totals;
     let sim = humantime::format_duration(std::time::Duration::from_secs(r.simulated_ms / 1000));
     writeln!(

@@ -165,7 +165,7 @@ pub fn run_one(
 }
 
 /// Runs scenarios in parallel and calls `on_report` for each, in scenario order.
-pub fn run_suite(
+pub(crate) fn run_suite(
     scenarios: Vec<Scenario>,
     subject: &dyn Subject,
     opts: &SuiteOptions,
@@ -254,7 +254,7 @@ fn progress_bar(wanted: bool, total: usize) -> Option<indicatif::ProgressBar> {
 
 /// `word` as one shell word: as it is when it holds only characters no shell treats
 /// specially, else in single quotes.
-pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
     let plain = !word.is_empty()
         && word
             .bytes()

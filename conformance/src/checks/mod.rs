@@ -27,7 +27,8 @@ mod timing;
 mod verdict;
 
 use index::Index;
-pub use registry::{CheckId, CheckSpec, markdown};
+pub(crate) use registry::markdown;
+pub use registry::{CheckId, CheckSpec};
 pub(crate) use verdict::overall;
 pub use verdict::{CheckResult, Verdict};
 

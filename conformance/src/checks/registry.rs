@@ -243,7 +243,7 @@ impl Serialize for CheckId {
 }
 
 /// `docs/checks.md`: the registry as a Markdown table.
-pub fn markdown() -> String {
+pub(crate) fn markdown() -> String {
     let mut s = String::from(
         "# Checks\n\n\
          Every check the conformance harness can run, what an OK proves, and how to fix a \

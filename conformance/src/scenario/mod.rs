@@ -183,6 +183,6 @@ pub fn load(path: &Path) -> Result<Scenario, Box<ScenarioError>> {
 }
 
 /// The JSON schema of scenario files.
-pub fn schema() -> serde_json::Value {
+pub(crate) fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawScenario)).unwrap_or_default()
 }

@@ -1,20 +1,29 @@
 //! Subjects: what the harness grades.
 //!
-//! A [`Subject`] is started once per run. It may host a pingback receiver
-//! (an axum router the harness serves, behind its receiver-side fault layer)
-//! and returns a [`Driver`] that solves each workload task the way its
-//! application would, recording what the application sees through the
-//! [`Recorder`]: the task id after submit, then each result or error handed
-//! to the application. A [`Probe`] lets the harness ask the receiver what it
-//! stored, to check that nothing changed state that should not have.
+//! Where they sit in the flow: scenario → runner → mock and **subject** → timeline → checks
+//! → report. A [`Subject`] says what it is and can be graded on ([`Capabilities`]) and is
+//! started once per run. It may host a pingback receiver (an axum router the harness serves,
+//! behind its receiver-side fault layer) and returns a [`Driver`] that solves each workload
+//! task the way its application would, recording what the application sees through the
+//! [`Recorder`]: the task id after submit, then each result or error handed to the
+//! application. A [`Probe`] lets the harness ask the receiver what it stored, to check that
+//! nothing changed state that should not have.
 //!
-//! The reference subject ([`reference::Reference`]) is `captchaai-client`'s
-//! client, receiver and store. Deliberately broken subjects live in the test
-//! tree and prove the harness can fail.
+//! - `reference`: `captchaai-client`'s client, receiver and store ([`Reference`]);
+//! - `external_receiver`: any pingback endpoint, by URL (`--receiver`);
+//! - `client_program`: any client program, by command (`--client-cmd`);
+//! - `tasks`: realistic task inputs per kind, shared by all of them.
+//!
+//! Deliberately broken subjects live in the test tree and prove the harness can fail.
 
-pub mod external;
+mod client_program;
+mod external_receiver;
 pub mod reference;
 pub mod tasks;
+
+pub(crate) use client_program::ExternalClient;
+pub(crate) use external_receiver::ExternalReceiver;
+pub use reference::Reference;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 

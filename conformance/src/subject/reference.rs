@@ -25,7 +25,7 @@ use crate::{
 pub struct Reference;
 
 /// The shared secret the reference receiver uses for a seed.
-pub fn secret_for(seed: u64) -> String {
+pub(crate) fn secret_for(seed: u64) -> String {
     format!("s{:016x}", captchaai_mock::seed::mix(seed ^ 0x5EC2E7))
 }
 
