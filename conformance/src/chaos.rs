@@ -276,25 +276,21 @@ fn run_case(
     ))
 }
 
-/// Runs chaos mode against a subject.
-pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
-    let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
-    #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
-    let started = std::time::Instant::now();
-    let runs = AtomicU32::new(0);
-    let shrink_steps = AtomicU32::new(0);
-    let found = std::sync::atomic::AtomicBool::new(false);
-    let exhausted = std::sync::atomic::AtomicBool::new(false);
-    let bar = (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err())
-        .then(|| {
-            let b = indicatif::ProgressBar::new(opts.runs as u64);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("chaos {bar:30} {pos}/{len} {wide_msg}")
-            {
-                b.set_style(style);
-            }
-            b
-        });
+/// A progress bar on a terminal outside CI, else none.
+fn progress_bar(opts: &ChaosOptions) -> Option<indicatif::ProgressBar> {
+    (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err()).then(|| {
+        let b = indicatif::ProgressBar::new(opts.runs as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("chaos {bar:30} {pos}/{len} {wide_msg}")
+        {
+            b.set_style(style);
+        }
+        b
+    })
+}
+
+/// The case generator: `opts.runs` cases from the generator seed, shrinking at most 256 steps.
+fn case_runner(opts: &ChaosOptions) -> TestRunner {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&opts.seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
@@ -304,7 +300,57 @@ pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, rng);
+    TestRunner::new_with_rng(config, rng)
+}
+
+/// Runs the shrunk case once more, with the user's replay flags, and saves it as a scenario
+/// file beside earlier findings.
+fn keep_failure(
+    minimal: ChaosCase,
+    kind: ScenarioKind,
+    subject: &dyn Subject,
+    opts: &ChaosOptions,
+    origin: &str,
+) -> Option<ChaosFailure> {
+    let dir = std::fs::create_dir_all(&opts.out_dir);
+    let path = finding_path(&opts.out_dir, opts.seed);
+    let (report, toml) =
+        run_case(&minimal, kind, subject, &path, (origin, &opts.replay_args)).ok()?;
+    let saved = dir
+        .and_then(|()| std::fs::write(&path, &toml))
+        .map_err(|e| e.to_string());
+    let replay = format!(
+        "captchaai-conformance run {} --seed {}{}",
+        crate::suite::shell_word(&path.display().to_string()),
+        minimal.seed,
+        if opts.replay_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", opts.replay_args)
+        }
+    );
+    Some(ChaosFailure {
+        callbacks: report.callbacks as usize,
+        case: minimal,
+        path,
+        toml,
+        report,
+        replay,
+        saved,
+    })
+}
+
+/// Runs chaos mode against a subject.
+pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
+    let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
+    #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
+    let started = std::time::Instant::now();
+    let runs = AtomicU32::new(0);
+    let shrink_steps = AtomicU32::new(0);
+    let found = std::sync::atomic::AtomicBool::new(false);
+    let exhausted = std::sync::atomic::AtomicBool::new(false);
+    let bar = progress_bar(opts);
+    let mut runner = case_runner(opts);
     let result = runner.run(&case(), |c| {
         if started.elapsed() > opts.budget {
             exhausted.store(true, Ordering::Relaxed);
@@ -341,37 +387,7 @@ pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions
         b.finish_and_clear();
     }
     let failure = match result {
-        Err(TestError::Fail(_, minimal)) => {
-            let dir = std::fs::create_dir_all(&opts.out_dir);
-            let path = finding_path(&opts.out_dir, opts.seed);
-            match run_case(&minimal, kind, subject, &path, (&origin, &opts.replay_args)) {
-                Ok((report, toml)) => {
-                    let saved = dir
-                        .and_then(|()| std::fs::write(&path, &toml))
-                        .map_err(|e| e.to_string());
-                    let replay = format!(
-                        "captchaai-conformance run {} --seed {}{}",
-                        crate::suite::shell_word(&path.display().to_string()),
-                        minimal.seed,
-                        if opts.replay_args.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" {}", opts.replay_args)
-                        }
-                    );
-                    Some(ChaosFailure {
-                        callbacks: report.callbacks as usize,
-                        case: minimal,
-                        path,
-                        toml,
-                        report,
-                        replay,
-                        saved,
-                    })
-                }
-                Err(_) => None,
-            }
-        }
+        Err(TestError::Fail(_, minimal)) => keep_failure(minimal, kind, subject, opts, &origin),
         _ => None,
     };
     ChaosOutcome {

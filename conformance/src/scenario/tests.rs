@@ -164,8 +164,7 @@ fn range_errors_point_at_the_value() {
 fn committed_schema_matches_the_types() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/schema.json");
     let committed = std::fs::read_to_string(path).expect("scenarios/schema.json is committed");
-    let generated =
-        serde_json::to_string_pretty(&schema()).unwrap();
+    let generated = serde_json::to_string_pretty(&schema()).unwrap();
     assert!(
         committed.trim_end() == generated.trim_end(),
         "scenarios/schema.json is out of date; regenerate it with\n  cargo run -p captchaai-conformance -- schema > scenarios/schema.json"
