@@ -6,6 +6,9 @@
 //! checks, and a failing case is shrunk (fewer tasks, fewer and simpler
 //! rules) to the smallest schedule that still fails. That case is written as
 //! a scenario file the user can keep, with the command that replays it.
+//!
+//! It runs each generated case through the same flow as `run` ([`run_one`]); the
+//! `chaos` command (`cli::chaos`) prints what it found.
 
 use std::{
     io::IsTerminal,

@@ -33,6 +33,34 @@
 //! [`Subject`](subject::Subject), load a scenario with [`scenario::load`], run it with
 //! [`suite::run_one`], read the [`report::ScenarioReport`]. Everything else is crate-private;
 //! `unreachable_pub` keeps it so.
+//!
+//! ```
+//! use std::{path::Path, sync::Arc};
+//!
+//! use captchaai_conformance::{
+//!     checks::{CheckId, Verdict},
+//!     scenario,
+//!     subject::Reference,
+//!     suite::{SuiteOptions, run_one},
+//! };
+//!
+//! let text = r#"
+//! name = "duplicates"
+//! description = "Every pingback arrives twice; the application sees each result once."
+//! [[faults]]
+//! fault = { duplicate = { copies = 1 } }
+//! [workload]
+//! tasks = [{ method = "turnstile", count = 3 }]
+//! "#;
+//! let scenario = scenario::parse(text, Path::new("scenarios/pingback/duplicates.toml"))
+//!     .map_err(|e| e.message.clone())?;
+//! // `Reference` is captchaai-client; a subject of your own implements `subject::Subject`.
+//! let options = SuiteOptions { jobs: 1, ..Default::default() };
+//! let report = run_one(Arc::new(scenario), &Reference, &options);
+//! assert_eq!(report.verdict, Verdict::Ok, "{:#?}", report.checks);
+//! assert!(report.checks.iter().any(|c| c.check == CheckId::ExactlyOnce));
+//! # Ok::<(), String>(())
+//! ```
 
 pub mod checks;
 pub mod cli;

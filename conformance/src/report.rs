@@ -1,4 +1,10 @@
 //! Reports: the human table, JSON (with a format version) and JUnit XML.
+//!
+//! Where they sit in the flow: scenario → runner → mock and subject → timeline → checks →
+//! **report**. A [`ScenarioReport`] is one scenario's checks with what identifies its run
+//! (seed, compiled fault schedule, replay command); the suite report totals them, and the
+//! renderers here write it for people (terminal) and machines (JSON, JUnit). Check ids and
+//! titles come from the registry; evidence lines are the timeline's own one-line form.
 
 use std::{fmt::Write as _, io::Write};
 

@@ -1,6 +1,9 @@
 //! Loading a suite and running it: scenarios in parallel (`--jobs`), each on
 //! its own runtime with its own mock and receiver, reported in scenario order
 //! whatever order they finish in.
+//!
+//! [`run_one`] is the whole flow for one scenario (runner, checks, report) and the entry
+//! point for a Rust subject: the CLI, chaos mode and the tests all go through it.
 
 use std::{
     collections::BTreeMap,

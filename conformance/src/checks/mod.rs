@@ -3,7 +3,7 @@
 //!
 //! Where they sit in the flow: scenario → runner → mock and subject → timeline → **checks**
 //! → report. The runner hands over a `RunRecord` (the timeline, the mock's ground truth, what
-//! the receiver stored, what the subject can be graded on); [`run_all`] picks the checks that
+//! the receiver stored, what the subject can be graded on); `run_all` picks the checks that
 //! apply to it and runs them in the registry's order.
 //!
 //! - `registry`: every check declared once ([`CheckId`], [`CheckSpec`]: id, title, what it

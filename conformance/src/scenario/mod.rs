@@ -1,7 +1,7 @@
 //! Scenario files: loading, validation, discovery.
 //!
 //! Where they sit in the flow: **scenario** → runner → mock and subject → timeline → checks
-//! → report. A file is parsed into [`RawScenario`] (serde, `deny_unknown_fields`; `raw`
+//! → report. A file is parsed into `RawScenario` (serde, `deny_unknown_fields`; `raw`
 //! mirrors the TOML and generates the JSON schema), then validated into [`Scenario`]
 //! (`validate`) before anything runs. Any problem becomes a [`ScenarioError`] (`error`): a
 //! miette diagnostic naming the file, line and column with a snippet of the offending text.

@@ -5,7 +5,7 @@
 //! attempt and the receiver's answer), the harness's own records (what the receiver-side
 //! layer in front of the subject saw, callbacks the harness forged) and the application
 //! (ids, results and errors the subject handed to it, through the [`Recorder`]).
-//! [`Timeline::assemble`] merges them in a canonical order: time, then source, then each
+//! `Timeline::assemble` merges them in a canonical order: time, then source, then each
 //! source's own order.
 //!
 //! Where it sits in the flow: scenario → runner → mock and subject → **timeline** → checks
