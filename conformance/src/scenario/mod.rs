@@ -140,18 +140,13 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The fault rules.
-    pub fn faults(&self) -> &[FaultRule] {
-        &self.mock.pingback.rules
-    }
-
     /// Simulated time from the first submit to the last.
     pub fn submit_span(&self) -> Duration {
         validate::submit_span(&self.submit, self.tasks.len() as u64)
     }
 
     /// True when the scenario matches a `--filter` term (a substring of its name, id or a tag).
-    pub fn matches(&self, filter: &str) -> bool {
+    pub(crate) fn matches(&self, filter: &str) -> bool {
         self.name.contains(filter)
             || self.id.contains(filter)
             || self.tags.iter().any(|t| t.contains(filter))

@@ -192,7 +192,7 @@ pub struct ApiAnswer {
 
 impl ApiAnswer {
     /// Classifies an answer's text.
-    pub fn new(text: impl Into<String>) -> Self {
+    pub(crate) fn new(text: impl Into<String>) -> Self {
         let text = text.into();
         let class = AnswerClass::of(&text);
         ApiAnswer { text, class }
