@@ -104,13 +104,7 @@ fn mismatch(truth: Option<&Outcome>, first: &Event) -> Option<(String, String)> 
         )),
         (Some(Outcome::Solved { answer, .. }), Event::AppError { kind, code, .. }) => Some((
             format!("the answer {}", short(answer)),
-            format!(
-                "{} error{}",
-                an(kind.name()),
-                code.as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default()
-            ),
+            an_error(kind, code.as_deref()),
         )),
         (Some(Outcome::Failed { code: want }), Event::AppError { kind, code, .. }) => {
             if code.as_deref() == Some(want.as_str())
@@ -120,13 +114,7 @@ fn mismatch(truth: Option<&Outcome>, first: &Event) -> Option<(String, String)> 
             } else {
                 Some((
                     format!("the failure {want}"),
-                    format!(
-                        "{} error{}",
-                        an(kind.name()),
-                        code.as_deref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    ),
+                    an_error(kind, code.as_deref()),
                 ))
             }
         }
@@ -148,11 +136,8 @@ fn mismatch(truth: Option<&Outcome>, first: &Event) -> Option<(String, String)> 
         ) => Some((
             "the task is accepted and solved".into(),
             format!(
-                "{} error{} before any task id: {}",
-                an(kind.name()),
-                code.as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default(),
+                "{} before any task id: {}",
+                an_error(kind, code.as_deref()),
                 short(message)
             ),
         )),
@@ -162,6 +147,15 @@ fn mismatch(truth: Option<&Outcome>, first: &Event) -> Option<(String, String)> 
         )),
         (Some(_), _) => None,
     }
+}
+
+/// `a timeout error`, `an api error (ERROR_NO_SLOT_AVAILABLE)`.
+fn an_error(kind: &AppErrorKind, code: Option<&str>) -> String {
+    format!(
+        "{} error{}",
+        an(kind.name()),
+        code.map(|c| format!(" ({c})")).unwrap_or_default()
+    )
 }
 
 /// The error every task must end in, for the outcomes that expect one.
