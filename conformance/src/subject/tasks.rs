@@ -13,7 +13,7 @@ use captchaai_client::{
 use captchaai_mock::methods::TaskKind;
 
 /// A small valid PNG (a 40x16 greyscale image, well over 100 bytes).
-pub fn sample_png() -> Vec<u8> {
+pub(crate) fn sample_png() -> Vec<u8> {
     fn crc32(data: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
         for &b in data {

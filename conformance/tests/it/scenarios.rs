@@ -1,21 +1,24 @@
-//! Every scenario file under `scenarios/` is a test case, run through the same
-//! runner the CLI uses, against the reference subject. A scenario that fails
-//! prints its report (expected vs actual, evidence, replay command).
+//! Every scenario file under `scenarios/` is a test case, run through the same runner the
+//! CLI uses, against the reference subject. A scenario that fails prints its report
+//! (expected vs actual, evidence, replay command). The trials are named
+//! `scenarios::<area>/<name>`: `cargo test -p captchaai-conformance --test it scenarios::`
+//! runs them all.
 
-use std::{path::PathBuf, sync::Arc};
+use std::sync::Arc;
 
 use captchaai_conformance::{
     checks::Verdict,
     report,
-    subject::reference::Reference,
+    subject::Reference,
     suite::{self, SuiteOptions},
 };
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Failed, Trial};
 
-fn main() {
-    let args = Arguments::from_args();
-    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"));
-    let scenarios = match suite::load(&[root]) {
+use crate::support::root;
+
+/// One trial per scenario file.
+pub(crate) fn trials() -> Vec<Trial> {
+    let scenarios = match suite::load(&[root().join("scenarios")]) {
         Ok(s) => s,
         Err(suite::LoadError::Io(e)) => panic!("cannot read scenarios: {e}"),
         Err(suite::LoadError::Invalid(errors)) => {
@@ -23,11 +26,11 @@ fn main() {
             panic!("invalid scenario files:\n{}", all.join("\n"));
         }
     };
-    let trials = scenarios
+    scenarios
         .into_iter()
         .map(|s| {
             let s = Arc::new(s);
-            Trial::test(s.id.clone(), move || {
+            Trial::test(format!("scenarios::{}", s.id), move || {
                 let r = suite::run_one(
                     s.clone(),
                     &Reference,
@@ -44,6 +47,5 @@ fn main() {
                 Ok(())
             })
         })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+        .collect()
 }

@@ -7,73 +7,34 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
 };
 
-fn root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+use libtest_mimic::Trial;
 
-fn harness(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_captchaai-conformance"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env("CI", "true")
-        .current_dir(root())
-        .output()
-        .expect("the harness runs")
-}
+use crate::support::{
+    harness,
+    python::{Receiver, venv_python},
+    root,
+};
 
-/// A Python receiver on a free port, killed on drop.
-struct Receiver {
-    child: Child,
-    base: String,
-}
-
-impl Receiver {
-    fn start(script: &str, args: &[&str]) -> Receiver {
-        let mut child = Command::new("python3")
-            .arg(root().join("examples/receivers").join(script))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 is installed (the README's test command needs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{script} did not start: {line:?}"))
-            .to_owned();
-        Receiver { child, base }
-    }
-
-    fn args(&self, secret: Option<&str>) -> Vec<String> {
-        let url = match secret {
-            Some(s) => format!("{}/pingback?token={s}", self.base),
-            None => format!("{}/pingback", self.base),
-        };
-        vec![
-            "--receiver".into(),
-            url,
-            "--results-url".into(),
-            format!("{}/results/{{id}}", self.base),
-            "--register-url".into(),
-            format!("{}/register/{{id}}", self.base),
-        ]
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// This file's tests, one trial each.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        the_correct_receiver_passes_and_the_naive_one_fails_the_expected_checks,
+        the_official_sdk_passes_every_client_scenario_it_supports,
+        the_readmes_polite_client_passes_every_client_scenario,
+        the_naive_client_is_caught,
+        a_client_that_dies_fails_run_completed_with_its_stderr,
+        what_cannot_be_graded_is_informational_not_ok,
+        a_mistyped_receiver_url_or_a_run_that_grades_nothing_is_bad_usage,
+        tls_points_the_childs_ca_variables_at_the_mocks_ca,
+        chaos_finds_the_naive_receivers_bug_and_shrinks_it,
+        a_client_must_exit_cleanly_once_everything_is_reported,
+        a_client_flooding_its_output_is_bounded,
+        an_unreadable_results_url_is_reported_as_such_not_as_lost_results,
+    ]
 }
 
 /// Failed checks per scenario that ran, from a JSON report.
@@ -119,7 +80,6 @@ fn run_json(
     (out.status.code(), failed_checks(&out.stdout), report)
 }
 
-#[test]
 fn the_correct_receiver_passes_and_the_naive_one_fails_the_expected_checks() {
     let correct = Receiver::start("correct_receiver.py", &["--secret", "s3cret"]);
     let (code, failed, report) = run_json(&correct.args(Some("s3cret")), &["scenarios"]);
@@ -165,20 +125,6 @@ fn the_correct_receiver_passes_and_the_naive_one_fails_the_expected_checks() {
     assert_eq!(failed, want);
 }
 
-fn venv_python() -> PathBuf {
-    let py = root().join(".venv/bin/python");
-    let ok = Command::new(&py)
-        .args(["-c", "import captchaai"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "the official CaptchaAI SDK is not installed: run scripts/setup-python-peer.sh (it creates .venv with captchaai==1.0.1)"
-    );
-    py
-}
-
-#[test]
 fn the_official_sdk_passes_every_client_scenario_it_supports() {
     let py = venv_python();
     let cmd = format!("{} adapters/captchaai_sdk_adapter.py", py.display());
@@ -197,7 +143,6 @@ fn the_official_sdk_passes_every_client_scenario_it_supports() {
     assert_eq!(code, Some(1));
 }
 
-#[test]
 fn the_readmes_polite_client_passes_every_client_scenario() {
     let (code, failed, _) = run_json(
         &[
@@ -218,7 +163,6 @@ fn the_readmes_polite_client_passes_every_client_scenario() {
     );
 }
 
-#[test]
 fn the_naive_client_is_caught() {
     let (code, failed, _) = run_json(
         &[
@@ -245,7 +189,6 @@ fn the_naive_client_is_caught() {
 
 /// A client program that dies is a failed run, with its exit status and
 /// stderr as the evidence, not a list of lost tasks with nothing to show.
-#[test]
 fn a_client_that_dies_fails_run_completed_with_its_stderr() {
     for cmd in [
         "echo 'Traceback: ModuleNotFoundError: no module named captchaai' >&2; exit 3",
@@ -280,7 +223,6 @@ fn a_client_that_dies_fails_run_completed_with_its_stderr() {
 
 /// Grading an external receiver without a way to register ids or a secret
 /// cannot fail it for keeping unknown or forged callbacks, and says so.
-#[test]
 fn what_cannot_be_graded_is_informational_not_ok() {
     let naive = Receiver::start("naive_receiver.py", &[]);
     let out = harness(&[
@@ -307,7 +249,6 @@ fn what_cannot_be_graded_is_informational_not_ok() {
     );
 }
 
-#[test]
 fn a_mistyped_receiver_url_or_a_run_that_grades_nothing_is_bad_usage() {
     for url in [
         "127.0.0.1:18601/pingback",
@@ -341,7 +282,6 @@ fn a_mistyped_receiver_url_or_a_run_that_grades_nothing_is_bad_usage() {
     assert!(err.contains("nothing was graded"), "{err}");
 }
 
-#[test]
 fn tls_points_the_childs_ca_variables_at_the_mocks_ca() {
     let py = venv_python();
     let env_file = std::env::temp_dir().join(format!("conformance-tls-env-{}", std::process::id()));
@@ -377,7 +317,6 @@ fn tls_points_the_childs_ca_variables_at_the_mocks_ca() {
     }
 }
 
-#[test]
 fn chaos_finds_the_naive_receivers_bug_and_shrinks_it() {
     let naive = Receiver::start("naive_receiver.py", &[]);
     let out_dir = std::env::temp_dir().join(format!("conformance-chaos-{}", std::process::id()));
@@ -448,7 +387,6 @@ fn answers_everything_then(then: &str) -> String {
     )
 }
 
-#[test]
 fn a_client_must_exit_cleanly_once_everything_is_reported() {
     let marker = format!("sleep {}", 9000 + std::process::id() % 900);
     for (then, says) in [
@@ -485,7 +423,6 @@ fn a_client_must_exit_cleanly_once_everything_is_reported() {
     );
 }
 
-#[test]
 fn a_client_flooding_its_output_is_bounded() {
     let out = harness(&[
         "run",
@@ -499,7 +436,6 @@ fn a_client_flooding_its_output_is_bounded() {
     assert!(stdout.contains("FAILED        nothing-lost"), "{stdout}");
 }
 
-#[test]
 fn an_unreadable_results_url_is_reported_as_such_not_as_lost_results() {
     let rx = Receiver::start("correct_receiver.py", &[]);
     let mut subject = rx.args(None);

@@ -2,42 +2,35 @@
 //! against the scenarios it breaks, and the test asserts exactly which checks
 //! fail. The reference subject passes the same scenarios.
 
-mod broken;
+use std::{collections::BTreeSet, time::Duration};
 
-use std::{collections::BTreeSet, path::Path, sync::Arc, time::Duration};
-
-use broken::{Broken, Polling, ReceiverFlaws};
 use captchaai_client::RetryPolicy;
 use captchaai_conformance::{
-    checks::Verdict,
-    report::ScenarioReport,
-    scenario,
-    subject::{Subject, reference::Reference},
-    suite::{SuiteOptions, run_one},
+    checks::{CheckId, Verdict},
+    subject::Reference,
+};
+use libtest_mimic::Trial;
+
+use crate::support::{
+    broken::{Broken, Polling, ReceiverFlaws},
+    failed, run_scenario as run,
 };
 
-fn run(subject: &dyn Subject, file: &str) -> ScenarioReport {
-    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios")).join(file);
-    let s = scenario::load(&path).unwrap_or_else(|e| panic!("{}", e.message));
-    run_one(
-        Arc::new(s),
-        subject,
-        &SuiteOptions {
-            jobs: 1,
-            ..Default::default()
-        },
-    )
+/// This file's tests, one trial each.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        no_deduplication_is_caught,
+        the_tutorials_lost_early_result_is_caught,
+        answering_500_to_duplicates_is_caught,
+        answering_duplicates_differently_is_non_strict,
+        retrying_during_a_rate_limit_ban_is_caught,
+        accepting_unknown_ids_is_caught,
+        polling_without_waiting_is_caught,
+        never_falling_back_is_caught,
+    ]
 }
 
-fn failed(r: &ScenarioReport) -> BTreeSet<&'static str> {
-    r.checks
-        .iter()
-        .filter(|c| c.verdict == Verdict::Failed)
-        .map(|c| c.id)
-        .collect()
-}
-
-fn assert_caught(subject: Broken, file: &str, expected: &[&str]) {
+fn assert_caught(subject: Broken, file: &str, expected: &[CheckId]) {
     let reference = run(&Reference, file);
     assert_eq!(
         reference.verdict,
@@ -53,19 +46,19 @@ fn assert_caught(subject: Broken, file: &str, expected: &[&str]) {
         subject.name
     );
     let got = failed(&r);
-    let want: BTreeSet<&str> = expected.iter().copied().collect();
+    let want: BTreeSet<CheckId> = expected.iter().copied().collect();
     assert_eq!(got, want, "{} on {file}: failed checks", subject.name);
     for c in r.checks.iter().filter(|c| c.verdict == Verdict::Failed) {
         assert!(
             c.expected.is_some() && c.actual.is_some(),
             "{}: a failure says what was expected and what happened",
-            c.id
+            c.check
         );
-        if c.id != "no-state-change" {
+        if c.check != CheckId::NoStateChange {
             assert!(
                 !c.evidence.is_empty(),
                 "{}: a failure shows its evidence",
-                c.id
+                c.check
             );
         }
     }
@@ -84,7 +77,6 @@ fn receiver(flaws: ReceiverFlaws, name: &'static str) -> Broken {
     }
 }
 
-#[test]
 fn no_deduplication_is_caught() {
     let s = receiver(
         ReceiverFlaws {
@@ -96,16 +88,19 @@ fn no_deduplication_is_caught() {
     assert_caught(
         s.clone(),
         "pingback/identical-duplicates.toml",
-        &["exactly-once"],
+        &[CheckId::ExactlyOnce],
     );
     assert_caught(
         s,
         "pingback/conflicting-duplicate.toml",
-        &["exactly-once", "no-state-change", "first-wins"],
+        &[
+            CheckId::ExactlyOnce,
+            CheckId::NoStateChange,
+            CheckId::FirstWins,
+        ],
     );
 }
 
-#[test]
 fn the_tutorials_lost_early_result_is_caught() {
     let s = Broken {
         name: "loses early results",
@@ -116,10 +111,13 @@ fn the_tutorials_lost_early_result_is_caught() {
         polling: Polling::Never,
         retry: None,
     };
-    assert_caught(s, "pingback/early.toml", &["ground-truth", "receiver-kept"]);
+    assert_caught(
+        s,
+        "pingback/early.toml",
+        &[CheckId::GroundTruth, CheckId::ReceiverKept],
+    );
 }
 
-#[test]
 fn answering_500_to_duplicates_is_caught() {
     let s = receiver(
         ReceiverFlaws {
@@ -128,10 +126,13 @@ fn answering_500_to_duplicates_is_caught() {
         },
         "500 on duplicates",
     );
-    assert_caught(s, "pingback/identical-duplicates.toml", &["ack-valid"]);
+    assert_caught(
+        s,
+        "pingback/identical-duplicates.toml",
+        &[CheckId::AckValid],
+    );
 }
 
-#[test]
 fn answering_duplicates_differently_is_non_strict() {
     let s = receiver(
         ReceiverFlaws {
@@ -145,7 +146,7 @@ fn answering_duplicates_differently_is_non_strict() {
     let ack = r
         .checks
         .iter()
-        .find(|c| c.id == "ack-valid")
+        .find(|c| c.check == CheckId::AckValid)
         .expect("graded");
     assert_eq!(ack.verdict, Verdict::NonStrict);
     assert!(ack.summary.contains("answered 202"), "{}", ack.summary);
@@ -153,13 +154,14 @@ fn answering_duplicates_differently_is_non_strict() {
         .checks
         .iter()
         .filter(|c| {
-            c.id != "ack-valid" && c.verdict != Verdict::Ok && c.verdict != Verdict::Informational
+            c.check != CheckId::AckValid
+                && c.verdict != Verdict::Ok
+                && c.verdict != Verdict::Informational
         })
         .collect();
     assert!(others.is_empty(), "only ack-valid objects: {others:#?}");
 }
 
-#[test]
 fn retrying_during_a_rate_limit_ban_is_caught() {
     // Retries MAX_USER_TURN every 200 ms, into the ban.
     let hammer = RetryPolicy::default()
@@ -175,11 +177,10 @@ fn retrying_during_a_rate_limit_ban_is_caught() {
     assert_caught(
         s,
         "failures/submit-burst-rate-limited.toml",
-        &["rate-limits"],
+        &[CheckId::RateLimits],
     );
 }
 
-#[test]
 fn accepting_unknown_ids_is_caught() {
     let s = receiver(
         ReceiverFlaws {
@@ -191,11 +192,10 @@ fn accepting_unknown_ids_is_caught() {
     assert_caught(
         s,
         "receiver/unknown-ids.toml",
-        &["reject-invalid", "no-state-change"],
+        &[CheckId::RejectInvalid, CheckId::NoStateChange],
     );
 }
 
-#[test]
 fn polling_without_waiting_is_caught() {
     let s = Broken {
         name: "polls without waiting",
@@ -203,10 +203,9 @@ fn polling_without_waiting_is_caught() {
         polling: Polling::WithoutWaiting,
         retry: None,
     };
-    assert_caught(s, "strategies/poll-only.toml", &["poll-etiquette"]);
+    assert_caught(s, "strategies/poll-only.toml", &[CheckId::PollEtiquette]);
 }
 
-#[test]
 fn never_falling_back_is_caught() {
     let s = Broken {
         name: "never falls back",
@@ -217,6 +216,6 @@ fn never_falling_back_is_caught() {
     assert_caught(
         s,
         "strategies/fallback-after-drop.toml",
-        &["ground-truth", "fallback"],
+        &[CheckId::GroundTruth, CheckId::Fallback],
     );
 }

@@ -1,24 +1,23 @@
 //! The `captchaai-conformance` binary: exit codes, diagnostics for bad files,
 //! reports, replay, determinism.
 
-use std::{path::PathBuf, process::Command};
+use libtest_mimic::Trial;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_captchaai-conformance"));
-    c.env("NO_COLOR", "1")
-        .env("CI", "true")
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    c
+use crate::support::{bin, tmp};
+
+/// This file's tests, one trial each.
+pub(crate) fn trials() -> Vec<Trial> {
+    trials![
+        check_accepts_the_suite,
+        a_bad_file_gets_file_line_column_and_a_snippet_and_nothing_runs,
+        a_name_used_twice_points_at_the_second_files_name_and_every_bad_file_is_reported,
+        run_exits_0_when_all_pass_and_writes_json_and_junit,
+        filter_and_list,
+        the_same_seed_gives_byte_identical_json_reports,
+        a_failing_run_exits_1_and_prints_the_replay_command,
+    ]
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("captchaai-conformance-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-#[test]
 fn check_accepts_the_suite() {
     let out = bin().args(["check", "scenarios"]).output().unwrap();
     assert!(
@@ -30,7 +29,6 @@ fn check_accepts_the_suite() {
     assert!(stdout.contains("scenario file(s) valid"), "{stdout}");
 }
 
-#[test]
 fn a_bad_file_gets_file_line_column_and_a_snippet_and_nothing_runs() {
     let dir = tmp("bad");
     std::fs::create_dir_all(&dir).unwrap();
@@ -65,7 +63,6 @@ fn a_bad_file_gets_file_line_column_and_a_snippet_and_nothing_runs() {
     }
 }
 
-#[test]
 fn a_name_used_twice_points_at_the_second_files_name_and_every_bad_file_is_reported() {
     let dir = tmp("dup");
     std::fs::create_dir_all(dir.join("b")).unwrap();
@@ -98,7 +95,6 @@ fn a_name_used_twice_points_at_the_second_files_name_and_every_bad_file_is_repor
     assert!(err.contains("2 invalid scenario file(s)"), "{err}");
 }
 
-#[test]
 fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     let junit = tmp("report.xml");
     let json = tmp("report.json");
@@ -135,7 +131,6 @@ fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     assert_eq!(report["totals"]["failed"], 0);
 }
 
-#[test]
 fn filter_and_list() {
     let out = bin()
         .args(["list", "--filter", "duplicate"])
@@ -154,7 +149,6 @@ fn filter_and_list() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
 fn the_same_seed_gives_byte_identical_json_reports() {
     let run = || {
         let out = bin()
@@ -200,7 +194,6 @@ fn the_same_seed_gives_byte_identical_json_reports() {
     assert_ne!(other.stdout, a, "another seed gives another run");
 }
 
-#[test]
 fn a_failing_run_exits_1_and_prints_the_replay_command() {
     // A scenario whose expectation the reference subject cannot meet: results
     // by poll only while every pingback arrives well before the fallback delay.

@@ -24,7 +24,7 @@ use captchaai_conformance::{
     subject::{
         BoxFuture, Driver, Probe, RunContext, Started, Subject, reference::record_error, tasks,
     },
-    timeline::Recorder,
+    timeline::{AppErrorKind, Recorder, ResultPath},
 };
 use tokio::sync::Notify;
 
@@ -128,7 +128,7 @@ async fn callback(
             ordinal.unwrap_or(0),
             id.parse().ok(),
             code,
-            Some("pingback"),
+            Some(ResultPath::Pingback),
             None,
         );
     }
@@ -233,7 +233,13 @@ impl Driver for BrokenDriver {
             loop {
                 if let Some(code) = shared.store.lock().unwrap().results.get(&key).cloned() {
                     if !shared.flaws.no_dedup {
-                        rec.result(task.ordinal, Some(id.get()), code, Some("pingback"), None);
+                        rec.result(
+                            task.ordinal,
+                            Some(id.get()),
+                            code,
+                            Some(ResultPath::Pingback),
+                            None,
+                        );
                     }
                     return;
                 }
@@ -242,7 +248,7 @@ impl Driver for BrokenDriver {
                     rec.error(
                         task.ordinal,
                         Some(id.get()),
-                        "timeout",
+                        AppErrorKind::Timeout,
                         None,
                         "no result before the deadline",
                     );
@@ -264,7 +270,7 @@ impl Driver for BrokenDriver {
                                 task.ordinal,
                                 Some(id.get()),
                                 solution.raw(),
-                                Some("poll"),
+                                Some(ResultPath::Poll),
                                 None,
                             );
                             return;
