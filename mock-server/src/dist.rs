@@ -59,7 +59,7 @@ pub enum Distribution {
 /// The serde form of [`Distribution`]; validated into it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub enum RawDistribution {
+pub(crate) enum RawDistribution {
     /// Always the same duration, e.g. `{ fixed = "5s" }`.
     Fixed(
         #[serde(with = "humantime_serde")]
@@ -151,7 +151,7 @@ const MAX_SAMPLE: Duration = Duration::from_secs(86_400);
 
 impl Distribution {
     /// Draws one duration; `None` means never.
-    pub fn sample(&self, rng: &mut impl Rng) -> Option<Duration> {
+    pub(crate) fn sample(&self, rng: &mut impl Rng) -> Option<Duration> {
         let secs = match *self {
             Distribution::Fixed(d) => return Some(d),
             Distribution::Uniform { min, max } => {

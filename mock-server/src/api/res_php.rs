@@ -6,18 +6,21 @@ use axum::{
     response::Response,
 };
 
-use crate::{
-    config::{Config, Dialect},
-    methods::TaskKind,
+use super::{
     request::{self, ApiRequest},
-    state::{KeyCheck, MockState, Outcome, TaskView},
     wire::{Code, Extra, Reply},
+};
+use crate::{
+    answers,
+    config::Config,
+    model::{Dialect, TaskKind},
+    state::{ApiFault, KeyCheck, MockState, Outcome, TaskView, stream_subject},
 };
 
 /// `GET|POST /res.php`.
-pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
+pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Result).await;
-    if state.api_fault(false) == Some(crate::state::ApiFault::Http503) {
+    if state.api_fault(false) == Some(ApiFault::Http503) {
         return request::http_503(&state, req, "res.php", "action");
     }
     let (reply, task_id) = answer(&state, &req);
@@ -118,7 +121,7 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
 }
 
 /// The answer to a finished task, with the extra fields real clients read.
-pub fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> Reply {
+pub(crate) fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> Reply {
     let (id, kind) = (task.id, task.kind);
     match outcome {
         Outcome::Failed { code } => Reply::Code(failure(&code)),
@@ -133,10 +136,7 @@ pub fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> Reply {
             if cfg.dialect == Dialect::TwoCaptcha && kind == TaskKind::Turnstile {
                 extras.push((
                     "useragent",
-                    Extra::Text(
-                        crate::answers::user_agent(cfg.seed, crate::state::stream_subject(cfg, id))
-                            .to_owned(),
-                    ),
+                    Extra::Text(answers::user_agent(cfg.seed, stream_subject(cfg, id)).to_owned()),
                 ));
             }
             if let Some(cookies) = &task.cookies {

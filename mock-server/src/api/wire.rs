@@ -17,32 +17,35 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::model::TaskIdEncoding;
+
 macro_rules! codes {
     ($($(#[$m:meta])* $name:ident = $text:literal,)*) => {
         /// Every status and error code the mock can answer.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-        pub enum Code {
+        pub(crate) enum Code {
             $($(#[$m])* #[serde(rename = $text)] $name,)*
         }
 
         impl Code {
             /// The code as it appears on the wire.
-            pub const fn as_str(self) -> &'static str {
+            pub(crate) const fn as_str(self) -> &'static str {
                 match self { $(Code::$name => $text,)* }
             }
 
-            /// Every code, for tests and docs.
-            pub const ALL: &'static [Code] = &[$(Code::$name,)*];
+            /// Every code, for tests.
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [Code] = &[$(Code::$name,)*];
 
             /// Parses a wire code.
-            pub fn parse(s: &str) -> Option<Code> {
+            pub(crate) fn parse(s: &str) -> Option<Code> {
                 match s { $($text => Some(Code::$name),)* _ => None }
             }
 
             /// The whole `json=1` answer, `{"status":0,"request":"<code>"}` (status 1 for
             /// `OK_REPORT_RECORDED`), as a static string: the most frequent answers of
             /// all (`CAPCHA_NOT_READY`) cost no formatting and no allocation.
-            pub fn json_reply(self) -> &'static str {
+            pub(crate) fn json_reply(self) -> &'static str {
                 const FAILED: &[&str] = &[$(concat!(r#"{"status":0,"request":""#, $text, r#""}"#),)*];
                 const OK: &[&str] = &[$(concat!(r#"{"status":1,"request":""#, $text, r#""}"#),)*];
                 if self.is_error() {
@@ -126,33 +129,23 @@ codes! {
 
 impl Code {
     /// True for codes that mean failure (`status: 0`).
-    pub fn is_error(self) -> bool {
+    pub(crate) fn is_error(self) -> bool {
         !matches!(self, Code::ReportRecorded)
     }
 }
 
 /// Response format requested by the client (`json=1` or not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// Plain text (`json=0`, the default).
     Plain,
     /// JSON (`json=1`).
     Json,
 }
 
-/// A task id as it appears in a JSON answer: a string (the documented form)
-/// or an integer (seen from CaptchaAI production for reCAPTCHA submits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IdEncoding {
-    /// `"request": "2122988149"`.
-    String,
-    /// `"request": 2122988149`.
-    Integer,
-}
-
 /// The value of an extra JSON member of a solved answer.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Extra {
+pub(crate) enum Extra {
     /// A JSON string.
     Text(String),
     /// Any JSON value (`cookies` as an object).
@@ -161,11 +154,11 @@ pub enum Extra {
 
 /// One API answer, rendered in either format.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// An error or status code (`status: 0`, or 1 for `OK_REPORT_RECORDED`).
     Code(Code),
     /// `OK|<id>` after a submit.
-    Submitted(u64, IdEncoding),
+    Submitted(u64, TaskIdEncoding),
     /// `OK|<answer>` with optional extra JSON fields.
     Solved {
         /// The `request` value.
@@ -188,7 +181,7 @@ pub enum Reply {
 
 impl Reply {
     /// The text an inbound journal records for this answer (the plain form).
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         match self {
             Reply::Code(c) => c.as_str().to_owned(),
             Reply::Submitted(id, _) => format!("OK|{id}"),
@@ -200,7 +193,7 @@ impl Reply {
     }
 
     /// [`Reply::summary`] for the journal: codes (most answers) are static text.
-    pub fn journal_text(&self) -> std::borrow::Cow<'static, str> {
+    pub(crate) fn journal_text(&self) -> std::borrow::Cow<'static, str> {
         match self {
             Reply::Code(c) => std::borrow::Cow::Borrowed(c.as_str()),
             other => std::borrow::Cow::Owned(other.summary()),
@@ -208,7 +201,7 @@ impl Reply {
     }
 
     /// Renders the body for a format, and whether it is JSON. Codes are static text.
-    pub fn render(&self, format: Format) -> (std::borrow::Cow<'static, str>, bool) {
+    pub(crate) fn render(&self, format: Format) -> (std::borrow::Cow<'static, str>, bool) {
         use std::borrow::Cow;
         match (format, self) {
             (Format::Plain, Reply::Code(c)) => (Cow::Borrowed(c.as_str()), false),
@@ -224,10 +217,10 @@ impl Reply {
         let mut out = String::with_capacity(64);
         match self {
             Reply::Code(c) => out.push_str(c.json_reply()),
-            Reply::Submitted(id, IdEncoding::String) => {
+            Reply::Submitted(id, TaskIdEncoding::String) => {
                 let _ = write!(out, r#"{{"status":1,"request":"{id}"}}"#);
             }
-            Reply::Submitted(id, IdEncoding::Integer) => {
+            Reply::Submitted(id, TaskIdEncoding::Integer) => {
                 let _ = write!(out, r#"{{"status":1,"request":{id}}}"#);
             }
             Reply::Solved { answer, extras } => {
@@ -260,7 +253,7 @@ impl Reply {
     }
 
     /// The HTTP response: always 200, with CORS when `header_acao=1`.
-    pub fn into_http(self, format: Format, acao: bool) -> Response {
+    pub(crate) fn into_http(self, format: Format, acao: bool) -> Response {
         let (body, is_json) = self.render(format);
         let ct = if is_json {
             "application/json"
@@ -286,7 +279,7 @@ impl Reply {
 /// `OPTIONS` on an API endpoint: a CORS preflight (a browser about to POST JSON with
 /// `header_acao=1`, as 2captcha's JavaScript client does) is answered 204 with the CORS
 /// headers, and creates no task.
-pub async fn preflight(headers: axum::http::HeaderMap) -> Response {
+pub(crate) async fn preflight(headers: axum::http::HeaderMap) -> Response {
     let allow_headers = headers
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
@@ -318,7 +311,7 @@ pub async fn preflight(headers: axum::http::HeaderMap) -> Response {
 
 /// `HEAD` on an API endpoint: an uptime probe. 200 with the plain-text content type and no
 /// body; nothing is submitted, read or reported.
-pub async fn probe() -> Response {
+pub(crate) async fn probe() -> Response {
     (
         StatusCode::OK,
         [(
@@ -359,13 +352,13 @@ mod tests {
             e.render(Format::Json).0,
             r#"{"status":0,"request":"ERROR_WRONG_USER_KEY"}"#
         );
-        let s = Reply::Submitted(2122988149, IdEncoding::String);
+        let s = Reply::Submitted(2122988149, TaskIdEncoding::String);
         assert_eq!(s.render(Format::Plain).0, "OK|2122988149");
         assert_eq!(
             s.render(Format::Json).0,
             r#"{"status":1,"request":"2122988149"}"#
         );
-        let i = Reply::Submitted(2122988149, IdEncoding::Integer);
+        let i = Reply::Submitted(2122988149, TaskIdEncoding::Integer);
         assert_eq!(
             i.render(Format::Json).0,
             r#"{"status":1,"request":2122988149}"#

@@ -9,32 +9,33 @@ use axum::{
     http::header::CONTENT_TYPE,
 };
 
-use crate::{
+use super::{
     params::{BodyError, Params},
     wire::{Code, Format},
 };
+use crate::state::{InboundRequest, MockState};
 
 /// Largest request body read; beyond it the answer is an error code, not a 413.
-pub const MAX_BODY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// A parsed API request.
 #[derive(Debug)]
-pub struct ApiRequest {
+pub(crate) struct ApiRequest {
     /// HTTP method.
-    pub http_method: Cow<'static, str>,
+    pub(crate) http_method: Cow<'static, str>,
     /// Merged parameters.
-    pub params: Params,
+    pub(crate) params: Params,
     /// Body encoding, for the journal.
-    pub encoding: &'static str,
+    pub(crate) encoding: &'static str,
     /// The client's address.
-    pub remote: Option<SocketAddr>,
+    pub(crate) remote: Option<SocketAddr>,
     /// A body problem, answered with this code after the key check.
-    pub body_error: Option<Code>,
+    pub(crate) body_error: Option<Code>,
 }
 
 impl ApiRequest {
     /// `json=1` or not.
-    pub fn format(&self) -> Format {
+    pub(crate) fn format(&self) -> Format {
         if self.params.flag("json") {
             Format::Json
         } else {
@@ -43,7 +44,7 @@ impl ApiRequest {
     }
 
     /// `header_acao=1`.
-    pub fn acao(&self) -> bool {
+    pub(crate) fn acao(&self) -> bool {
         self.params.flag("header_acao")
     }
 }
@@ -83,8 +84,8 @@ fn interned(v: &str) -> Cow<'static, str> {
 
 /// Records a request and its answer in the inbound journal. The request's
 /// parameters move into the entry: nothing is copied on the request path.
-pub fn journal(
-    state: &crate::state::MockState,
+pub(crate) fn journal(
+    state: &MockState,
     req: ApiRequest,
     endpoint: &'static str,
     action_param: &str,
@@ -92,7 +93,9 @@ pub fn journal(
     task_id: Option<u64>,
 ) {
     let action = req.params.get(action_param).map(interned);
-    state.journal_inbound(crate::state::InboundEntry {
+    state.journal_inbound(InboundRequest {
+        // Numbered when read: the journal knows the position.
+        seq: 0,
         at_ms: state.clock().now().as_millis(),
         endpoint,
         http_method: req.http_method,
@@ -106,8 +109,8 @@ pub fn journal(
 }
 
 /// Answers an injected transient fault: HTTP 503 with an empty body (journalled).
-pub fn http_503(
-    state: &crate::state::MockState,
+pub(crate) fn http_503(
+    state: &MockState,
     req: ApiRequest,
     endpoint: &'static str,
     action_param: &str,
@@ -127,7 +130,7 @@ pub fn http_503(
 
 /// Which endpoint reads the body: the code a body it cannot take gets differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `in.php` and `solve.php`: an oversized body is `ERROR_TOO_BIG_CAPTCHA_FILESIZE`,
     /// a broken upload `ERROR_UPLOAD`.
     Submit,
@@ -136,7 +139,7 @@ pub enum Endpoint {
 }
 
 /// Reads a request.
-pub async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
+pub(crate) async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
     let (too_big, bad_upload) = match endpoint {
         Endpoint::Submit => (Code::TooBigCaptchaFilesize, Code::Upload),
         Endpoint::Result => (Code::BadParameters, Code::BadParameters),

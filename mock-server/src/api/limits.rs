@@ -1,5 +1,5 @@
 //! Rate-limit penalties, opt-in (`[api.rate-limits]`): what the services answer to clients that
-//! submit too fast, poll too much or keep trying bad keys (protocol.md, error table).
+//! submit too fast, poll too much or keep trying bad keys (the services' documented errors).
 //!
 //! ```toml
 //! [api.rate-limits]
@@ -32,7 +32,7 @@ use std::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::Code;
+use super::wire::Code;
 
 /// `[api.rate-limits]`: each penalty is off unless given.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -48,12 +48,12 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// True when any penalty is configured.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.max_user_turn.is_some() || self.poll_ratio.is_some() || self.ip_ban.is_some()
     }
 
     /// The first setting that cannot work, as (config key, reason).
-    pub fn invalid(&self) -> Option<(&'static str, &'static str)> {
+    pub(crate) fn invalid(&self) -> Option<(&'static str, &'static str)> {
         let zero = Duration::ZERO;
         if let Some(b) = &self.max_user_turn
             && (b.window == zero || b.ban == zero || b.submits == 0)
@@ -226,7 +226,7 @@ const MAX_ADDRESSES: usize = 65_536;
 
 /// The counters of every key and address (behind one lock; only touched when configured).
 #[derive(Debug, Default)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     inner: Mutex<LimiterState>,
 }
 
@@ -242,12 +242,12 @@ impl Limiter {
     }
 
     /// Forgets every count and ban (admin reset).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.lock() = LimiterState::default();
     }
 
     /// Before anything else: `IP_BANNED` while the address is banned.
-    pub fn check_address(
+    pub(crate) fn check_address(
         &self,
         cfg: &RateLimitConfig,
         ip: Option<IpAddr>,
@@ -261,7 +261,7 @@ impl Limiter {
     }
 
     /// A request with a malformed or unknown key from `ip`: counts towards `ip-ban`.
-    pub fn bad_key(&self, cfg: &RateLimitConfig, ip: Option<IpAddr>, now: Duration) {
+    pub(crate) fn bad_key(&self, cfg: &RateLimitConfig, ip: Option<IpAddr>, now: Duration) {
         let (Some(rule), Some(ip)) = (&cfg.ip_ban, ip) else {
             return;
         };
@@ -279,7 +279,12 @@ impl Limiter {
 
     /// An `in.php` request of `account` with a good key: `MAX_USER_TURN` while banned or when
     /// this submit is one too many; otherwise it counts (towards both limits).
-    pub fn submit(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
+    pub(crate) fn submit(
+        &self,
+        cfg: &RateLimitConfig,
+        account: u32,
+        now: Duration,
+    ) -> Option<Code> {
         if cfg.max_user_turn.is_none() && cfg.poll_ratio.is_none() {
             return None;
         }
@@ -299,7 +304,7 @@ impl Limiter {
 
     /// A `res.php` request of `account` with a good key: `ERROR: 1005` once the window's
     /// allowance is spent.
-    pub fn poll(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
+    pub(crate) fn poll(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
         let rule = cfg.poll_ratio.as_ref()?;
         let mut st = self.lock();
         let k = st.keys.entry(account).or_default();

@@ -6,15 +6,16 @@ use axum::{
     response::Response,
 };
 
-use crate::{
-    methods,
+use super::{
+    images::ImageLimits,
     request::{self, ApiRequest},
-    state::{ApiFault, KeyCheck, MockState},
+    res_php, submission,
     wire::{Code, Reply},
 };
+use crate::state::{ApiFault, KeyCheck, MockState};
 
 /// `GET|POST /in.php`.
-pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
+pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Submit).await;
     let fault = state.api_fault(true);
     if fault == Some(ApiFault::Http503) {
@@ -26,7 +27,7 @@ pub async fn handle(State(state): State<MockState>, req: Request<Body>) -> Respo
 
 /// `GET|POST /solve.php`: submit, wait for the task to finish (at most 5
 /// simulated minutes), then answer as `res.php?action=get` would.
-pub async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
+pub(crate) async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Submit).await;
     let (reply, task_id) = match submit(&state, &req, None).await {
         (Reply::Submitted(id, _), _) => (wait_for(&state, id).await, Some(id)),
@@ -49,7 +50,7 @@ async fn wait_for(state: &MockState, id: u64) -> Reply {
             Err(Code::NotReady) => {}
             Err(code) => return Reply::Code(code),
             Ok(outcome) => {
-                return crate::res_php::solved_reply(&state.config(), &view, outcome);
+                return res_php::solved_reply(&state.config(), &view, outcome);
             }
         }
         let now = state.now();
@@ -83,7 +84,8 @@ async fn submit(
         return (Reply::Code(code), None);
     }
     let cfg = state.config();
-    let sub = match methods::parse_submission(&req.params, cfg.dialect, &cfg.images.limits()) {
+    let limits = ImageLimits::from(&cfg.images);
+    let sub = match submission::parse_submission(&req.params, cfg.dialect, &limits) {
         Ok(s) => s,
         Err(code) => return (Reply::Code(code), None),
     };
@@ -95,7 +97,7 @@ async fn submit(
             if let Some(job) = done.early {
                 state.deliver_early(job).await;
             }
-            (Reply::Submitted(done.id, cfg.task_id.into()), Some(done.id))
+            (Reply::Submitted(done.id, cfg.task_id), Some(done.id))
         }
         Err(code) => (Reply::Code(code), None),
     }
