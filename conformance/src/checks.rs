@@ -27,7 +27,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use captchaai_mock::state::Outcome;
+use captchaai_mock::Outcome;
 use serde::Serialize;
 
 use crate::{
@@ -1393,7 +1393,7 @@ fn busy_threads(ix: &Index<'_>) -> CheckResult {
             ix.rec.busy_rejections
         ))
     } else {
-        let queued = ix.rec.scenario.mock.busy_threads == captchaai_mock::config::BusyMode::Queue;
+        let queued = ix.rec.scenario.mock.busy_threads == captchaai_mock::BusyMode::Queue;
         if queued {
             c.ok("queue mode: busy threads queue silently")
         } else {

@@ -26,9 +26,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use captchaai_mock::{
-    MockServer, MockState,
-    pingback::faults::{CallbackMethod, Schedule},
-    state::{Outcome, TaskView},
+    AttemptOutcome, CallbackMethod, MockHandle, MockServer, Outcome, Schedule, TaskState, TaskView,
 };
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -209,7 +207,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         std::process::id()
     ));
     let started_mock = if subject.mock_tls() {
-        MockServer::start_tls(cfg, &ca_dir).await
+        MockServer::builder().config(cfg).tls(&ca_dir).start().await
     } else {
         MockServer::start_with(cfg).await
     };
@@ -224,7 +222,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
             );
         }
     };
-    let recorder = Recorder::new(mock.state().clone());
+    let recorder = Recorder::new(mock.handle());
     let shutdown = CancellationToken::new();
 
     let listener = if subject.hosts_receiver() {
@@ -253,7 +251,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         api_key: key_for(scenario.subject.key),
         receiver_base: receiver_base.clone(),
         recorder: recorder.clone(),
-        mock: mock.state().clone(),
+        mock: mock.handle(),
         time_scale: scale,
         ca_path: mock.ca_path().map(std::path::Path::to_path_buf),
     };
@@ -291,10 +289,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
         let recorder = recorder.clone();
         let http = http.clone();
         let url = started.callback_url.clone();
-        let method = match scenario.mock.dialect {
-            captchaai_mock::config::Dialect::Captchaai => CallbackMethod::Get,
-            captchaai_mock::config::Dialect::TwoCaptcha => CallbackMethod::Post,
-        };
+        let method = scenario.mock.dialect.callback_method();
         injections.push(tokio::spawn(async move {
             tokio::time::sleep(real(inj.at)).await;
             inject(
@@ -348,7 +343,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     }
 
     // Let scheduled pingbacks (late duplicates, retries) play out.
-    let state = mock.state().clone();
+    let state = mock.handle();
     let mut step = Duration::from_millis(100);
     let drain_for = if subject.in_process() {
         Duration::from_secs(3 * 86_400)
@@ -357,7 +352,7 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     };
     let drain_until = tokio::time::Instant::now() + drain_for;
     while tokio::time::Instant::now() < drain_until {
-        if state.dispatcher().stats().pending == 0 && deliveries_settled(&state) {
+        if state.pingback_stats().pending == 0 && deliveries_settled(&state) {
             break;
         }
         if subject.in_process() {
@@ -370,13 +365,13 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
     tokio::time::sleep(real(Duration::from_secs(1))).await;
 
     let ids = recorder.ids();
-    let truth = collect_truth(&state, &state.tasks(usize::MAX));
+    let truth = collect_truth(&state, &state.tasks());
     let mut stored = BTreeMap::new();
     let mut probe_error = None;
     if let Some(probe) = &started.probe {
         let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
-        for e in state.deliveries(0, usize::MAX, None) {
-            if let Some(id) = e.entry.id {
+        for e in state.pingbacks() {
+            if let Some(id) = e.id {
                 asked.insert(id);
             }
         }
@@ -435,17 +430,15 @@ async fn run_async(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) ->
 /// True when every finished task's planned callbacks have all been attempted
 /// (or recorded as dropped or shed): nothing is still held back, for example
 /// in a reorder window waiting for its max-hold.
-fn deliveries_settled(state: &captchaai_mock::MockState) -> bool {
-    use captchaai_mock::{pingback::dispatcher::AttemptOutcome, state::TaskState};
+fn deliveries_settled(state: &MockHandle) -> bool {
     let mut first_attempts: std::collections::HashMap<u64, usize> =
         std::collections::HashMap::new();
-    for e in state.deliveries(0, usize::MAX, None) {
-        let r = e.entry;
+    for r in state.pingbacks() {
         if r.attempt <= 1 || matches!(r.outcome, AttemptOutcome::Dropped | AttemptOutcome::Shed) {
             *first_attempts.entry(r.task_id).or_default() += 1;
         }
     }
-    state.tasks(usize::MAX).iter().all(|t| {
+    state.tasks().iter().all(|t| {
         let Some(schedule) = &t.schedule else {
             return true;
         };
@@ -457,7 +450,7 @@ fn deliveries_settled(state: &captchaai_mock::MockState) -> bool {
     })
 }
 
-fn collect_truth(state: &MockState, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
+fn collect_truth(state: &MockHandle, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
     tasks
         .iter()
         .map(|t| {

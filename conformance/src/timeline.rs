@@ -13,12 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use captchaai_mock::{
-    MockState,
-    journal::Numbered,
-    pingback::dispatcher::{AttemptOutcome, DeliveryRecord},
-    state::InboundEntry,
-};
+use captchaai_mock::{AttemptOutcome, InboundRequest, MockHandle, PingbackAttempt};
 use serde::Serialize;
 
 use crate::scenario::InjectedCallback;
@@ -359,7 +354,7 @@ impl fmt::Display for Entry {
 /// Where the harness and the subject record their events during a run.
 #[derive(Clone)]
 pub struct Recorder {
-    state: MockState,
+    state: MockHandle,
     entries: Arc<Mutex<Vec<Entry>>>,
 }
 
@@ -371,7 +366,7 @@ impl fmt::Debug for Recorder {
 
 impl Recorder {
     /// A recorder stamping events with this mock's clock.
-    pub fn new(state: MockState) -> Self {
+    pub fn new(state: MockHandle) -> Self {
         Recorder {
             state,
             entries: Arc::new(Mutex::new(Vec::new())),
@@ -469,8 +464,7 @@ pub struct Timeline {
     pub entries: Vec<Entry>,
 }
 
-fn from_inbound(n: Numbered<InboundEntry>) -> Entry {
-    let e = n.entry;
+fn from_inbound(e: InboundRequest) -> Entry {
     let event = match (e.endpoint, e.action.as_deref()) {
         ("in.php" | "solve.php", _) => Event::Submit {
             task: e.task_id,
@@ -489,7 +483,7 @@ fn from_inbound(n: Numbered<InboundEntry>) -> Entry {
     Entry {
         at_ms: e.at_ms,
         source: Source::Api,
-        seq: n.seq,
+        seq: e.seq,
         event,
     }
 }
@@ -506,12 +500,11 @@ fn outcome_name(o: &AttemptOutcome) -> &'static str {
     }
 }
 
-fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
-    let d = n.entry;
+fn from_delivery(d: PingbackAttempt) -> Entry {
     Entry {
         at_ms: d.sent_at_ms,
         source: Source::Dispatcher,
-        seq: n.seq,
+        seq: d.seq,
         event: Event::Delivery {
             task: d.task_id,
             kind: d.kind.label().to_owned(),
@@ -531,18 +524,9 @@ fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
 
 impl Timeline {
     /// Merges the mock's journals and the recorder into one canonical order.
-    pub fn assemble(state: &MockState, recorder: &Recorder) -> Timeline {
-        let mut entries: Vec<Entry> = state
-            .inbound(0, usize::MAX, None, None)
-            .into_iter()
-            .map(from_inbound)
-            .collect();
-        entries.extend(
-            state
-                .deliveries(0, usize::MAX, None)
-                .into_iter()
-                .map(from_delivery),
-        );
+    pub fn assemble(state: &MockHandle, recorder: &Recorder) -> Timeline {
+        let mut entries: Vec<Entry> = state.journal().into_iter().map(from_inbound).collect();
+        entries.extend(state.pingbacks().into_iter().map(from_delivery));
         entries.extend(recorder.take());
         entries.sort_by_key(|e| (e.at_ms, e.source, e.seq));
         Timeline { entries }

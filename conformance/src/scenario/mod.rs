@@ -14,10 +14,7 @@ use std::{
 };
 
 use captchaai_mock::{
-    Config as MockConfig,
-    config::{AccountConfig, ConfigError, Dialect},
-    methods::TaskKind,
-    pingback::faults::FaultRule,
+    AccountConfig, Config as MockConfig, ConfigError, Dialect, FaultRule, TaskKind, TomlLocator,
 };
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde::Serialize;
@@ -63,7 +60,7 @@ impl ScenarioError {
         let span = span.filter(|r| r.end <= text.len() && r.start <= r.end);
         let location = match &span {
             Some(r) => {
-                let (line, col) = line_col(text, r.start);
+                let (line, col) = TomlLocator::new(text).line_col(r.start);
                 format!("{}:{line}:{col}", path.display())
             }
             None => path.display().to_string(),
@@ -102,8 +99,6 @@ fn short_label(message: &str) -> String {
     }
     line[..end].trim_end().to_owned()
 }
-
-use captchaai_mock::config::line_col;
 
 /// The scenario key of a mock config field: a scenario's `[mock]` table is flat
 /// where the mock's config nests (`solving.unsolvable-rate` is
@@ -273,7 +268,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
         // toml points an error in any `[[faults]]` rule at the first one.
         let (span, message) =
-            match captchaai_mock::config::array_element_error::<FaultRule>(text, "faults", &e) {
+            match TomlLocator::new(text).failing_element::<FaultRule>("faults", &e) {
                 Some((i, span)) => (Some(span), format!("faults[{i}]: {}", e.message())),
                 None => (e.span(), e.message().to_owned()),
             };
@@ -299,7 +294,7 @@ fn validate(raw: RawScenario, text: &str, path: &Path) -> Result<Scenario, Box<S
         ))
     };
     // Where a field's value is, for checks on values serde took without a span.
-    let at = |field: &str| captchaai_mock::config::locate(text, field).unwrap_or(0..0);
+    let at = |field: &str| TomlLocator::new(text).span(field).unwrap_or(0..0);
     let name = raw.name.get_ref().clone();
     if name.is_empty()
         || !name
