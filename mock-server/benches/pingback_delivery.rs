@@ -8,9 +8,10 @@
 //!
 //! 1. **plain**: `concurrency` tasks pulling ids from a counter, one reqwest
 //!    client; the ceiling for this machine and receiver.
-//! 2. **dispatcher, no faults**: every job handed to [`Dispatcher::enqueue`] at
-//!    once, capped by `max-in-flight-per-host`; timed until the last attempt is
-//!    journalled.
+//! 2. **dispatcher, no faults**: every finished task handed to the dispatcher
+//!    (the `bench` feature's `BenchDispatcher`: the dispatcher without the API in
+//!    front of it), capped by `max-in-flight-per-host`; timed until the last
+//!    attempt is journalled.
 //! 3. **dispatcher, every fault at 10%**: delay, duplicate, conflicting
 //!    duplicate, drop, reorder, early, malformed and retry, with waits of a
 //!    few milliseconds so it still measures throughput. The `oversized-code`
@@ -44,20 +45,9 @@ use std::{
 
 use axum::{Router, routing::any};
 use captchaai_mock::{
-    Config,
-    clock::{Clock, SimTime},
-    dist::Distribution,
-    methods::TaskKind,
-    pingback::{
-        Dispatcher, Fault, FaultRule, RetryPolicy,
-        dispatcher::Job,
-        faults::{
-            self, CallbackMethod, DeliveryKind, DuplicateFault, MalformedKind, ReorderFault,
-            TaskFacts,
-        },
-    },
+    Config, Distribution, DuplicateFault, Fault, FaultRule, MalformedKind, ReorderFault,
+    RetryPolicy, bench::BenchDispatcher,
 };
-use tokio_util::sync::CancellationToken;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,6 +66,8 @@ fn code_for(i: u64) -> String {
     s
 }
 
+/// A receiver as fast as axum gets: it counts and answers `OK`. (Not the `testing`
+/// feature's recorder: recording every callback would be part of what is measured.)
 async fn receiver(hits: Arc<AtomicU64>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -229,17 +221,14 @@ async fn dispatcher(
     if let Ok(Ok(cap)) = std::env::var("PINGBACK_BENCH_JOURNAL").map(|v| v.parse()) {
         cfg.pingback.journal_capacity = cap;
     }
-    let clock = Clock::new(1.0);
-    let cancel = CancellationToken::new();
-    let d = Dispatcher::new(&cfg, clock.clone(), cancel.clone());
-    let url: Arc<str> = Arc::from(url);
+    let d = Arc::new(BenchDispatcher::new(&cfg));
     // Jobs are made on a runtime worker, as the mock's finisher makes them,
     // before the clock starts: their cost is the finisher's, not the
     // dispatcher's.
     let rules = rules.to_vec();
     let (jobs, expected) = {
-        let (cfg, url) = (cfg.clone(), url.clone());
-        tokio::spawn(async move { make_jobs(&cfg, &url, &rules, n) })
+        let (d, url) = (d.clone(), url.to_owned());
+        tokio::spawn(async move { d.finished_tasks(&url, &rules, n, code_for) })
             .await
             .unwrap()
     };
@@ -247,19 +236,18 @@ async fn dispatcher(
     let cpu = cpu_time();
     // Handed over from a runtime worker, as the finisher does.
     let feeder = {
-        let (d, cfg, clock) = (d.clone(), cfg.clone(), clock.clone());
+        let d = d.clone();
         tokio::spawn(async move {
-            for (i, mut job) in jobs.into_iter().enumerate() {
+            for (i, job) in jobs.into_iter().enumerate() {
                 if !burst && i % 1024 == 0 {
                     while d.stats().pending > 4096 {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                 }
-                job.finished_at = clock.now();
-                if job.schedule.early {
+                if job.is_early() {
                     // The submit handler awaits this; here, a task per submit.
-                    let (d, cfg) = (d.clone(), cfg.clone());
-                    tokio::spawn(async move { d.deliver_now(job, &cfg).await });
+                    let d = d.clone();
+                    tokio::spawn(async move { d.deliver_now(job).await });
                 } else {
                     d.enqueue(job);
                 }
@@ -277,12 +265,11 @@ async fn dispatcher(
     let elapsed = start.elapsed();
     let cpu = cpu_time() - cpu;
     let s = d.stats();
-    cancel.cancel();
     // Anything sent that did not reach the receiver is a dispatcher failure.
     let lost: Vec<_> = d
-        .journal(0, usize::MAX, None)
+        .attempts()
         .into_iter()
-        .filter(|r| !r.entry.outcome.reached_receiver() && r.entry.attempt > 0)
+        .filter(|r| !r.outcome.reached_receiver() && r.was_sent())
         .take(3)
         .collect();
     assert!(lost.is_empty(), "{s:?} {lost:#?}");
@@ -304,54 +291,6 @@ fn cpu_time() -> Duration {
         .collect();
     // utime and stime are fields 14 and 15; `rest` starts at field 3.
     Duration::from_millis((f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 10)
-}
-
-/// `n` finished tasks as the mock's state would hand them over, and the
-/// number of callbacks their schedules plan.
-fn make_jobs(cfg: &Config, url: &Arc<str>, rules: &[FaultRule], n: u64) -> (Vec<Job>, u64) {
-    let mut expected = 0;
-    let jobs = (0..n)
-        .map(|i| {
-            let task_id = cfg.first_task_id + i;
-            let schedule = faults::compile(
-                cfg.seed,
-                rules,
-                &cfg.pingback.retry,
-                TaskFacts {
-                    task_id,
-                    ordinal: i + 1,
-                    kind: TaskKind::Turnstile,
-                    url,
-                    method: CallbackMethod::Get,
-                },
-            );
-            expected += schedule.deliveries.len() as u64;
-            // The state draws a conflicting code only when it is sent.
-            let conflicting = schedule.deliveries.iter().any(|d| {
-                matches!(
-                    d.kind,
-                    DeliveryKind::Conflicting
-                        | DeliveryKind::Malformed(
-                            MalformedKind::UnknownId | MalformedKind::StaleId
-                        )
-                )
-            });
-            Job {
-                task_id,
-                url: url.clone(),
-                schedule: Arc::new(schedule),
-                code: Arc::from(code_for(i)),
-                conflicting_code: Arc::from(if conflicting {
-                    code_for(i + n)
-                } else {
-                    String::new()
-                }),
-                first_task_id: cfg.first_task_id,
-                finished_at: SimTime::ZERO,
-            }
-        })
-        .collect();
-    (jobs, expected)
 }
 
 fn rate(count: u64, d: Duration) -> f64 {

@@ -56,7 +56,7 @@ mod tests {
         type Subject<'a> = u64;
 
         fn fits(&self, n: &u64) -> bool {
-            n % 2 == 0
+            n.is_multiple_of(2)
         }
 
         fn probability(&self) -> f64 {

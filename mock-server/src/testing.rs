@@ -311,7 +311,8 @@ impl RecorderBuilder {
     }
 
     /// Answers as `plan` says, given the callback and which attempt of its `id` it is (1 =
-    /// the first); overrides the settings above.
+    /// the first); overrides the settings above. The plan runs while the recorder holds its
+    /// list (so callback numbers follow arrival order): it must not call the recorder.
     pub fn reply_with(
         mut self,
         plan: impl Fn(&Callback, u32) -> Reply + Send + Sync + 'static,
@@ -413,21 +414,24 @@ async fn record(
         received,
         answered: 0,
     };
-    let attempt = {
-        let mut attempts = shared.attempts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = attempts
-            .entry(callback.param("id").unwrap_or("").to_owned())
-            .or_default();
-        *n += 1;
-        *n
-    };
-    let reply = (shared.plan)(&callback, attempt);
-    callback.answered = reply.status;
-    {
+    // Numbered, answered and listed under one lock, so numbers follow the list's order
+    // whatever the concurrency (the plan runs under it: it must not call the recorder).
+    let reply = {
         let mut callbacks = shared.callbacks.lock().unwrap_or_else(|p| p.into_inner());
         callback.seq = callbacks.len();
+        let attempt = {
+            let mut attempts = shared.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            let n = attempts
+                .entry(callback.param("id").unwrap_or("").to_owned())
+                .or_default();
+            *n += 1;
+            *n
+        };
+        let reply = (shared.plan)(&callback, attempt);
+        callback.answered = reply.status;
         callbacks.push(callback);
-    }
+        reply
+    };
     shared.arrived.notify_waiters();
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
