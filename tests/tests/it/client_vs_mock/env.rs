@@ -19,11 +19,10 @@ use captchaai_client::receiver::{
 use captchaai_client::strategy::{Solver, Strategy};
 use captchaai_client::task::Turnstile;
 use captchaai_client::{Client, Error, Solution, Task, TaskId};
-use captchaai_mock::config::AccountConfig;
-use captchaai_mock::dist::Distribution;
-use captchaai_mock::pingback::{AttemptOutcome, DeliveryRecord, FaultRule};
-use captchaai_mock::state::Outcome;
-use captchaai_mock::{Config, DEFAULT_KEY, MockServer};
+use captchaai_mock::{
+    AccountConfig, AttemptOutcome, Config, DEFAULT_KEY, Distribution, FaultRule, MockServer,
+    Outcome, PingbackAttempt,
+};
 use futures::future::join_all;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -256,21 +255,28 @@ impl Env {
     /// Registers the receiver's host for pingbacks (2captcha's `add_pingback`). The client
     /// has no API for it, so this is a plain `res.php` request.
     pub(crate) async fn add_pingback_host(&self) {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let answer = http
-            .get(format!("{}/res.php", self.mock.uri()))
-            .query(&[
-                ("key", self.mock.key().as_str()),
+        let answer = self
+            .res(&[
                 ("action", "add_pingback"),
                 ("addr", self.pingback_url.as_str()),
             ])
+            .await;
+        assert_eq!(answer, "OK");
+    }
+
+    /// `GET res.php` with the mock's key and these parameters: the answer's body.
+    pub(crate) async fn res(&self, params: &[(&str, &str)]) -> String {
+        let mut query = vec![("key", self.mock.key())];
+        query.extend(params.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        http.get(format!("{}/res.php", self.mock.uri()))
+            .query(&query)
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        assert_eq!(answer, "OK");
+            .unwrap()
     }
 
     /// Submits and waits for every task concurrently; the application's view: one
@@ -300,46 +306,35 @@ impl Env {
     /// checks the mock has nothing left to send.
     pub(crate) async fn settle(&self) {
         tokio::time::sleep(secs(300)).await;
-        let pending = self.mock.state().dispatcher().stats().pending;
+        let pending = self.mock.pingback_stats().pending;
         assert_eq!(pending, 0, "the mock still has pingbacks in flight");
     }
 
     /// The mock's ground truth for a task.
     pub(crate) fn truth(&self, id: TaskId) -> Outcome {
         self.mock
-            .state()
             .task(id.get())
             .unwrap_or_else(|| panic!("the mock does not know task {id}"))
             .outcome
     }
 
     /// Every delivery attempt the mock journalled for a task, in order.
-    pub(crate) fn deliveries(&self, id: TaskId) -> Vec<DeliveryRecord> {
-        self.mock
-            .state()
-            .deliveries(0, usize::MAX, Some(id.get()))
-            .into_iter()
-            .map(|n| n.entry)
-            .collect()
+    pub(crate) fn deliveries(&self, id: TaskId) -> Vec<PingbackAttempt> {
+        self.mock.pingbacks().for_task(id.get()).list()
     }
 
     /// Every delivery attempt, in journal order.
-    pub(crate) fn all_deliveries(&self) -> Vec<DeliveryRecord> {
-        self.mock
-            .state()
-            .deliveries(0, usize::MAX, None)
-            .into_iter()
-            .map(|n| n.entry)
-            .collect()
+    pub(crate) fn all_deliveries(&self) -> Vec<PingbackAttempt> {
+        self.mock.pingbacks().list()
     }
 
     /// `res.php?action=get` requests the mock received for a task.
     pub(crate) fn polls(&self, id: TaskId) -> usize {
         self.mock
-            .state()
-            .inbound(0, usize::MAX, Some(id.get()), Some("res.php"))
-            .iter()
-            .filter(|n| n.entry.action.as_deref() == Some("get"))
+            .journal()
+            .endpoint("res.php")
+            .action("get")
+            .for_task(id.get())
             .count()
     }
 
@@ -431,12 +426,12 @@ pub(crate) fn assert_matches_truth(id: TaskId, result: &Result<Solution, Error>,
 }
 
 /// The HTTP status of an attempt that reached the receiver.
-pub(crate) fn status(record: &DeliveryRecord) -> Option<u16> {
+pub(crate) fn status(record: &PingbackAttempt) -> Option<u16> {
     record.outcome.status()
 }
 
 /// True when the attempt carried `code` (the journal truncates long codes to 120 characters).
-pub(crate) fn sent_code(record: &DeliveryRecord, code: &str) -> bool {
+pub(crate) fn sent_code(record: &PingbackAttempt, code: &str) -> bool {
     record.code_len == code.len()
         && record
             .code
@@ -445,7 +440,7 @@ pub(crate) fn sent_code(record: &DeliveryRecord, code: &str) -> bool {
 }
 
 /// True when the attempt was answered 2xx.
-pub(crate) fn delivered(record: &DeliveryRecord) -> bool {
+pub(crate) fn delivered(record: &PingbackAttempt) -> bool {
     matches!(record.outcome, AttemptOutcome::Delivered { .. })
 }
 

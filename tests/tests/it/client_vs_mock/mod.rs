@@ -17,14 +17,11 @@ use captchaai_client::router::{Dispatch, ResultRouter};
 use captchaai_client::strategy::Strategy;
 use captchaai_client::task::{FriendlyCaptcha, Geetest, Lemin, RecaptchaV3};
 use captchaai_client::{Task, TaskId};
-use captchaai_mock::config::{BusyMode, Dialect, TaskIdEncoding};
-use captchaai_mock::dist::Distribution;
-use captchaai_mock::pingback::faults::{
-    CallbackMethod, DeliveryKind, DuplicateFault, MalformedKind, OrdinalRange, ReorderFault,
-    RuleMatch,
+use captchaai_mock::{
+    AttemptOutcome, BusyMode, CallbackMethod, DeliveryKind, Dialect, Distribution, DuplicateFault,
+    Fault, FaultRule, MalformedKind, OrdinalRange, Outcome, ReorderFault, RetryPolicy, RuleMatch,
+    TaskIdEncoding,
 };
-use captchaai_mock::pingback::{AttemptOutcome, Fault, FaultRule, RetryPolicy};
-use captchaai_mock::state::Outcome;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
@@ -170,7 +167,7 @@ async fn dropped_pingbacks_fall_back_to_polling() {
         dropped > 0 && sent > 0,
         "seed 7 drops some: {dropped} dropped, {sent} sent"
     );
-    assert_eq!(env.mock.state().dispatcher().stats().dropped, dropped);
+    assert_eq!(env.mock.pingback_stats().dropped, dropped);
 }
 
 #[tokio::test(start_paused = true)]
@@ -189,7 +186,7 @@ async fn when_every_pingback_is_dropped_polling_delivers_and_pingback_only_times
         assert_eq!(journal.len(), 1);
         assert_eq!(journal[0].outcome, AttemptOutcome::Dropped);
     }
-    let stats = env.mock.state().dispatcher().stats();
+    let stats = env.mock.pingback_stats();
     assert_eq!((stats.delivered, stats.dropped), (0, 6));
 
     // Without the fallback the result is lost: the solve ends in a timeout although the
@@ -483,7 +480,7 @@ async fn malformed_callbacks_are_refused_and_never_change_the_store() {
 
         env.assert_exactly_once_with_truth(&results);
         assert_eq!(env.store.len(), 3, "{kind:?}: no entry for a foreign id");
-        let never_issued = (env.mock.state().config().first_task_id - 1).to_string();
+        let never_issued = (env.mock.config().first_task_id - 1).to_string();
         let mut refused = 0;
         let mut acknowledged_stale = 0;
         for (id, _) in &results {
@@ -541,18 +538,7 @@ async fn two_captcha_dialect_posts_form_callbacks_to_registered_hosts_only() {
 
     // The client has no API for add_pingback: register with a plain res.php request.
     env.add_pingback_host().await;
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let res = format!("{}/res.php", env.mock.uri());
-    let key = env.mock.key();
-    let hosts = http
-        .get(&res)
-        .query(&[("key", key.as_str()), ("action", "get_pingback")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let hosts = env.res(&[("action", "get_pingback")]).await;
     assert!(env.pingback_url.contains(&hosts), "{hosts}");
 
     let results = env.solve_all(&turnstiles(4)).await;
@@ -641,10 +627,10 @@ async fn a_fan_out_of_200_tasks_is_rate_limited_and_delivered_exactly_once() {
     // The submit rate held: at least 100 ms between consecutive in.php requests.
     let submits: Vec<u64> = env
         .mock
-        .state()
-        .inbound(0, usize::MAX, None, Some("in.php"))
-        .iter()
-        .map(|n| n.entry.at_ms)
+        .journal()
+        .endpoint("in.php")
+        .into_iter()
+        .map(|r| r.at_ms)
         .collect();
     assert_eq!(submits.len(), 200);
     for pair in submits.windows(2) {
@@ -784,7 +770,7 @@ async fn mixed_methods_answers_survive_the_pingback_path() {
     // pingback dropped): the application gets the same raw answer either way.
     let env = Setup::new(vec![FaultRule::always(Fault::Drop).matching(RuleMatch {
         tasks: None,
-        methods: vec![captchaai_mock::methods::TaskKind::Geetest],
+        methods: vec![captchaai_mock::TaskKind::Geetest],
         url: None,
     })])
     .quiet_period(secs(30))
@@ -846,7 +832,7 @@ async fn busy_threads_are_waited_out_and_never_oversubscribed() {
         let spans: Vec<(u64, u64)> = results
             .iter()
             .map(|(id, _)| {
-                let t = env.mock.state().task(id.get()).unwrap();
+                let t = env.mock.task(id.get()).unwrap();
                 (t.started_at_ms.unwrap(), t.finish_at_ms.unwrap())
             })
             .collect();
@@ -860,13 +846,12 @@ async fn busy_threads_are_waited_out_and_never_oversubscribed() {
                 "{mode:?}: {running} tasks at {start} ms: {spans:?}"
             );
         }
-        let rejections = env.mock.state().counters().busy_rejections;
+        let rejections = env.mock.counters().busy_rejections;
         let threadsinfo = env
             .mock
-            .state()
-            .inbound(0, usize::MAX, None, Some("res.php"))
-            .iter()
-            .filter(|n| n.entry.action.as_deref() == Some("threadsinfo"))
+            .journal()
+            .endpoint("res.php")
+            .action("threadsinfo")
             .count();
         match mode {
             BusyMode::Queue => {
