@@ -24,6 +24,11 @@ pub struct Times {
 }
 
 impl Times {
+    /// The count as written reads "1" next to the noun: `1`, `at least 1`, `at most 1`.
+    fn singular(self) -> bool {
+        matches!((self.min, self.max), (1, Some(1) | None) | (0, Some(1)))
+    }
+
     fn contains(self, n: u64) -> bool {
         n >= self.min && self.max.is_none_or(|m| n <= m)
     }
@@ -232,7 +237,7 @@ impl Expectation {
 
     /// What it counts, for messages: `pingback attempts for task 74000000001`.
     fn describe(&self) -> String {
-        let one = self.times == Times::from(1);
+        let one = self.times.singular();
         match &self.subject {
             Subject::Pingbacks { task, delivered } => {
                 let mut s = String::from(match (delivered, one) {
@@ -492,5 +497,9 @@ mod tests {
         assert_eq!(e.describe(), "poll (res.php get) for task 3");
         let e = Expectation::tasks_in(TaskState::Solved).times(3);
         assert_eq!(e.describe(), "tasks solved");
+        let e = Expectation::polls().times(1..);
+        assert_eq!(e.describe(), "poll (res.php get)");
+        let e = Expectation::polls().times(1..3);
+        assert_eq!(e.describe(), "polls (res.php get)");
     }
 }

@@ -16,7 +16,7 @@ use std::ops::Range;
 /// use captchaai_mock::{FaultRule, TomlLocator};
 ///
 /// let text = "name = \"x\"\n[[faults]]\nfault = \"drop\"\n[[faults]]\nfault = { duplicate = { copies = 0 } }\n";
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// struct File { #[allow(dead_code)] name: String, #[allow(dead_code)] faults: Vec<FaultRule> }
 /// let error = toml::from_str::<File>(text).unwrap_err();
 /// let doc = TomlLocator::new(text);

@@ -32,8 +32,36 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
 }
 
 impl Config {
-    /// Parses and validates a TOML document. A value out of range is reported
-    /// with its line and column, like a value of the wrong type.
+    /// Parses and validates a TOML document (the syntax of `captchaai-mock --config`, in
+    /// this module's docs). A value out of range is reported with its line and column, like
+    /// a value of the wrong type.
+    ///
+    /// ```
+    /// use captchaai_mock::{Config, MockServer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = Config::from_toml(
+    ///     r#"
+    /// seed = 42
+    /// [solving.times]
+    /// turnstile = { fixed = "3s" }
+    /// [[pingback.rules]]
+    /// probability = 0.2
+    /// fault = { duplicate = { copies = 2, spacing = "500ms" } }
+    /// "#,
+    /// )?;
+    /// assert_eq!(config.pingback.rules.len(), 1);
+    /// let mock = MockServer::builder().config(config).seed(7).start().await?; // later calls win
+    /// assert_eq!(mock.config().seed, 7);
+    ///
+    /// let err = Config::from_toml("[solving]\nunsolvable-rate = 2.0\n").unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "line 2, column 19: solving.unsolvable-rate: must be between 0 and 1"
+    /// );
+    /// # Ok(()) }
+    /// ```
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let doc = TomlLocator::new(text);
         let cfg: Config = toml::from_str(text).map_err(|e| {
