@@ -297,6 +297,61 @@ fn rate(count: u64, d: Duration) -> f64 {
     count as f64 / d.as_secs_f64()
 }
 
+/// The three runs, `rounds` times: per round the rates (callbacks/s) and the CPU time per
+/// callback (µs) of plain, dispatcher without faults, dispatcher with every fault.
+async fn run_rounds(
+    url: &str,
+    n: u64,
+    concurrency: usize,
+    rounds: usize,
+    rules: &[FaultRule],
+) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+    // Rounds alternate the order of the three runs, so a slow drift in
+    // the machine's load favours none of them; ratios are taken within
+    // a round and the median reported.
+    let mut rows = Vec::new();
+    let mut cpus = Vec::new();
+    for round in 1..=rounds {
+        let mut r = [0f64; 3];
+        let mut cpu = [0f64; 3];
+        let order: [usize; 3] = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
+        for which in order {
+            let (c, d, used) = match which {
+                0 => plain(url, n, concurrency).await,
+                1 => dispatcher(url, n, concurrency, &[], false).await,
+                _ => dispatcher(url, n, concurrency, rules, false).await,
+            };
+            r[which] = rate(c, d);
+            cpu[which] = used.as_secs_f64() * 1e6 / c as f64;
+        }
+        println!(
+            "round {round}: plain {:.0}/s | dispatcher {:.0}/s ({:.1}%) | with faults {:.0}/s ({:.1}% of no faults) \
+             | CPU per callback (sender + receiver): {:.1} / {:.1} / {:.1} µs",
+            r[0],
+            r[1],
+            100.0 * r[1] / r[0],
+            r[2],
+            100.0 * r[2] / r[1],
+            cpu[0],
+            cpu[1],
+            cpu[2]
+        );
+        rows.push(r);
+        cpus.push(cpu);
+    }
+    (rows, cpus)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
     // as a smoke test of every path (unoptimised, so a short one).
@@ -335,48 +390,7 @@ fn main() {
             );
             return;
         }
-        // Rounds alternate the order of the three runs, so a slow drift in
-        // the machine's load favours none of them; ratios are taken within
-        // a round and the median reported.
-        let mut rows = Vec::new();
-        let mut cpus = Vec::new();
-        for round in 1..=rounds {
-            let mut r = [0f64; 3];
-            let mut cpu = [0f64; 3];
-            let order: [usize; 3] = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
-            for which in order {
-                let (c, d, used) = match which {
-                    0 => plain(&url, n, concurrency).await,
-                    1 => dispatcher(&url, n, concurrency, &[], false).await,
-                    _ => dispatcher(&url, n, concurrency, &rules, false).await,
-                };
-                r[which] = rate(c, d);
-                cpu[which] = used.as_secs_f64() * 1e6 / c as f64;
-            }
-            println!(
-                "round {round}: plain {:.0}/s | dispatcher {:.0}/s ({:.1}%) | with faults {:.0}/s ({:.1}% of no faults) \
-                 | CPU per callback (sender + receiver): {:.1} / {:.1} / {:.1} µs",
-                r[0],
-                r[1],
-                100.0 * r[1] / r[0],
-                r[2],
-                100.0 * r[2] / r[1],
-                cpu[0],
-                cpu[1],
-                cpu[2]
-            );
-            rows.push(r);
-            cpus.push(cpu);
-        }
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            let m = v.len() / 2;
-            if v.len().is_multiple_of(2) {
-                (v[m - 1] + v[m]) / 2.0
-            } else {
-                v[m]
-            }
-        };
+        let (rows, cpus) = run_rounds(&url, n, concurrency, rounds, &rules).await;
         let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
         let none_vs_plain = median(rows.iter().map(|r| r[1] / r[0]).collect());
         let faults_vs_none = median(rows.iter().map(|r| r[2] / r[1]).collect());

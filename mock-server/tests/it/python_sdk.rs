@@ -163,6 +163,9 @@ async fn check_solved(
     task
 }
 
+// Long on purpose: one session of the SDK (one Python process, its cases run in order)
+// against the mocks it needs, then every case's checks; split up, each part would start
+// the interpreter and the SDK again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_python_sdk_works_against_the_mock() {
     let python = python();

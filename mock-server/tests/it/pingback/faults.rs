@@ -6,21 +6,21 @@ use std::time::Duration;
 
 use crate::support::pingback::*;
 use captchaai_mock::{
-    AttemptOutcome, CallbackMethod, DeliveryKind, Dialect, Distribution, DuplicateFault, Fault,
-    FaultRule, MalformedKind, OrdinalRange, ReorderFault, RuleMatch, TaskKind,
+    AttemptOutcome, DeliveryKind, Dialect, Distribution, DuplicateFault, Fault, FaultRule,
+    OrdinalRange, ReorderFault, RuleMatch, TaskKind,
 };
 
-const DIALECTS: [Dialect; 2] = [Dialect::Captchaai, Dialect::TwoCaptcha];
+pub(super) const DIALECTS: [Dialect; 2] = [Dialect::Captchaai, Dialect::TwoCaptcha];
 
 /// A receiver, a mock with these rules, and the callback URL (registered in
 /// the 2captcha dialect), which carries a query parameter of its own.
-struct Setup {
-    rx: PingbackRecorder,
-    mock: Mock,
-    url: String,
+pub(super) struct Setup {
+    pub(super) rx: PingbackRecorder,
+    pub(super) mock: Mock,
+    pub(super) url: String,
 }
 
-async fn setup(dialect: Dialect, rules: Vec<FaultRule>) -> Setup {
+pub(super) async fn setup(dialect: Dialect, rules: Vec<FaultRule>) -> Setup {
     let rx = recorder().await;
     let mock = Mock::start(config(7, dialect, rules)).await;
     let url = rx.url("/hook?token=abc");
@@ -30,14 +30,11 @@ async fn setup(dialect: Dialect, rules: Vec<FaultRule>) -> Setup {
     Setup { rx, mock, url }
 }
 
-fn method_of(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Captchaai => "GET",
-        Dialect::TwoCaptcha => "POST",
-    }
+pub(super) fn method_of(dialect: Dialect) -> &'static str {
+    dialect.callback_method().as_str()
 }
 
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -46,7 +43,7 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// A callback as the dialect sends it: GET with `id`/`code` after the URL's
 /// own `token=abc`, or POST with a form body and the URL's query kept.
-fn assert_callback(hit: &Callback, method: &str, expected: &[(&str, &str)]) {
+pub(super) fn assert_callback(hit: &Callback, method: &str, expected: &[(&str, &str)]) {
     assert_eq!(hit.method, method, "{hit:#?}");
     assert_eq!(hit.path, "/hook");
     match method {
@@ -67,19 +64,12 @@ fn assert_callback(hit: &Callback, method: &str, expected: &[(&str, &str)]) {
     }
 }
 
-fn genuine(hit: &Callback, dialect: Dialect, id: u64, code: &str) {
+pub(super) fn genuine(hit: &Callback, dialect: Dialect, id: u64, code: &str) {
     assert_callback(
         hit,
         method_of(dialect),
         &[("id", &id.to_string()), ("code", code)],
     );
-}
-
-fn callback_method(dialect: Dialect) -> CallbackMethod {
-    match dialect {
-        Dialect::Captchaai => CallbackMethod::Get,
-        Dialect::TwoCaptcha => CallbackMethod::Post,
-    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -124,7 +114,7 @@ async fn plain_delivery_carries_the_answer_or_the_error_code() {
         );
         assert_eq!(r.outcome, AttemptOutcome::Delivered { status: 200 });
         assert_eq!((r.scheduled_at_ms, r.sent_at_ms), (5000, 5000));
-        assert_eq!(r.method, callback_method(dialect));
+        assert_eq!(r.method, dialect.callback_method());
         assert_eq!(&*r.fault, "none");
         assert_eq!(r.id.as_deref(), Some(solved.to_string().as_str()));
         assert_eq!(r.code_len, code.len());
@@ -353,7 +343,7 @@ async fn drop_sends_nothing_and_says_so() {
         assert_eq!(j[0].outcome, AttemptOutcome::Dropped);
         assert_eq!(
             j[0].method,
-            callback_method(dialect),
+            dialect.callback_method(),
             "the dialect's method"
         );
         assert_eq!(
@@ -498,97 +488,6 @@ async fn early_submit_waits_for_a_hung_receiver_only_so_long() {
     assert_eq!(j[0].outcome, AttemptOutcome::Timeout);
 }
 
-const MALFORMED: [MalformedKind; 7] = [
-    MalformedKind::MissingId,
-    MalformedKind::MissingCode,
-    MalformedKind::NonNumericId,
-    MalformedKind::UnknownId,
-    MalformedKind::StaleId,
-    MalformedKind::OversizedCode,
-    MalformedKind::WrongMethod,
-];
-
-#[tokio::test(start_paused = true)]
-async fn every_malformed_kind_goes_first_then_the_genuine_callback() {
-    for dialect in DIALECTS {
-        for kind in MALFORMED {
-            // The first task is normal, so a stale id has an earlier task to reuse.
-            let rule = FaultRule::always(Fault::Malformed(kind)).matching(RuleMatch {
-                tasks: Some(OrdinalRange { from: 2, to: 2 }),
-                ..RuleMatch::default()
-            });
-            let s = setup(dialect, vec![rule]).await;
-            let first = s.mock.submit(&s.url).await;
-            until_ms(&s.mock, 10_000).await;
-            let id = s.mock.submit(&s.url).await;
-            until_ms(&s.mock, 60_000).await;
-
-            let hits = s.rx.callbacks();
-            let code = s.mock.code_of(id);
-            let j = s.mock.journal(id);
-            assert_eq!(hits.len(), 3, "{kind:?} {dialect:?}: {hits:#?}");
-            let bad = &hits[1];
-            let sid = id.to_string();
-            let method = method_of(dialect);
-            match kind {
-                MalformedKind::MissingId => assert_callback(bad, method, &[("code", &code)]),
-                MalformedKind::MissingCode => assert_callback(bad, method, &[("id", &sid)]),
-                MalformedKind::NonNumericId => {
-                    let bad_id = bad.param("id").unwrap();
-                    assert!(bad_id.parse::<u64>().is_err(), "{bad_id}");
-                    assert_callback(bad, method, &[("id", bad_id), ("code", &code)]);
-                }
-                MalformedKind::UnknownId => {
-                    let bad_id: u64 = bad.param("id").unwrap().parse().unwrap();
-                    assert!(bad_id != id && bad_id != first, "{bad_id}");
-                    assert!(s.mock.server.task(bad_id).is_none());
-                    assert_ne!(bad.param("code"), Some(code.as_str()));
-                }
-                MalformedKind::StaleId => {
-                    assert_eq!(bad.param("id"), Some(first.to_string().as_str()));
-                    let stale_code = bad.param("code").unwrap();
-                    assert_ne!(stale_code, s.mock.code_of(first));
-                    assert_ne!(stale_code, code);
-                }
-                MalformedKind::OversizedCode => {
-                    let big = bad.param("code").unwrap();
-                    assert!(big.bytes().all(|b| b == b'A'));
-                    if method == "POST" {
-                        assert_eq!(big.len(), 100_000);
-                    } else {
-                        // As long as a URL may be: just under 64 KiB.
-                        let url_len = s.url.len() + bad.query.len() - "token=abc".len();
-                        assert!(big.len() > 60_000 && url_len < 65_535, "{}", big.len());
-                        assert!(j[0].url.len() <= 2048 + 3, "journal URLs are bounded");
-                    }
-                    assert_eq!(bad.param("id"), Some(sid.as_str()));
-                    assert_eq!(bad.method, method);
-                }
-                MalformedKind::WrongMethod => {
-                    let other = if method == "GET" { "POST" } else { "GET" };
-                    assert_callback(bad, other, &[("id", &sid), ("code", &code)]);
-                }
-                other => panic!("no check written for {other:?}: add one here"),
-            }
-            genuine(&hits[2], dialect, id, &code);
-            assert_eq!(s.mock.ms(bad.received), 15_000);
-            assert_eq!(s.mock.ms(hits[2].received), 15_000);
-
-            let kinds: Vec<_> = j.iter().map(|r| (r.delivery, r.kind)).collect();
-            assert_eq!(
-                kinds,
-                vec![
-                    (0, DeliveryKind::Malformed(kind)),
-                    (1, DeliveryKind::Genuine)
-                ]
-            );
-            assert!(j[0].last_attempt, "malformed callbacks are never retried");
-            assert_eq!(j[0].code_len, bad.param("code").map_or(0, str::len));
-            assert_eq!(&*j[0].fault, format!("malformed {}", kind.name()));
-        }
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn rules_match_on_method_ordinal_and_url() {
     let drop_recaptcha = FaultRule::always(Fault::Drop).matching(RuleMatch {
@@ -627,40 +526,4 @@ async fn rules_match_on_method_ordinal_and_url() {
         assert_eq!(schedule.rule, Some(rule));
         assert!(schedule.dropped);
     }
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_stale_id_is_one_already_delivered_never_one_still_pending() {
-    let rule = FaultRule::always(Fault::Malformed(MalformedKind::StaleId));
-    let s = setup(Dialect::Captchaai, vec![rule]).await;
-    // Three tasks finish together at 5 s: none is delivered when their stale
-    // callbacks go, so they carry the never-issued id below the first.
-    let mut ids = Vec::new();
-    for _ in 0..3 {
-        ids.push(s.mock.submit(&s.url).await);
-    }
-    until_ms(&s.mock, 10_000).await;
-    let late = s.mock.submit(&s.url).await;
-    until_ms(&s.mock, 60_000).await;
-    let journal = s.mock.journal_all();
-    let stale: Vec<(u64, String)> = journal
-        .iter()
-        .filter(|r| r.kind.is_malformed())
-        .map(|r| (r.task_id, r.id.clone().unwrap()))
-        .collect();
-    let below_first = (ids[0] - 1).to_string();
-    assert_eq!(stale.len(), 4);
-    for (task, id) in &stale[..3] {
-        assert_eq!(id, &below_first, "task {task}");
-    }
-    // The late one reuses a task delivered at 5 s.
-    assert_eq!(stale[3].0, late);
-    let reused: u64 = stale[3].1.parse().unwrap();
-    assert!(ids.contains(&reused), "{reused}");
-    let hit =
-        s.rx.callbacks()
-            .into_iter()
-            .find(|h| h.param("id") == Some(stale[3].1.as_str()) && s.mock.ms(h.received) == 15_000)
-            .unwrap();
-    assert_ne!(hit.param("code"), Some(s.mock.code_of(reused).as_str()));
 }

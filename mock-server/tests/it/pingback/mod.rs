@@ -4,6 +4,7 @@
 mod admin;
 mod determinism;
 mod faults;
+mod malformed;
 mod props;
 mod retry;
 mod shedding;

@@ -20,9 +20,9 @@ use std::{collections::HashMap, time::Duration};
 
 use crate::support::pingback::*;
 use captchaai_mock::{
-    AttemptOutcome, CallbackMethod, DeliveryKind, Dialect, Distribution, DuplicateFault, Fault,
-    FaultRule, MalformedKind, OrdinalRange, PingbackAttempt, ReorderFault, RetryPolicy,
-    RetryPreset, RuleMatch, TaskKind,
+    AttemptOutcome, DeliveryKind, Dialect, Distribution, DuplicateFault, Fault, FaultRule,
+    MalformedKind, OrdinalRange, PingbackAttempt, ReorderFault, RetryPolicy, RetryPreset,
+    RuleMatch, TaskKind,
 };
 use proptest::prelude::*;
 
@@ -185,15 +185,7 @@ fn hit_key(h: &Callback) -> Key {
 }
 
 fn record_key(r: &PingbackAttempt) -> Key {
-    (
-        r.id.clone(),
-        r.code.clone(),
-        r.code_len,
-        match r.method {
-            CallbackMethod::Get => "GET",
-            CallbackMethod::Post => "POST",
-        },
-    )
+    (r.id.clone(), r.code.clone(), r.code_len, r.method.as_str())
 }
 
 fn count<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
@@ -204,6 +196,9 @@ fn count<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, u
     m
 }
 
+// Long on purpose: the oracle of one generated run, every property checked against the
+// same journal, receiver log and schedules (indexed once, at the top); each block below is
+// one property.
 async fn check(case: Case) {
     let fail_every = case.fail_every;
     let rx = recorder_with(move |h| match fail_every {

@@ -13,13 +13,6 @@ use captchaai_mock::{
 
 const DIALECTS: [Dialect; 2] = [Dialect::Captchaai, Dialect::TwoCaptcha];
 
-fn method_of(dialect: Dialect) -> &'static str {
-    match dialect {
-        Dialect::Captchaai => "GET",
-        Dialect::TwoCaptcha => "POST",
-    }
-}
-
 fn retry(policy: RetryPolicy) -> Vec<FaultRule> {
     vec![FaultRule::always(Fault::Retry(policy))]
 }
@@ -38,7 +31,7 @@ async fn one_task(mock: &Mock, dialect: Dialect, url: &str, until: u64) -> u64 {
 fn all_genuine(hits: &[Callback], dialect: Dialect, mock: &Mock, id: u64) {
     let code = mock.code_of(id);
     for h in hits {
-        assert_eq!(h.method, method_of(dialect));
+        assert_eq!(h.method, dialect.callback_method().as_str());
         assert_eq!(h.param("id"), Some(id.to_string().as_str()));
         assert_eq!(h.param("code"), Some(code.as_str()));
         match dialect {

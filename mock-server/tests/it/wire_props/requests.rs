@@ -1,59 +1,13 @@
-//! Property: whatever arrives at `in.php`, `res.php` or `solve.php` (random
-//! parameter soups of real names and junk, any HTTP method, any of the four
-//! encodings, binary junk, broken multipart and JSON bodies), the mock never
-//! panics, always answers HTTP 200, and the body is one of the protocol's
-//! shapes:
-//!
-//! - `text/plain`: a known code (`support::FAILURE_CODES`, `OK_REPORT_RECORDED`), `OK|...`, `OK`, a bare
-//!   number (balance), or, for bulk `get` and `get_pingback`, a `|`/`,` list;
-//! - `application/json`: an object with an integer `status` of 0 or 1 whose
-//!   `request` is a known error code when `status` is 0, and an id, `OK`,
-//!   `OK_REPORT_RECORDED`, a number or an answer without `ERROR` when it is 1.
-//!
-//! When the query string fixes `json` or `header_acao`, the response format
-//! and the CORS header must follow it. One mock per dialect serves every case.
+//! What the property sends: parameter soups mutated from well-formed requests, of real
+//! names and values and junk; files; raw bodies (broken multipart and JSON, binary junk);
+//! any HTTP method, any encoding, either dialect's mock.
 
 use std::sync::LazyLock;
 
-use captchaai_mock::{Config, DEFAULT_KEY, MockServer};
 use proptest::{prelude::*, sample::select};
 
-use crate::support::{Answer, BOUNDARY, FilePart, REPORT_RECORDED, is_code, is_failure_code};
-const K: &str = DEFAULT_KEY;
-
-struct Harness {
-    rt: tokio::runtime::Runtime,
-    http: reqwest::Client,
-    captchaai: MockServer,
-    two_captcha: MockServer,
-}
-
-static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    // A fast clock so `solve.php` (which waits for the task) returns quickly.
-    let fast = "time-scale = 1000.0\n[images]\nmax-bytes = 20000\n";
-    let (captchaai, two_captcha) = rt.block_on(async {
-        let a = MockServer::start_with(Config::from_toml(fast).expect("config"))
-            .await
-            .expect("mock starts");
-        let b = MockServer::start_with(
-            Config::from_toml(&format!("dialect = \"2captcha\"\n{fast}")).expect("config"),
-        )
-        .await
-        .expect("mock starts");
-        (a, b)
-    });
-    Harness {
-        rt,
-        http: crate::support::http(),
-        captchaai,
-        two_captcha,
-    }
-});
+use super::K;
+use crate::support::{BOUNDARY, FilePart};
 
 const NAMES: &[&str] = &[
     "key",
@@ -345,7 +299,7 @@ fn soup() -> impl Strategy<Value = (&'static str, Vec<(String, String)>)> {
 }
 
 #[derive(Clone, Debug)]
-enum Body {
+pub(super) enum Body {
     None,
     Form(Vec<(String, String)>),
     Multipart(Vec<(String, String)>, Vec<FilePart>),
@@ -355,12 +309,12 @@ enum Body {
 }
 
 #[derive(Clone, Debug)]
-struct Req {
-    endpoint: &'static str,
-    method: &'static str,
-    two_captcha: bool,
-    query: Vec<(String, String)>,
-    body: Body,
+pub(super) struct Req {
+    pub(super) endpoint: &'static str,
+    pub(super) method: &'static str,
+    pub(super) two_captcha: bool,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) body: Body,
 }
 
 fn file() -> impl Strategy<Value = FilePart> {
@@ -427,7 +381,7 @@ enum Kind {
     Raw,
 }
 
-fn req() -> impl Strategy<Value = Req> {
+pub(super) fn req() -> impl Strategy<Value = Req> {
     let kind = prop_oneof![
         3 => Just(Kind::None),
         3 => Just(Kind::Form),
@@ -469,289 +423,4 @@ fn req() -> impl Strategy<Value = Req> {
                 }
             },
         )
-}
-
-async fn send(h: &Harness, r: &Req) -> Answer {
-    let mock = if r.two_captcha {
-        &h.two_captcha
-    } else {
-        &h.captchaai
-    };
-    let url = format!("{}/{}", mock.uri(), r.endpoint);
-    let method = reqwest::Method::from_bytes(r.method.as_bytes()).expect("a method");
-    let mut b = h.http.request(method, &url);
-    if !r.query.is_empty() {
-        b = b.query(&r.query);
-    }
-    b = match &r.body {
-        Body::None => b,
-        Body::Form(p) => b.form(p),
-        Body::Json(p) => {
-            let map: serde_json::Map<String, serde_json::Value> = p
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            b.json(&map)
-        }
-        Body::Multipart(p, f) => b
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
-            .body(crate::support::multipart_body(p, f)),
-        Body::Raw(ct, bytes) => {
-            let b = match ct {
-                Some(ct) => b.header("content-type", ct.as_str()),
-                None => b,
-            };
-            b.body(bytes.clone())
-        }
-    };
-    crate::support::send(b).await
-}
-
-fn flag(v: &str) -> bool {
-    matches!(v.trim(), "1" | "true" | "True" | "TRUE" | "yes")
-}
-
-/// Every pair the request carries anywhere (query and any body form).
-fn all_pairs(r: &Req) -> Vec<&(String, String)> {
-    let mut v: Vec<&(String, String)> = r.query.iter().collect();
-    match &r.body {
-        Body::Form(p) | Body::Json(p) | Body::Multipart(p, _) => v.extend(p.iter()),
-        Body::None | Body::Raw(..) => {}
-    }
-    v
-}
-
-/// What the request could have asked for that loosens the shape checks.
-struct Context {
-    bulk: bool,
-    pingback_list: bool,
-    threadsinfo: bool,
-}
-
-fn context(r: &Req) -> Context {
-    let pairs = all_pairs(r);
-    // Raw bodies may carry anything: assume the loosest context.
-    let raw = matches!(r.body, Body::Raw(..));
-    let has = |k: &str, v: &str| pairs.iter().any(|(pk, pv)| pk == k && pv.trim() == v);
-    Context {
-        bulk: raw || pairs.iter().any(|(k, _)| k == "ids"),
-        pingback_list: raw || has("action", "get_pingback"),
-        threadsinfo: raw || has("action", "threadsinfo"),
-    }
-}
-
-fn plain_ok(body: &str, cx: &Context) -> Result<(), String> {
-    if is_code(body)
-        || body == "OK"
-        || (body.starts_with("OK|") && body.len() > 3 && !body.contains("ERROR"))
-        || (!body.is_empty() && body.parse::<f64>().is_ok())
-    {
-        return Ok(());
-    }
-    if cx.bulk
-        && body
-            .split('|')
-            .all(|p| is_code(p) || (!p.is_empty() && !p.contains("ERROR")))
-    {
-        return Ok(());
-    }
-    if cx.pingback_list {
-        return Ok(()); // the hosts the client registered, verbatim
-    }
-    Err(format!("plain body is no protocol answer: {body:?}"))
-}
-
-fn json_ok(body: &str, cx: &Context) -> Result<(), String> {
-    let v: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| format!("JSON body does not parse ({e}): {body:?}"))?;
-    let status = v
-        .get("status")
-        .and_then(serde_json::Value::as_u64)
-        .ok_or_else(|| format!("no integer status: {body}"))?;
-    let request = v
-        .get("request")
-        .ok_or_else(|| format!("no request: {body}"))?;
-    match (status, request) {
-        (0, serde_json::Value::String(s)) if is_failure_code(s) => Ok(()),
-        (1, serde_json::Value::Number(n)) if n.is_u64() => Ok(()),
-        (1, serde_json::Value::String(s)) => {
-            // A threadsinfo answer carries both counts as integers (its exact
-            // shape is pinned by the snapshots); a bare `OK` is add/del_pingback.
-            let counts = v.get("threads").is_some() || v.get("working_threads").is_some();
-            if s == "OK" && cx.threadsinfo && counts {
-                let int = |k: &str| v.get(k).and_then(serde_json::Value::as_u64).is_some();
-                return if int("threads") && int("working_threads") {
-                    Ok(())
-                } else {
-                    Err(format!("threadsinfo without integer counts: {body}"))
-                };
-            }
-            if s == REPORT_RECORDED || s == "OK" || cx.pingback_list {
-                return Ok(());
-            }
-            if cx.bulk {
-                return Ok(()); // codes and answers joined by `|`
-            }
-            if s.is_empty() || s.contains("ERROR") {
-                return Err(format!(
-                    "a successful answer must be non-empty and free of ERROR: {body}"
-                ));
-            }
-            Ok(())
-        }
-        _ => Err(format!("status/request do not fit the protocol: {body}")),
-    }
-}
-
-fn check(r: &Req, a: &Answer) -> Result<(), String> {
-    if a.status != 200 {
-        return Err(format!("HTTP {} (always 200): {:?}", a.status, a.body));
-    }
-    let cx = context(r);
-    let is_json = a.content_type == "application/json";
-    if is_json {
-        json_ok(&a.body, &cx)?;
-    } else if a.content_type == "text/plain; charset=utf-8" {
-        plain_ok(&a.body, &cx)?;
-    } else {
-        return Err(format!("unexpected content type {:?}", a.content_type));
-    }
-    // The query string comes first: when it carries `json` or `header_acao`,
-    // its first value decides.
-    let first = |k: &str| {
-        r.query
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    if let Some(j) = first("json")
-        && !cx.threadsinfo
-        && flag(j) != is_json
-    {
-        return Err(format!(
-            "json={j:?} in the query, but the answer is {}",
-            a.content_type
-        ));
-    }
-    if let Some(c) = first("header_acao")
-        && flag(c) != a.acao.is_some()
-    {
-        return Err(format!(
-            "header_acao={c:?} in the query, but CORS header is {:?}",
-            a.acao
-        ));
-    }
-    Ok(())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 160,
-        max_shrink_iters: 200,
-        ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn every_request_gets_a_protocol_answer(reqs in proptest::collection::vec(req(), 1..4)) {
-        let h = &*HARNESS;
-        for r in &reqs {
-            let a = h.rt.block_on(send(h, r));
-            if let Err(why) = check(r, &a) {
-                prop_assert!(false, "{why}\nrequest: {r:#?}");
-            }
-        }
-    }
-}
-
-/// The mocks are still healthy after the soup: a plain request still works.
-#[test]
-fn still_serving_after_junk() {
-    let h = &*HARNESS;
-    let junk = Req {
-        endpoint: "in.php",
-        method: "POST",
-        two_captcha: false,
-        query: vec![("key".into(), K.into())],
-        body: Body::Raw(
-            Some(format!("multipart/form-data; boundary={BOUNDARY}")),
-            vec![0xFF; 1000],
-        ),
-    };
-    let a = h.rt.block_on(send(h, &junk));
-    assert_eq!((a.status, a.body.as_str()), (200, "ERROR_UPLOAD"));
-    let balance = h.rt.block_on(crate::support::send(
-        h.http
-            .get(format!("{}/res.php", h.captchaai.uri()))
-            .query(&[("key", K), ("action", "getbalance")]),
-    ));
-    assert_eq!((balance.status, balance.body.as_str()), (200, "10"));
-}
-
-/// The oracle itself must be able to fail: broken answers are rejected.
-#[test]
-fn the_oracle_rejects_broken_answers() {
-    let req = |query: &[(&str, &str)]| Req {
-        endpoint: "res.php",
-        method: "GET",
-        two_captcha: false,
-        query: crate::support::pairs(query),
-        body: Body::None,
-    };
-    let plain = |status: u16, body: &str| Answer {
-        status,
-        content_type: "text/plain; charset=utf-8".into(),
-        acao: None,
-        body: body.into(),
-    };
-    let json = |body: &str| Answer {
-        content_type: "application/json".into(),
-        ..plain(200, body)
-    };
-    let get = req(&[("key", K), ("action", "get"), ("id", "1")]);
-    assert!(check(&get, &plain(200, "CAPCHA_NOT_READY")).is_ok());
-    assert!(check(&get, &plain(200, "OK|token")).is_ok());
-    assert!(
-        check(
-            &get,
-            &json(r#"{"status":0,"request":"ERROR_WRONG_CAPTCHA_ID"}"#)
-        )
-        .is_ok()
-    );
-    let broken = [
-        plain(500, "ERROR_SERVER_ERROR"),
-        plain(200, "Internal Server Error"),
-        plain(200, "OK|"),
-        plain(200, ""),
-        plain(200, "OK|ERROR_CAPTCHA_UNSOLVABLE"),
-        json(r#"{"status":1,"request":"ERROR_CAPTCHA_UNSOLVABLE"}"#),
-        json(r#"{"status":0,"request":"NOT_A_CODE"}"#),
-        json(r#"{"status":"1","request":"abc"}"#),
-        json(r#"{"request":"abc"}"#),
-        json(r#"{"status":2,"request":"abc"}"#),
-        json("not json"),
-        Answer {
-            content_type: "text/html".into(),
-            ..plain(200, "OK|x")
-        },
-    ];
-    for a in &broken {
-        assert!(check(&get, a).is_err(), "accepted {a:?}");
-    }
-    // The query decides the format and the CORS header.
-    let want_json = req(&[("key", K), ("action", "get"), ("id", "1"), ("json", "1")]);
-    assert!(check(&want_json, &plain(200, "CAPCHA_NOT_READY")).is_err());
-    let want_cors = req(&[("key", K), ("header_acao", "1")]);
-    assert!(check(&want_cors, &plain(200, "ERROR_EMPTY_ACTION")).is_err());
-    let cors = Answer {
-        acao: Some("*".into()),
-        ..plain(200, "ERROR_EMPTY_ACTION")
-    };
-    assert!(check(&want_cors, &cors).is_ok());
-    assert!(
-        check(&get, &cors).is_ok(),
-        "no header_acao in the query: either is fine"
-    );
 }
