@@ -366,3 +366,30 @@ async fn the_recorder_answers_as_told_and_says_what_it_got() {
         .expect_err("one callback only");
     assert_eq!((err.expected, err.got.len()), (2, 1));
 }
+
+/// The README's example is the crate docs' first example (which `cargo test --doc`
+/// compiles and runs), its hidden lines left out.
+#[test]
+fn the_readmes_rust_example_is_the_crate_example() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme
+        .find("## Use it from Rust tests")
+        .expect("the README's section")..];
+    let start = section.find("```rust\n").expect("a rust block") + "```rust\n".len();
+    let readme_example = &section[start..][..section[start..].find("```").expect("closed")];
+
+    let lib = include_str!("../../src/lib.rs");
+    let doc: Vec<&str> = lib
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .map(|l| l.strip_prefix("//! ").unwrap_or(l.trim_start_matches("//!")))
+        .collect();
+    let open = doc.iter().position(|l| *l == "```").expect("a doc example");
+    let close = open + 1 + doc[open + 1..].iter().position(|l| *l == "```").expect("closed");
+    let visible: Vec<&str> = doc[open + 1..close]
+        .iter()
+        .filter(|l| !l.starts_with("# ") && **l != "#")
+        .copied()
+        .collect();
+    assert_eq!(readme_example, format!("{}\n", visible.join("\n")));
+}
