@@ -44,7 +44,11 @@ impl BenchDispatcher {
         let clock = Clock::new(1.0);
         let cancel = CancellationToken::new();
         BenchDispatcher {
-            dispatcher: Dispatcher::new(config, clock.clone(), cancel.clone()),
+            dispatcher: Dispatcher::new(
+                &config.dispatcher_settings(),
+                clock.clone(),
+                cancel.clone(),
+            ),
             clock,
             config: config.clone(),
             cancel,

@@ -70,12 +70,15 @@ pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
+mod codes;
 mod config;
 mod dist;
 mod expect;
 mod inspect;
 mod journal;
+mod limits;
 mod model;
+mod params;
 mod pingback;
 mod rules;
 mod seed;
@@ -87,8 +90,6 @@ mod tls;
 mod url;
 
 pub use self::{
-    api::params::RequestParams,
-    api::{limits::IpBan, limits::PollRatio, limits::RateLimitConfig, limits::SubmitBurst},
     config::{
         AccountConfig, AdminConfig, ApiFaultConfig, BusyMode, Config, ConfigError,
         DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, ImageConfig, JournalConfig, PingbackConfig,
@@ -97,7 +98,9 @@ pub use self::{
     dist::Distribution,
     expect::{Expectation, ExpectationGuard, Times, Unsatisfied},
     inspect::{MockHandle, Pingbacks, Requests},
+    limits::{IpBan, PollRatio, RateLimitConfig, SubmitBurst},
     model::{CallbackMethod, Dialect, TaskIdEncoding, TaskKind},
+    params::RequestParams,
     pingback::{
         dispatcher::{AttemptOutcome, PingbackAttempt, PingbackStats},
         faults::{

@@ -256,3 +256,17 @@ pub(crate) struct AnswerShape {
     /// (`[3,8,9]`): the 2captcha dialect's grid answers.
     pub(crate) clicks: bool,
 }
+
+/// A validated submission: what to create.
+#[derive(Clone, Debug)]
+pub(crate) struct Submission {
+    /// The kind of task.
+    pub(crate) kind: TaskKind,
+    /// Answer shaping for image tasks.
+    pub(crate) shape: AnswerShape,
+    /// The callback URL, if any.
+    pub(crate) pingback: Option<String>,
+    /// reCAPTCHA `cookies` to hand back with the answer (2captcha dialect),
+    /// and whether as a JSON object (`json_cookies=1`).
+    pub(crate) cookies: Option<(String, bool)>,
+}

@@ -3,11 +3,11 @@
 
 use base64::Engine as _;
 
-use super::{
+use super::wire::Code;
+use crate::{
+    config::ImageConfig,
     params::{Params, Upload},
-    wire::Code,
 };
-use crate::config::ImageConfig;
 
 /// Image limits.
 #[derive(Clone, Copy, Debug)]

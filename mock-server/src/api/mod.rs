@@ -3,8 +3,9 @@
 //!
 //! A request flows through these files in order:
 //!
-//! - [`request`] reads it: [`params`] from all four encodings merged, the format asked for;
-//! - the state admits it (key, [`limits`], transient faults) and does the work;
+//! - [`request`] reads it: [`crate::params`] from all four encodings merged, the format
+//!   asked for;
+//! - the state admits it (key, [`crate::limits`], transient faults) and does the work;
 //! - [`in_php`] validates a submission ([`submission`], [`images`]) and hands it to the state;
 //!   [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
@@ -12,8 +13,6 @@
 
 pub(crate) mod images;
 pub(crate) mod in_php;
-pub(crate) mod limits;
-pub(crate) mod params;
 pub(crate) mod request;
 pub(crate) mod res_php;
 pub(crate) mod submission;

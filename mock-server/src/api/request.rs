@@ -9,11 +9,11 @@ use axum::{
     http::header::CONTENT_TYPE,
 };
 
-use super::{
+use super::wire::{Code, Format};
+use crate::{
     params::{BodyError, Params},
-    wire::{Code, Format},
+    state::{InboundRequest, MockState},
 };
-use crate::state::{InboundRequest, MockState};
 
 /// Largest request body read; beyond it the answer is an error code, not a 413.
 pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;

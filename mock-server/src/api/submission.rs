@@ -10,27 +10,13 @@
 
 use super::{
     images::{ImageLimits, check_bls, check_image, image_from},
-    params::Params,
     wire::Code,
 };
 use crate::{
-    model::{AnswerShape, Dialect, TaskKind},
+    model::{AnswerShape, Dialect, Submission, TaskKind},
+    params::Params,
     url::{is_host, is_http_url},
 };
-
-/// A validated submission: what to create.
-#[derive(Clone, Debug)]
-pub(crate) struct Submission {
-    /// The kind of task.
-    pub(crate) kind: TaskKind,
-    /// Answer shaping for image tasks.
-    pub(crate) shape: AnswerShape,
-    /// The callback URL, if any.
-    pub(crate) pingback: Option<String>,
-    /// reCAPTCHA `cookies` to hand back with the answer (2captcha dialect),
-    /// and whether as a JSON object (`json_cookies=1`).
-    pub(crate) cookies: Option<(String, bool)>,
-}
 
 /// Validates an `in.php` request (key already checked) into a [`Submission`].
 pub(crate) fn parse_submission(

@@ -25,7 +25,7 @@
 //!
 //! [api]                         # opt-in faults of the API itself
 //! server-error-rate = 0.05
-//! [api.rate-limits]             # see crate::api::limits
+//! [api.rate-limits]             # see crate::limits
 //! max-user-turn = { submits = 60, window = "3s", ban = "10s" }
 //!
 //! [pingback]
@@ -57,10 +57,10 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{toml_span::TomlLocator, validate::ConfigError};
 use crate::{
-    api::limits::RateLimitConfig,
     dist::Distribution,
+    limits::RateLimitConfig,
     model::{Dialect, TaskIdEncoding, TaskKind},
-    pingback::{faults::FaultRule, retry::RetryPolicy},
+    pingback::{dispatcher::Settings, faults::FaultRule, retry::RetryPolicy},
 };
 
 /// The first task id a default mock hands out.
@@ -360,6 +360,19 @@ impl Config {
             vec![AccountConfig::new(DEFAULT_KEY)]
         } else {
             self.accounts.clone()
+        }
+    }
+
+    /// What the pingback dispatcher takes from it.
+    pub(crate) fn dispatcher_settings(&self) -> Settings {
+        Settings {
+            seed: self.seed,
+            method: self.dialect.callback_method(),
+            default_retry: self.pingback.retry.clone(),
+            attempt_timeout: self.pingback.attempt_timeout,
+            max_in_flight_per_host: self.pingback.max_in_flight_per_host,
+            queue_capacity: self.pingback.queue_capacity,
+            journal_capacity: self.pingback.journal_capacity,
         }
     }
 

@@ -5,15 +5,17 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
-    time::Duration,
 };
 
-use super::{MockState, World, fate, tasks::Task};
+use super::{
+    MockState, World, fate,
+    tasks::{Claim, Task},
+};
 use crate::{
-    api::{submission::Submission, wire::Code},
     clock::SimTime,
+    codes::Code,
     config::{AccountConfig, BusyMode, Config},
-    model::Dialect,
+    model::{Dialect, Submission},
     url::{host_of, registration_covers},
 };
 
@@ -65,20 +67,6 @@ impl Account {
         }
         self.slots.len()
     }
-}
-
-/// What a submission asks of its account's threads.
-pub(super) struct Claim {
-    /// The new task's id.
-    pub(super) id: u64,
-    /// Now.
-    pub(super) now: SimTime,
-    /// Its pingback must race the submit answer: the task is done at once, on no thread.
-    pub(super) early: bool,
-    /// Its solve time once a thread takes it (`None`: never finishes).
-    pub(super) solve: Option<Duration>,
-    /// It will fail (it is not charged).
-    pub(super) unsolvable: bool,
 }
 
 impl World {

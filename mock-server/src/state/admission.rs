@@ -1,12 +1,12 @@
 //! What every API request passes first: the key check, the opt-in rate-limit penalties
-//! ([`crate::api::limits`]), and the transient API faults (`[api] server-error-rate`,
+//! ([`crate::limits`]), and the transient API faults (`[api] server-error-rate`,
 //! `http-error-rate`) drawn per request from the seed.
 
 use std::{net::SocketAddr, sync::atomic::Ordering};
 
 use super::MockState;
 use crate::{
-    api::wire::Code,
+    codes::Code,
     seed::{self, Stream},
 };
 
@@ -54,7 +54,7 @@ impl MockState {
     }
 
     /// Checks a request's key as [`MockState::check_key`] does, and applies the configured
-    /// rate-limit penalties ([`crate::api::limits`]): `IP_BANNED` for a banned address (a
+    /// rate-limit penalties ([`crate::limits`]): `IP_BANNED` for a banned address (a
     /// bad key counts towards the ban), `MAX_USER_TURN` for a submit burst (`submit`),
     /// `ERROR: 1005` for a key that polls far more than it submits.
     pub(crate) fn admit(

@@ -4,7 +4,7 @@
 use std::{cmp::Reverse, sync::Arc};
 
 use super::{MockState, TaskState, TaskView, tasks::Forced};
-use crate::{api::wire::Code, pingback::faults::FaultRule};
+use crate::{codes::Code, pingback::faults::FaultRule};
 
 /// Why a task cannot be forced.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -60,10 +60,10 @@ pub use self::{
     views::{InboundRequest, TaskView},
 };
 use crate::{
-    api::limits::Limiter,
     clock::{Clock, SimTime},
     config::{Config, DEFAULT_FIRST_TASK_ID},
     journal::Journal,
+    limits::Limiter,
     model::TaskKind,
     pingback::{dispatcher::Dispatcher, faults::FaultRule},
     seed::{self, Stream},
@@ -155,7 +155,11 @@ impl MockState {
     /// Builds the state for a validated config. Must be called inside a tokio runtime.
     pub(crate) fn new(config: Config, cancel: CancellationToken) -> Self {
         let clock = Clock::new(config.time_scale);
-        let dispatcher = Dispatcher::new(&config, clock.clone(), cancel.child_token());
+        let dispatcher = Dispatcher::new(
+            &config.dispatcher_settings(),
+            clock.clone(),
+            cancel.child_token(),
+        );
         let world = world_for(&config);
         let inner = Inner {
             rules: RwLock::new(Arc::new(config.pingback.rules.clone())),

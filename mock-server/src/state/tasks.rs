@@ -2,17 +2,17 @@
 //! thread decided at once), `get` reads it, reports mark it, and finished tasks expire after
 //! `solving.result-ttl`.
 
-use std::{cmp::Reverse, sync::Arc};
+use std::{cmp::Reverse, sync::Arc, time::Duration};
 
 use serde::Serialize;
 
-use super::{MockState, World, accounts::Claim, fate, stream_subject};
+use super::{MockState, World, fate, stream_subject};
 use crate::{
     answers::{self, Answer},
-    api::{submission::Submission, wire::Code},
     clock::SimTime,
+    codes::Code,
     config::Config,
-    model::{AnswerShape, TaskKind},
+    model::{AnswerShape, CallbackMethod, Submission, TaskKind},
     pingback::{
         dispatcher::Job,
         faults::{FaultRule, MalformedKind, TaskFacts},
@@ -121,6 +121,20 @@ impl Task {
             None => self.unsolvable,
         }
     }
+}
+
+/// What a submission asks of its account's threads.
+pub(super) struct Claim {
+    /// The new task's id.
+    pub(super) id: u64,
+    /// Now.
+    pub(super) now: SimTime,
+    /// Its pingback must race the submit answer: the task is done at once, on no thread.
+    pub(super) early: bool,
+    /// Its solve time once a thread takes it (`None`: never finishes).
+    pub(super) solve: Option<Duration>,
+    /// It will fail (it is not charged).
+    pub(super) unsolvable: bool,
 }
 
 /// Why a submission was refused (besides parameter errors).
@@ -360,7 +374,7 @@ pub(super) fn unreachable_schedule(task_id: u64, ordinal: u64) -> Schedule {
             ordinal,
             kind: TaskKind::Normal,
             url: "",
-            method: crate::model::CallbackMethod::Get,
+            method: CallbackMethod::Get,
         },
     )
 }

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::{MockState, Outcome, TaskState, World, tasks::Task};
 use crate::{
-    api::params::RequestParams,
     clock::SimTime,
     config::Config,
     model::TaskKind,
+    params::RequestParams,
     pingback::{dispatcher::PingbackAttempt, schedule::Schedule},
 };
 

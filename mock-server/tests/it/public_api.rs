@@ -382,10 +382,18 @@ fn the_readmes_rust_example_is_the_crate_example() {
     let doc: Vec<&str> = lib
         .lines()
         .take_while(|l| l.starts_with("//!"))
-        .map(|l| l.strip_prefix("//! ").unwrap_or(l.trim_start_matches("//!")))
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
         .collect();
     let open = doc.iter().position(|l| *l == "```").expect("a doc example");
-    let close = open + 1 + doc[open + 1..].iter().position(|l| *l == "```").expect("closed");
+    let close = open
+        + 1
+        + doc[open + 1..]
+            .iter()
+            .position(|l| *l == "```")
+            .expect("closed");
     let visible: Vec<&str> = doc[open + 1..close]
         .iter()
         .filter(|l| !l.starts_with("# ") && **l != "#")

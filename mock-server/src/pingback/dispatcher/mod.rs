@@ -71,7 +71,6 @@ use super::{
 };
 use crate::{
     clock::{Clock, SimTime},
-    config::Config,
     journal::Journal,
     model::CallbackMethod,
 };
@@ -93,6 +92,26 @@ pub(crate) struct Job {
     pub(crate) first_task_id: u64,
     /// When the task finished (offsets count from here).
     pub(crate) finished_at: SimTime,
+}
+
+/// What the dispatcher takes from the configuration (`[pingback]`, the seed, the dialect's
+/// callback method).
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    /// The run's seed (reorder permutations, malformed payloads).
+    pub(crate) seed: u64,
+    /// The dialect's callback method.
+    pub(crate) method: CallbackMethod,
+    /// `pingback.retry`.
+    pub(crate) default_retry: RetryPolicy,
+    /// `pingback.attempt-timeout`.
+    pub(crate) attempt_timeout: Duration,
+    /// `pingback.max-in-flight-per-host`.
+    pub(crate) max_in_flight_per_host: usize,
+    /// `pingback.queue-capacity`.
+    pub(crate) queue_capacity: usize,
+    /// `pingback.journal-capacity`.
+    pub(crate) journal_capacity: usize,
 }
 
 /// The dispatcher's totals since start (or the last reset): what became of the callbacks so
@@ -193,18 +212,18 @@ impl Drop for PendingGuard {
 impl Dispatcher {
     /// A dispatcher for a config; stops when `cancel` fires. Must be called
     /// inside a tokio runtime.
-    pub(crate) fn new(cfg: &Config, clock: Clock, cancel: CancellationToken) -> Self {
+    pub(crate) fn new(cfg: &Settings, clock: Clock, cancel: CancellationToken) -> Self {
         let this = Dispatcher(Arc::new(Inner {
             http: std::sync::OnceLock::new(),
-            max_idle_per_host: cfg.pingback.max_in_flight_per_host,
+            max_idle_per_host: cfg.max_in_flight_per_host,
             clock,
             seed: cfg.seed,
-            journal: Journal::new(cfg.pingback.journal_capacity),
-            max_per_host: cfg.pingback.max_in_flight_per_host.max(1),
-            method: cfg.dialect.callback_method(),
-            default_retry: cfg.pingback.retry.clone(),
-            queue_capacity: cfg.pingback.queue_capacity,
-            attempt_timeout: cfg.pingback.attempt_timeout,
+            journal: Journal::new(cfg.journal_capacity),
+            max_per_host: cfg.max_in_flight_per_host.max(1),
+            method: cfg.method,
+            default_retry: cfg.default_retry.clone(),
+            queue_capacity: cfg.queue_capacity,
+            attempt_timeout: cfg.attempt_timeout,
             generation: Mutex::new(new_generation(&cancel)),
             parent: cancel,
             delivered: AtomicU64::new(0),

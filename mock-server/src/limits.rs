@@ -32,7 +32,7 @@ use std::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::wire::Code;
+use crate::codes::Code;
 
 /// `[api.rate-limits]`: each penalty is off unless given.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
