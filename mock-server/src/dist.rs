@@ -1,15 +1,6 @@
 //! Duration distributions: solve times, pingback delays, retry jitter.
 //!
-//! The same syntax is used in the mock's TOML config, the admin API (JSON) and
-//! the conformance harness's scenario files:
-//!
-//! ```toml
-//! solve-time = { fixed = "5s" }
-//! solve-time = { uniform = { min = "3s", max = "8s" } }
-//! solve-time = { normal = { mean = "37s", std-dev = "8s" } }   # truncated at 0
-//! solve-time = { log-normal = { median = "37s", sigma = 0.4 } }
-//! solve-time = "never"                                         # the task never finishes
-//! ```
+//! The syntax is documented on [`Distribution`].
 
 use std::time::Duration;
 
@@ -20,6 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::seed;
 
 /// A distribution of durations, sampled from a seeded stream.
+///
+/// The same syntax is used in the mock's TOML config, the admin API (JSON) and
+/// the conformance harness's scenario files:
+///
+/// ```toml
+/// solve-time = { fixed = "5s" }
+/// solve-time = { uniform = { min = "3s", max = "8s" } }
+/// solve-time = { normal = { mean = "37s", std-dev = "8s" } }   # truncated at 0
+/// solve-time = { log-normal = { median = "37s", sigma = 0.4 } }
+/// solve-time = "never"                                         # the task never finishes
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     rename_all = "kebab-case",

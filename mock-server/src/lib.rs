@@ -41,25 +41,24 @@
 //!
 //! # Layout
 //!
-//! The data flows top-down through these modules (all private; what a user needs is
+//! Top-down, each module uses only those below it (all private; what a user needs is
 //! re-exported here):
 //!
-//! - `model`: the vocabulary every module speaks: [`Dialect`], [`TaskKind`],
-//!   [`CallbackMethod`], [`TaskIdEncoding`].
-//! - `config`: the configuration ([`Config`], from TOML, flags or code), validated.
 //! - `server`: [`MockServer`] and its [builder](MockServerBuilder): the HTTP app, serving,
-//!   TLS, shutdown.
-//! - `api`: the two endpoints (`in.php`, `res.php`, `solve.php`): request parameters from
-//!   all four encodings, submission and image checks, rate limits, the wire format.
+//!   TLS, shutdown. `cli`: the binary's wiring.
+//! - `inspect`, `expect`, `testing`: the test API: [`MockHandle`] (typed inspection and
+//!   control), [`Expectation`]s, the recording receiver.
+//! - `api`, `admin`: the endpoints (`in.php`, `res.php`, `solve.php`: reading a request,
+//!   submission and image checks, the wire format) and the `/__admin/` API.
 //! - `state`: accounts, threads, tasks and their lifecycle; the inbound journal.
-//! - `answers`: deterministic, realistically shaped answers.
+//! - `config`: the configuration ([`Config`], from TOML, flags or code), validated.
 //! - `pingback`: fault rules ([`FaultRule`]), retry policies, per-task schedules, and the
-//!   dispatcher that sends them and journals every attempt; `rules` is the rule engine.
-//! - `admin`: the `/__admin/` API.
-//! - `inspect`, `expect`: [`MockHandle`] (typed inspection and control) and [`Expectation`]s.
-//! - `clock`, `seed`, `dist`, `journal`, `url`: the clock seam, seeded streams,
-//!   [`Distribution`]s, bounded journals, URL helpers.
-//! - `tls`: the generated CA and leaf certificate for HTTPS.
+//!   dispatcher that sends them and journals every attempt; `rules`: the rule engine.
+//! - `answers`, `dist`, `limits`: deterministic answers, [`Distribution`]s, rate-limit
+//!   penalties.
+//! - `model`, `codes`, `params`, `url`, `journal`, `seed`, `clock`, `tls`: the vocabulary
+//!   ([`Dialect`], [`TaskKind`], [`CallbackMethod`], answer codes), request parameters, URL
+//!   helpers, bounded journals, seeded streams, the clock seam, the generated certificates.
 
 mod admin;
 mod answers;

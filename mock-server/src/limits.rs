@@ -1,22 +1,7 @@
 //! Rate-limit penalties, opt-in (`[api.rate-limits]`): what the services answer to clients that
 //! submit too fast, poll too much or keep trying bad keys (the services' documented errors).
 //!
-//! ```toml
-//! [api.rate-limits]
-//! max-user-turn = { submits = 60, window = "3s", ban = "10s" }           # in.php per key
-//! poll-ratio = { allowance = 1200, per-submit = 20, window = "1h" }      # res.php per key: `ERROR: 1005`
-//! ip-ban = { bad-keys = 10, window = "1m", ban = "5m" }                  # `IP_BANNED` per client address
-//! ```
-//!
-//! - **`max-user-turn`**: more than `submits` `in.php` requests of one key within `window`
-//!   bans the key's submits for `ban`: each answered `MAX_USER_TURN` (CaptchaAI: more than 60
-//!   in 3 s, a 10 s ban). Refused submits do not count.
-//! - **`poll-ratio`**: within each `window`, a key may make `allowance` plus `per-submit` times
-//!   its submits `res.php` requests; beyond that every `res.php` request of the key is answered
-//!   `ERROR: 1005` until the window ends (2captcha: 20 per submit plus 1 200).
-//! - **`ip-ban`**: more than `bad-keys` requests with a malformed or unknown key from one client
-//!   address within `window` ban that address for `ban`: every `in.php` and `res.php` request
-//!   from it is answered `IP_BANNED` (CaptchaAI: the ban lifts after about 5 minutes).
+//! The syntax is documented on [`RateLimitConfig`].
 //!
 //! Windows are fixed (they start at a key's or an address's first counted request), on the
 //! mock's clock, so a time scale or the paused clock of a test applies. Nothing here runs
@@ -35,6 +20,24 @@ use serde::{Deserialize, Serialize};
 use crate::codes::Code;
 
 /// `[api.rate-limits]`: each penalty is off unless given.
+///
+/// ```toml
+/// [api.rate-limits]
+/// max-user-turn = { submits = 60, window = "3s", ban = "10s" }           # in.php per key
+/// poll-ratio = { allowance = 1200, per-submit = 20, window = "1h" }      # res.php per key: `ERROR: 1005`
+/// ip-ban = { bad-keys = 10, window = "1m", ban = "5m" }                  # `IP_BANNED` per client address
+/// ```
+///
+/// - **`max-user-turn`**: more than `submits` `in.php` requests of one key within `window`
+///   bans the key's submits for `ban`: each answered `MAX_USER_TURN` (CaptchaAI: more than 60
+///   in 3 s, a 10 s ban). Refused submits do not count.
+/// - **`poll-ratio`**: within each `window`, a key may make `allowance` plus `per-submit` times
+///   its submits `res.php` requests; beyond that every `res.php` request of the key is answered
+///   `ERROR: 1005` until the window ends (2captcha: 20 per submit plus 1 200).
+/// - **`ip-ban`**: more than `bad-keys` requests with a malformed or unknown key from one client
+///   address within `window` ban that address for `ban`: every `in.php` and `res.php` request
+///   from it is answered `IP_BANNED` (CaptchaAI: the ban lifts after about 5 minutes).
+///
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct RateLimitConfig {

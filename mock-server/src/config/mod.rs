@@ -1,42 +1,7 @@
 //! The mock's configuration: TOML file, flags and embedded use share one type.
 //!
-//! Every flag of the binary has a config equivalent. Example:
-//!
-//! ```toml
-//! seed = 42
-//! time-scale = 100.0
-//! dialect = "captchaai"        # or "2captcha"
-//! busy-threads = "zero-balance" # or "no-slot", "queue"
-//! task-id = "string"           # or "integer"
-//!
-//! [[accounts]]
-//! key = "0123456789abcdef0123456789abcdef"
-//! threads = 5
-//! balance = 10.0
-//!
-//! [solving]
-//! unsolvable-rate = 0.05
-//! result-ttl = "15m"
-//! [solving.times]
-//! recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
-//! turnstile = { fixed = "3s" }
-//! [solving.unsolvable]
-//! geetest = 0.2
-//!
-//! [api]                         # opt-in faults of the API itself
-//! server-error-rate = 0.05
-//! [api.rate-limits]             # see crate::limits
-//! max-user-turn = { submits = 60, window = "3s", ban = "10s" }
-//!
-//! [pingback]
-//! retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
-//! attempt-timeout = "10s"
-//! [[pingback.rules]]
-//! probability = 0.2
-//! fault = { duplicate = { copies = 2, spacing = "500ms" } }
-//! ```
-//!
-//! The fault-rule syntax is documented once, in [`crate::pingback::faults`].
+//! The file's syntax, with an example, is documented on [`Config`]; the fault-rule syntax,
+//! once, on [`FaultRule`].
 //!
 //! # Files
 //!
@@ -298,7 +263,46 @@ impl Default for ServerConfig {
     }
 }
 
-/// The whole configuration.
+/// The whole configuration: a TOML file (`captchaai-mock --config`), flags, or code.
+///
+/// Every flag of the binary has a config equivalent. Example:
+///
+/// ```toml
+/// seed = 42
+/// time-scale = 100.0
+/// dialect = "captchaai"        # or "2captcha"
+/// busy-threads = "zero-balance" # or "no-slot", "queue"
+/// task-id = "string"           # or "integer"
+///
+/// [[accounts]]
+/// key = "0123456789abcdef0123456789abcdef"
+/// threads = 5
+/// balance = 10.0
+///
+/// [solving]
+/// unsolvable-rate = 0.05
+/// result-ttl = "15m"
+/// [solving.times]
+/// recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
+/// turnstile = { fixed = "3s" }
+/// [solving.unsolvable]
+/// geetest = 0.2
+///
+/// [api]                         # opt-in faults of the API itself
+/// server-error-rate = 0.05
+/// [api.rate-limits]             # see crate::limits
+/// max-user-turn = { submits = 60, window = "3s", ban = "10s" }
+///
+/// [pingback]
+/// retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
+/// attempt-timeout = "10s"
+/// [[pingback.rules]]
+/// probability = 0.2
+/// fault = { duplicate = { copies = 2, spacing = "500ms" } }
+/// ```
+///
+///
+/// The fault-rule syntax is documented once, on [`FaultRule`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {

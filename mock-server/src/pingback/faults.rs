@@ -1,78 +1,12 @@
 //! Pingback fault rules: what a rule matches and what it does to a task's pingback.
 //!
-//! This is the one place the rule syntax is documented; the mock's TOML config
-//! (`[[pingback.rules]]`), the admin API (`PUT /__admin/pingback/rules`, JSON of
-//! the same shape) and the conformance harness's scenario files
-//! (`[[faults]]`) all use it. The rule engine ([`crate::rules`]) picks a task's rule;
+//! One rule syntax for three front ends: the mock's TOML config (`[[pingback.rules]]`),
+//! the admin API (`PUT /__admin/pingback/rules`, JSON of the same shape) and the
+//! conformance harness's scenario files (`[[faults]]`). The rule engine ([`crate::rules`]) picks a task's rule;
 //! [`super::schedule`] compiles the rule into the task's schedule; [`super::retry`] holds the
 //! retry policies.
 //!
-//! # Rules
-//!
-//! Rules are ordered. For each task, the first rule whose `match` fits the task
-//! and whose `probability` draw succeeds decides its fault; later rules are not
-//! consulted. A task no rule picks is delivered once, normally.
-//!
-//! ```toml
-//! [[pingback.rules]]
-//! name = "slow recaptcha"                      # optional, shown in journals
-//! probability = 0.3                            # 0 to 1, default 1
-//! match = { methods = ["recaptcha-v2"], tasks = { from = 1, to = 50 }, url = "/hook" }
-//! fault = { delay = { log-normal = { median = "2s", sigma = 0.5 } } }
-//! ```
-//!
-//! `match` (all parts optional, all must fit): `methods` lists task kinds
-//! (`normal`, `grid`, `bls`, `recaptcha-v2`, `recaptcha-v2-enterprise`,
-//! `recaptcha-v3`, `recaptcha-v3-enterprise`, `turnstile`,
-//! `cloudflare-challenge`, `geetest`, `captchafox`, `friendly-captcha`,
-//! `lemin`, `hcaptcha`); `tasks` is an inclusive range of submission ordinals
-//! (the first accepted task of a run is 1); `url` is a substring of the
-//! callback URL.
-//!
-//! # Faults
-//!
-//! | `fault =` | effect |
-//! |---|---|
-//! | `"none"` | deliver normally (carve an exception out of later rules) |
-//! | `{ delay = <distribution> }` | deliver after a delay drawn from `fixed`, `uniform`, `normal`, `log-normal` |
-//! | `{ duplicate = { copies = 2, spacing = "1s", conflicting = false } }` | the genuine callback, then `copies` more, `spacing` apart; with `conflicting = true` the first copy carries a different `code` |
-//! | `"drop"` | never delivered (polling still works) |
-//! | `{ reorder = { window = 5, max-hold = "30s" } }` | hold deliveries until `window` have gathered (or `max-hold` passed), then release them in a seeded permutation |
-//! | `"early"` | the task finishes at once and the callback reaches the receiver before the `in.php` answer reaches the client |
-//! | `{ malformed = "<kind>" }` | a malformed callback first, then the genuine one; kinds: `missing-id`, `missing-code`, `non-numeric-id`, `unknown-id`, `stale-id`, `oversized-code`, `wrong-method` |
-//! | `{ retry = <policy> }` | deliver normally, with this retry policy instead of the default |
-//!
-//! Malformed callbacks, in detail: `missing-id` and `missing-code` leave the
-//! parameter out; `non-numeric-id` sends `id=<id>x`; `unknown-id` an id the
-//! run never issued; `stale-id` the id of a task whose genuine callback was
-//! already delivered (one of the last 64; while there is none, the id just
-//! below the first, never issued), both with a plausible code that is not the
-//! answer; `oversized-code` a `code` of 100 000 characters in a POST body, and
-//! in a GET query as long as a URL may be (just under 64 KiB in all, the
-//! `http` crate's limit; many servers answer 414 past 8 KiB already);
-//! `wrong-method` the genuine callback with the other HTTP method. Malformed
-//! callbacks are never retried.
-//!
-//! # Retry policies
-//!
-//! When the receiver answers non-2xx, exceeds the per-attempt timeout, or
-//! refuses the connection, the policy decides whether and when to try again.
-//! Each wait counts from the end of the failed attempt (a timed-out attempt
-//! ends at the timeout). Waits run on the mock's clock, so long schedules take
-//! moments under a time scale or the paused clock.
-//!
-//! | `retry =` | attempts |
-//! |---|---|
-//! | `"none"` (default) | one |
-//! | `{ fixed = { interval = "5s", attempts = 3 } }` | `attempts` in all, `interval` apart |
-//! | `{ exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 8 } }` | waits `initial`, `initial*factor`, ... capped at `max` |
-//! | `{ preset = "svix" }` | Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h |
-//!
-//! # Determinism
-//!
-//! A task's schedule is compiled when it is submitted, from a random stream
-//! seeded by (run seed, task id): the same seed and the same submissions give
-//! the same schedules whatever the concurrency.
+//! The syntax is documented on [`FaultRule`] (the crate's docs show it), once.
 
 use std::time::Duration;
 
@@ -82,7 +16,76 @@ use serde::{Deserialize, Serialize};
 use super::retry::RetryPolicy;
 use crate::{dist::Distribution, model::TaskKind, rules};
 
-/// One ordered fault rule.
+/// One ordered fault rule, in the syntax the mock's TOML config (`[[pingback.rules]]`), the
+/// admin API (`PUT /__admin/pingback/rules`, JSON of the same shape) and the conformance
+/// harness's scenario files (`[[faults]]`) share.
+///
+/// # Rules
+///
+/// Rules are ordered. For each task, the first rule whose `match` fits the task
+/// and whose `probability` draw succeeds decides its fault; later rules are not
+/// consulted. A task no rule picks is delivered once, normally.
+///
+/// ```toml
+/// [[pingback.rules]]
+/// name = "slow recaptcha"                      # optional, shown in journals
+/// probability = 0.3                            # 0 to 1, default 1
+/// match = { methods = ["recaptcha-v2"], tasks = { from = 1, to = 50 }, url = "/hook" }
+/// fault = { delay = { log-normal = { median = "2s", sigma = 0.5 } } }
+/// ```
+///
+/// `match` (all parts optional, all must fit): `methods` lists task kinds
+/// (`normal`, `grid`, `bls`, `recaptcha-v2`, `recaptcha-v2-enterprise`,
+/// `recaptcha-v3`, `recaptcha-v3-enterprise`, `turnstile`,
+/// `cloudflare-challenge`, `geetest`, `captchafox`, `friendly-captcha`,
+/// `lemin`, `hcaptcha`); `tasks` is an inclusive range of submission ordinals
+/// (the first accepted task of a run is 1); `url` is a substring of the
+/// callback URL.
+///
+/// # Faults
+///
+/// | `fault =` | effect |
+/// |---|---|
+/// | `"none"` | deliver normally (carve an exception out of later rules) |
+/// | `{ delay = <distribution> }` | deliver after a delay drawn from `fixed`, `uniform`, `normal`, `log-normal` |
+/// | `{ duplicate = { copies = 2, spacing = "1s", conflicting = false } }` | the genuine callback, then `copies` more, `spacing` apart; with `conflicting = true` the first copy carries a different `code` |
+/// | `"drop"` | never delivered (polling still works) |
+/// | `{ reorder = { window = 5, max-hold = "30s" } }` | hold deliveries until `window` have gathered (or `max-hold` passed), then release them in a seeded permutation |
+/// | `"early"` | the task finishes at once and the callback reaches the receiver before the `in.php` answer reaches the client |
+/// | `{ malformed = "<kind>" }` | a malformed callback first, then the genuine one; kinds: `missing-id`, `missing-code`, `non-numeric-id`, `unknown-id`, `stale-id`, `oversized-code`, `wrong-method` |
+/// | `{ retry = <policy> }` | deliver normally, with this retry policy instead of the default |
+///
+/// Malformed callbacks, in detail: `missing-id` and `missing-code` leave the
+/// parameter out; `non-numeric-id` sends `id=<id>x`; `unknown-id` an id the
+/// run never issued; `stale-id` the id of a task whose genuine callback was
+/// already delivered (one of the last 64; while there is none, the id just
+/// below the first, never issued), both with a plausible code that is not the
+/// answer; `oversized-code` a `code` of 100 000 characters in a POST body, and
+/// in a GET query as long as a URL may be (just under 64 KiB in all, the
+/// `http` crate's limit; many servers answer 414 past 8 KiB already);
+/// `wrong-method` the genuine callback with the other HTTP method. Malformed
+/// callbacks are never retried.
+///
+/// # Retry policies
+///
+/// When the receiver answers non-2xx, exceeds the per-attempt timeout, or
+/// refuses the connection, the policy decides whether and when to try again.
+/// Each wait counts from the end of the failed attempt (a timed-out attempt
+/// ends at the timeout). Waits run on the mock's clock, so long schedules take
+/// moments under a time scale or the paused clock.
+///
+/// | `retry =` | attempts |
+/// |---|---|
+/// | `"none"` (default) | one |
+/// | `{ fixed = { interval = "5s", attempts = 3 } }` | `attempts` in all, `interval` apart |
+/// | `{ exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 8 } }` | waits `initial`, `initial*factor`, ... capped at `max` |
+/// | `{ preset = "svix" }` | Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h |
+///
+/// # Determinism
+///
+/// A task's schedule is compiled when it is submitted, from a random stream
+/// seeded by (run seed, task id): the same seed and the same submissions give
+/// the same schedules whatever the concurrency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
