@@ -250,6 +250,29 @@ async fn sigterm_exits_0_with_tls() {
     .await;
 }
 
+/// Polls the binary's outbound journal (`/__admin/pingbacks`) until `done`, for at most
+/// 20 s of real time.
+async fn wait_for_attempts(
+    http: &reqwest::Client,
+    p: &MockProcess,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) {
+    let deadline = crate::support::child::real_now() + Duration::from_secs(20);
+    loop {
+        let j = crate::support::send(http.get(format!("{}/__admin/pingbacks", p.url))).await;
+        let j: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+        if done(j.as_array().map_or(&[], Vec::as_slice)) {
+            return;
+        }
+        assert!(
+            crate::support::child::real_now() < deadline,
+            "not {what} within 20 s: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A stderr whose reader is gone (`captchaai-mock 2>&1 | head -3`, a supervisor that
 /// closed the pipe) fails every log write: pingbacks are still sent and journalled, and
 /// SIGTERM still shuts the mock down.
@@ -274,20 +297,7 @@ async fn a_closed_stderr_stops_neither_pingbacks_nor_shutdown() {
         let a = crate::support::send(submit(n)).await;
         assert!(a.body.starts_with("OK|"), "{}", a.body);
     }
-    let deadline = crate::support::child::real_now() + Duration::from_secs(20);
-    loop {
-        let j = crate::support::send(http.get(format!("{}/__admin/pingbacks", p.url))).await;
-        let j: serde_json::Value = serde_json::from_str(&j.body).unwrap();
-        let n = j.as_array().map_or(0, Vec::len);
-        if n >= 5 {
-            break;
-        }
-        assert!(
-            crate::support::child::real_now() < deadline,
-            "only {n} attempts journalled: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_attempts(&http, &p, "five attempts journalled", |a| a.len() >= 5).await;
     signal(&p, "-TERM");
     let status = p
         .wait_timeout(Duration::from_secs(15))
@@ -338,24 +348,13 @@ async fn shed_deliveries_and_attempts_are_logged() {
     }
     // All ten finish at 5 s: three are taken, seven shed; the first attempts time out at
     // 65 s (0.65 s of real time at this scale).
-    let deadline = crate::support::child::real_now() + Duration::from_secs(20);
-    loop {
-        let j = crate::support::send(http.get(format!("{}/__admin/pingbacks", p.url))).await;
-        let j: serde_json::Value = serde_json::from_str(&j.body).unwrap();
-        let timeouts = j.as_array().map_or(0, |a| {
-            a.iter()
-                .filter(|e| e["outcome"]["result"] == "timeout")
-                .count()
-        });
-        if timeouts >= 2 {
-            break;
-        }
-        assert!(
-            crate::support::child::real_now() < deadline,
-            "no attempt timed out: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_attempts(&http, &p, "two attempts timed out", |a| {
+        a.iter()
+            .filter(|e| e["outcome"]["result"] == "timeout")
+            .count()
+            >= 2
+    })
+    .await;
     signal(&p, "-TERM");
     let status = p.wait_timeout(Duration::from_secs(15));
     let logs = p.take_stderr();

@@ -30,8 +30,8 @@ async fn mock(rules: Vec<FaultRule>) -> MockServer {
     b.start().await.expect("the mock starts")
 }
 
-/// Submits a turnstile task (with a pingback URL when given) and returns its id.
-async fn submit(mock: &MockServer, pingback: Option<&str>) -> u64 {
+/// Submits a turnstile task (with a pingback URL when given): the answer's body.
+async fn submit_raw(mock: &MockServer, pingback: Option<&str>) -> String {
     let mut q = vec![
         ("key", mock.key()),
         ("method", "turnstile".to_owned()),
@@ -41,15 +41,18 @@ async fn submit(mock: &MockServer, pingback: Option<&str>) -> u64 {
     if let Some(url) = pingback {
         q.push(("pingback", url.to_owned()));
     }
-    let body = crate::support::http()
-        .get(format!("{}/in.php", mock.uri()))
-        .query(&q)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    crate::support::send(
+        crate::support::http()
+            .get(format!("{}/in.php", mock.uri()))
+            .query(&q),
+    )
+    .await
+    .body
+}
+
+/// Submits a turnstile task (with a pingback URL when given) and returns its id.
+async fn submit(mock: &MockServer, pingback: Option<&str>) -> u64 {
+    let body = submit_raw(mock, pingback).await;
     body.strip_prefix("OK|")
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("submit failed: {body}"))
@@ -156,22 +159,7 @@ async fn counts_follow_the_journal_and_the_tasks() {
         .await
         .unwrap();
     let id = submit(&mock, None).await;
-    let http = crate::support::http();
-    let refused = http
-        .get(format!("{}/in.php", mock.uri()))
-        .query(&[
-            ("key", DEFAULT_KEY),
-            ("method", "turnstile"),
-            ("sitekey", "0x4AAAAAAA"),
-            ("pageurl", "https://example.com"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(refused, "ERROR_NO_SLOT_AVAILABLE");
+    assert_eq!(submit_raw(&mock, None).await, "ERROR_NO_SLOT_AVAILABLE");
     assert_eq!(poll(&mock, id).await, "CAPCHA_NOT_READY");
     tokio::time::sleep(SOLVE).await;
     assert!(poll(&mock, id).await.starts_with("OK|"));
