@@ -30,6 +30,8 @@ use crate::seed;
     into = "RawDistribution"
 )]
 #[schemars(with = "RawDistribution")]
+// The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
+#[schemars(description = "A distribution of durations, sampled from a seeded stream.")]
 pub enum Distribution {
     /// Always the same duration.
     Fixed(Duration),

@@ -40,6 +40,8 @@ use crate::codes::Code;
 ///
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+// The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
+#[schemars(description = "`[api.rate-limits]`: each penalty is off unless given.")]
 pub struct RateLimitConfig {
     /// `MAX_USER_TURN` for submit bursts.
     pub max_user_turn: Option<SubmitBurst>,

@@ -89,7 +89,7 @@ impl CallbackMethod {
     }
 }
 
-/// The kind of task: one row of the official SDK's method table.
+/// The kind of task: one row of the SDK's method table.
 // Not `#[non_exhaustive]`: code that maps every kind to something (the conformance harness
 // builds a client task per kind) should be told by the compiler when a kind is added.
 #[derive(

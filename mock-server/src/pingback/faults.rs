@@ -94,6 +94,8 @@ use crate::{dist::Distribution, model::TaskKind, rules};
     into = "RawFaultRule"
 )]
 #[schemars(with = "RawFaultRule")]
+// The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
+#[schemars(description = "One ordered fault rule.")]
 pub struct FaultRule {
     /// A name for journals and reports.
     pub name: Option<String>,
