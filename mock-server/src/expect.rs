@@ -97,10 +97,9 @@ enum Subject {
     Pingbacks { task: Option<u64>, delivered: bool },
     /// API requests, narrowed by endpoint, action and task.
     Requests {
-        endpoint: Option<&'static str>,
-        actions: Vec<&'static str>,
+        endpoint: Option<String>,
+        actions: Vec<String>,
         task: Option<u64>,
-        what: &'static str,
     },
     /// Stored tasks in a state.
     Tasks { state: TaskState },
@@ -171,34 +170,27 @@ impl Expectation {
         })
     }
 
-    /// API requests of any kind.
+    /// API requests of any kind; narrow them with [`Expectation::endpoint`],
+    /// [`Expectation::action`] and [`Expectation::for_task`].
     pub fn requests() -> Expectation {
         Expectation::new(Subject::Requests {
             endpoint: None,
             actions: Vec::new(),
             task: None,
-            what: "API requests",
         })
     }
 
     /// Submits: requests to `in.php`.
     pub fn submits() -> Expectation {
-        Expectation::new(Subject::Requests {
-            endpoint: Some("in.php"),
-            actions: Vec::new(),
-            task: None,
-            what: "requests to in.php",
-        })
+        Expectation::requests().endpoint("in.php")
     }
 
     /// Polls: `res.php` requests with `action=get` or `get2`.
     pub fn polls() -> Expectation {
-        Expectation::new(Subject::Requests {
-            endpoint: Some("res.php"),
-            actions: vec!["get", "get2"],
-            task: None,
-            what: "polls (res.php get)",
-        })
+        Expectation::requests()
+            .endpoint("res.php")
+            .action("get")
+            .action("get2")
     }
 
     /// Stored tasks in a state when checked.
@@ -211,6 +203,24 @@ impl Expectation {
         match &mut self.subject {
             Subject::Pingbacks { task, .. } | Subject::Requests { task, .. } => *task = Some(id),
             Subject::Tasks { .. } => {}
+        }
+        self
+    }
+
+    /// Only requests to this endpoint: `in.php`, `res.php` or `solve.php`.
+    pub fn endpoint(mut self, name: &str) -> Expectation {
+        if let Subject::Requests { endpoint, .. } = &mut self.subject {
+            *endpoint = Some(name.to_owned());
+        }
+        self
+    }
+
+    /// Only requests with this `action` (`res.php`: `getbalance`, `reportbad`, ...) or
+    /// `method` (`in.php`: `turnstile`, `userrecaptcha`, ...); several calls accept any of
+    /// them.
+    pub fn action(mut self, name: &str) -> Expectation {
+        if let Subject::Requests { actions, .. } = &mut self.subject {
+            actions.push(name.to_owned());
         }
         self
     }
@@ -251,13 +261,30 @@ impl Expectation {
                 }
                 s
             }
-            Subject::Requests { what, task, .. } => {
-                let mut s = if one {
-                    what.replacen("requests", "request", 1)
-                        .replacen("polls", "poll", 1)
-                } else {
-                    (*what).to_owned()
-                };
+            Subject::Requests {
+                endpoint,
+                actions,
+                task,
+            } => {
+                let is_poll = endpoint.as_deref() == Some("res.php") && *actions == ["get", "get2"];
+                let mut s = String::from(match (is_poll, one) {
+                    (true, true) => "poll (res.php get)",
+                    (true, false) => "polls (res.php get)",
+                    (false, true) => "request",
+                    (false, false) => "requests",
+                });
+                if !is_poll {
+                    match endpoint {
+                        Some(e) => {
+                            let _ = write!(s, " to {e}");
+                        }
+                        None if actions.is_empty() => s.insert_str(0, "API "),
+                        None => {}
+                    }
+                    if !actions.is_empty() {
+                        let _ = write!(s, " ({})", actions.join(" or "));
+                    }
+                }
                 if let Some(t) = task {
                     let _ = write!(s, " for task {t}");
                 }
@@ -291,7 +318,6 @@ impl Expectation {
                 endpoint,
                 actions,
                 task,
-                ..
             } => {
                 let mut q = mock.journal();
                 if let Some(e) = endpoint {
@@ -497,6 +523,15 @@ mod tests {
         assert_eq!(e.describe(), "poll (res.php get) for task 3");
         let e = Expectation::tasks_in(TaskState::Solved).times(3);
         assert_eq!(e.describe(), "tasks solved");
+        let e = Expectation::requests().times(2);
+        assert_eq!(e.describe(), "API requests");
+        let e = Expectation::requests()
+            .endpoint("res.php")
+            .action("reportbad")
+            .times(0);
+        assert_eq!(e.describe(), "requests to res.php (reportbad)");
+        let e = Expectation::requests().action("turnstile").times(1);
+        assert_eq!(e.describe(), "request (turnstile)");
         let e = Expectation::polls().times(1..);
         assert_eq!(e.describe(), "poll (res.php get)");
         let e = Expectation::polls().times(1..3);

@@ -168,6 +168,13 @@ async fn counts_follow_the_journal_and_the_tasks() {
     mock.expect(Expectation::polls().for_task(id).times(2));
     mock.expect(Expectation::polls().for_task(id + 1).times(0));
     mock.expect(Expectation::requests().times(4));
+    mock.expect(
+        Expectation::requests()
+            .endpoint("in.php")
+            .action("turnstile")
+            .times(2),
+    );
+    mock.expect(Expectation::requests().action("getbalance").times(0));
     mock.expect(Expectation::tasks_in(TaskState::Solved).times(1));
     mock.expect(Expectation::pingback_attempts().times(0));
     mock.verify();
