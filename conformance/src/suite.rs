@@ -83,7 +83,7 @@ fn scenario_dup_error(
     let mut e = ScenarioError::new(
         path,
         text,
-        captchaai_mock::config::locate(text, "name"),
+        captchaai_mock::TomlLocator::new(text).span("name"),
         format!(
             "scenario name {name:?} is already used by {}",
             first.display()

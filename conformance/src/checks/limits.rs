@@ -18,7 +18,7 @@ pub(super) fn busy_threads(ix: &Index<'_>) -> CheckResult {
             ix.rec.busy_rejections
         ))
     } else {
-        let queued = ix.rec.scenario.mock.busy_threads == captchaai_mock::config::BusyMode::Queue;
+        let queued = ix.rec.scenario.mock.busy_threads == captchaai_mock::BusyMode::Queue;
         if queued {
             c.ok("queue mode: busy threads queue silently")
         } else {

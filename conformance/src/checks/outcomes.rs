@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use captchaai_mock::state::Outcome;
+use captchaai_mock::Outcome;
 
 use super::{
     idempotency::conflicting_taken_first,

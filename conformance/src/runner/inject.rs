@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use captchaai_mock::pingback::faults::CallbackMethod;
+use captchaai_mock::CallbackMethod;
 use tokio::task::JoinHandle;
 
 use super::TimeScale;
@@ -29,10 +29,7 @@ pub(super) fn spawn_all(
         let recorder = recorder.clone();
         let http = http.clone();
         let url = callback_url.map(str::to_owned);
-        let method = match scenario.mock.dialect {
-            captchaai_mock::config::Dialect::Captchaai => CallbackMethod::Get,
-            captchaai_mock::config::Dialect::TwoCaptcha => CallbackMethod::Post,
-        };
+        let method = scenario.mock.dialect.callback_method();
         injections.push(tokio::spawn(async move {
             tokio::time::sleep(scale.real(inj.at)).await;
             inject(

@@ -104,7 +104,7 @@ impl Run<'_> {
             Ok(m) => m,
             Err(why) => return self.aborted(why),
         };
-        let recorder = Recorder::new(mock.state().clone());
+        let recorder = Recorder::new(mock.handle());
         let shutdown = CancellationToken::new();
         let started = match self.start_subject(&mock, &recorder, &shutdown, scale).await {
             Ok(s) => s,
@@ -120,11 +120,11 @@ impl Run<'_> {
         for i in injections {
             let _ = i.await;
         }
-        let state = mock.state().clone();
+        let state = mock.handle();
         settle::drain(&state, self.caps.in_process, scale).await;
 
         let ids = recorder.ids();
-        let truth = record::collect_truth(&state, &state.tasks(usize::MAX));
+        let truth = record::collect_truth(&state, &state.tasks());
         let (stored, probe_error) = match &started.probe {
             Some(probe) => probe::read_stored(probe.as_ref(), &state, &recorder, &truth).await,
             None => (BTreeMap::new(), None),
@@ -176,7 +176,7 @@ impl Run<'_> {
             self.seed
         ));
         let started_mock = if self.caps.mock_tls {
-            MockServer::start_tls(cfg, &ca_dir).await
+            MockServer::builder().config(cfg).tls(&ca_dir).start().await
         } else {
             MockServer::start_with(cfg).await
         };
@@ -213,7 +213,7 @@ impl Run<'_> {
                 .and_then(|l| l.local_addr().ok())
                 .map(|a| format!("http://{a}")),
             recorder: recorder.clone(),
-            mock: mock.state().clone(),
+            mock: mock.handle(),
             time_scale: scale.0,
             ca_path: mock.ca_path().map(std::path::Path::to_path_buf),
         };

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use captchaai_mock::MockState;
+use captchaai_mock::MockHandle;
 
 use super::record::Truth;
 use crate::{
@@ -18,14 +18,14 @@ pub(super) type Stored = (BTreeMap<String, Option<String>>, Option<String>);
 /// carried; the first failure stops the reading and is returned as the reason.
 pub(super) async fn read_stored(
     probe: &dyn Probe,
-    state: &MockState,
+    state: &MockHandle,
     recorder: &Recorder,
     truth: &BTreeMap<u64, Truth>,
 ) -> Stored {
     let mut stored = BTreeMap::new();
     let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
-    for e in state.deliveries(0, usize::MAX, None) {
-        if let Some(id) = e.entry.id {
+    for e in state.pingbacks() {
+        if let Some(id) = e.id {
             asked.insert(id);
         }
     }

@@ -3,11 +3,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use captchaai_mock::{
-    MockState,
-    pingback::faults::Schedule,
-    state::{Outcome, TaskView},
-};
+use captchaai_mock::{MockHandle, Outcome, Schedule, TaskView};
 
 use crate::{scenario::Scenario, subject::Capabilities, timeline::Timeline};
 
@@ -79,7 +75,7 @@ impl RunRecord {
 }
 
 /// The mock's decision for every task.
-pub(super) fn collect_truth(state: &MockState, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
+pub(super) fn collect_truth(state: &MockHandle, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
     tasks
         .iter()
         .map(|t| {

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use captchaai_mock::MockState;
+use captchaai_mock::MockHandle;
 
 use super::TimeScale;
 
 /// Waits until the dispatcher has nothing pending and every planned callback was attempted,
 /// at most three simulated days in-process (30 s real for another process), then one more
 /// simulated second for the last answers to be recorded.
-pub(super) async fn drain(state: &MockState, in_process: bool, scale: TimeScale) {
+pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale) {
     let mut step = Duration::from_millis(100);
     let drain_for = if in_process {
         Duration::from_secs(3 * 86_400)
@@ -19,7 +19,7 @@ pub(super) async fn drain(state: &MockState, in_process: bool, scale: TimeScale)
     };
     let drain_until = tokio::time::Instant::now() + drain_for;
     while tokio::time::Instant::now() < drain_until {
-        if state.dispatcher().stats().pending == 0 && deliveries_settled(state) {
+        if state.pingback_stats().pending == 0 && deliveries_settled(state) {
             break;
         }
         if in_process {
@@ -35,17 +35,16 @@ pub(super) async fn drain(state: &MockState, in_process: bool, scale: TimeScale)
 /// True when every finished task's planned callbacks have all been attempted
 /// (or recorded as dropped or shed): nothing is still held back, for example
 /// in a reorder window waiting for its max-hold.
-fn deliveries_settled(state: &captchaai_mock::MockState) -> bool {
-    use captchaai_mock::{pingback::dispatcher::AttemptOutcome, state::TaskState};
+fn deliveries_settled(state: &captchaai_mock::MockHandle) -> bool {
+    use captchaai_mock::{AttemptOutcome, TaskState};
     let mut first_attempts: std::collections::HashMap<u64, usize> =
         std::collections::HashMap::new();
-    for e in state.deliveries(0, usize::MAX, None) {
-        let r = e.entry;
+    for r in state.pingbacks() {
         if r.attempt <= 1 || matches!(r.outcome, AttemptOutcome::Dropped | AttemptOutcome::Shed) {
             *first_attempts.entry(r.task_id).or_default() += 1;
         }
     }
-    state.tasks(usize::MAX).iter().all(|t| {
+    state.tasks().iter().all(|t| {
         let Some(schedule) = &t.schedule else {
             return true;
         };

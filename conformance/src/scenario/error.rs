@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use captchaai_mock::config::line_col;
+use captchaai_mock::TomlLocator;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
 /// A scenario that cannot be used, with where and why.
@@ -39,7 +39,7 @@ impl ScenarioError {
         let span = span.filter(|r| r.end <= text.len() && r.start <= r.end);
         let location = match &span {
             Some(r) => {
-                let (line, col) = line_col(text, r.start);
+                let (line, col) = TomlLocator::new(text).line_col(r.start);
                 format!("{}:{line}:{col}", path.display())
             }
             None => path.display().to_string(),

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use captchaai_mock::{Config as MockConfig, methods::TaskKind, pingback::faults::FaultRule};
+use captchaai_mock::{Config as MockConfig, FaultRule, TaskKind, TomlLocator};
 use serde::Serialize;
 
 pub(crate) use discover::discover;
@@ -162,7 +162,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
         // toml points an error in any `[[faults]]` rule at the first one.
         let (span, message) =
-            match captchaai_mock::config::array_element_error::<FaultRule>(text, "faults", &e) {
+            match TomlLocator::new(text).failing_element::<FaultRule>("faults", &e) {
                 Some((i, span)) => (Some(span), format!("faults[{i}]: {}", e.message())),
                 None => (e.span(), e.message().to_owned()),
             };

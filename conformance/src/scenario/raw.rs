@@ -3,17 +3,14 @@
 //! Every table denies unknown fields (a misspelt key is an error with its
 //! position), enums are externally tagged, durations are humantime strings
 //! (`"150ms"`, `"2s"`, `"1m 30s"`). Fault rules use the mock's own syntax,
-//! documented in `captchaai_mock::pingback::faults`. [`super::Scenario`] is
+//! documented in `captchaai_mock::FaultRule`. [`super::Scenario`] is
 //! built from this by `validate`.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use captchaai_mock::{
-    config::{BusyMode, Dialect, TaskIdEncoding},
-    dist::Distribution,
-    limits::RateLimitConfig,
-    methods::TaskKind,
-    pingback::faults::{FaultRule, RetryPolicy},
+    BusyMode, Dialect, Distribution, FaultRule, RateLimitConfig, RetryPolicy, TaskIdEncoding,
+    TaskKind,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

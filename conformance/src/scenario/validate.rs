@@ -9,9 +9,7 @@
 use std::{ops::Range, path::Path, time::Duration};
 
 use captchaai_mock::{
-    Config as MockConfig,
-    config::{AccountConfig, ConfigError, Dialect},
-    methods::TaskKind,
+    AccountConfig, Config as MockConfig, ConfigError, Dialect, TaskKind, TomlLocator,
 };
 
 use super::{
@@ -78,7 +76,7 @@ impl Validator<'_> {
 
     /// Where a field's value is, for checks on values serde took without a span.
     fn at(&self, field: &str) -> Range<usize> {
-        captchaai_mock::config::locate(self.text, field).unwrap_or(0..0)
+        TomlLocator::new(self.text).span(field).unwrap_or(0..0)
     }
 
     /// The name is kebab-case.

@@ -7,7 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use captchaai_mock::{MockState, state::TaskState};
+use captchaai_mock::{MockHandle, TaskState};
 
 use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
@@ -69,7 +69,7 @@ impl Subject for ExternalReceiver {
         let this = self.clone();
         Box::pin(async move {
             // The application registers its callback host first in the 2captcha dialect.
-            if ctx.scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha {
+            if ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha {
                 let _ = http()
                     .get(format!("{}/res.php", ctx.mock_uri))
                     .query(&[
@@ -175,7 +175,7 @@ impl Driver for SubmitOnly {
 }
 
 /// Waits (real time, bounded by the caller) until the mock has finished a task.
-async fn wait_finished(mock: &MockState, id: u64) {
+async fn wait_finished(mock: &MockHandle, id: u64) {
     loop {
         match mock.task(id) {
             Some(t) if matches!(t.state, TaskState::Solved | TaskState::Failed) => return,

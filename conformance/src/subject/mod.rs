@@ -50,7 +50,7 @@ pub struct RunContext {
     /// Where to record what the application sees.
     pub recorder: Recorder,
     /// The mock's state (ground truth, journals).
-    pub mock: captchaai_mock::MockState,
+    pub mock: captchaai_mock::MockHandle,
     /// Simulated seconds per real second (1 on the paused clock).
     pub time_scale: f64,
     /// The mock's CA certificate, when it serves HTTPS.

@@ -26,7 +26,12 @@ pub struct Reference;
 
 /// The shared secret the reference receiver uses for a seed.
 pub(crate) fn secret_for(seed: u64) -> String {
-    format!("s{:016x}", captchaai_mock::seed::mix(seed ^ 0x5EC2E7))
+    // SplitMix64's finaliser, as the mock derives its own seeds: any fixed mixing works
+    // (reports must stay the same for a seed), this one keeps every secret of old reports.
+    let mut z = (seed ^ 0x5EC2E7).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("s{:016x}", z ^ (z >> 31))
 }
 
 fn result_path(s: ResultSource) -> ResultPath {
@@ -119,7 +124,7 @@ impl Subject for Reference {
             };
             // In the 2captcha dialect the application registers its callback host first.
             if strategy.uses_pingback()
-                && ctx.scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha
+                && ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha
                 && let Err(e) = client.add_pingback(&callback_url).await
             {
                 ctx.recorder.record(

@@ -4,12 +4,7 @@
 //! everything after it sees typed [`Event`]s.
 
 use captchaai_mock::{
-    journal::Numbered,
-    pingback::{
-        dispatcher::{AttemptOutcome, DeliveryRecord},
-        faults::{DeliveryKind, MalformedKind},
-    },
-    state::InboundEntry,
+    AttemptOutcome, DeliveryKind, InboundRequest, MalformedKind, PingbackAttempt,
 };
 
 use super::{
@@ -18,8 +13,7 @@ use super::{
 };
 use crate::runner::ENV_FAILURE_BODY;
 
-pub(super) fn from_inbound(n: Numbered<InboundEntry>) -> Entry {
-    let e = n.entry;
+pub(super) fn from_inbound(e: InboundRequest) -> Entry {
     let event = match (e.endpoint, e.action.as_deref()) {
         ("in.php" | "solve.php", _) => Event::Submit {
             task: e.task_id,
@@ -38,7 +32,7 @@ pub(super) fn from_inbound(n: Numbered<InboundEntry>) -> Entry {
     Entry {
         at_ms: e.at_ms,
         source: Source::Api,
-        seq: n.seq,
+        seq: e.seq,
         event,
     }
 }
@@ -72,8 +66,7 @@ fn callback_kind(k: DeliveryKind) -> CallbackKind {
     }
 }
 
-pub(super) fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
-    let d = n.entry;
+pub(super) fn from_delivery(d: PingbackAttempt) -> Entry {
     let handled_by = if d.response.as_deref() == Some(ENV_FAILURE_BODY) {
         HandledBy::Env
     } else {
@@ -82,7 +75,7 @@ pub(super) fn from_delivery(n: Numbered<DeliveryRecord>) -> Entry {
     Entry {
         at_ms: d.sent_at_ms,
         source: Source::Dispatcher,
-        seq: n.seq,
+        seq: d.seq,
         event: Event::Delivery {
             task: d.task_id,
             kind: callback_kind(d.kind),

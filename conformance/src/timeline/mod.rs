@@ -24,7 +24,7 @@ mod journals;
 mod kinds;
 mod recorder;
 
-use captchaai_mock::MockState;
+use captchaai_mock::MockHandle;
 
 pub(crate) use display::{cut, short};
 pub use event::{Entry, Event, Source};
@@ -43,18 +43,13 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     /// Merges the mock's journals and the recorder into one canonical order.
-    pub(crate) fn assemble(state: &MockState, recorder: &Recorder) -> Timeline {
+    pub(crate) fn assemble(state: &MockHandle, recorder: &Recorder) -> Timeline {
         let mut entries: Vec<Entry> = state
-            .inbound(0, usize::MAX, None, None)
+            .journal()
             .into_iter()
             .map(journals::from_inbound)
             .collect();
-        entries.extend(
-            state
-                .deliveries(0, usize::MAX, None)
-                .into_iter()
-                .map(journals::from_delivery),
-        );
+        entries.extend(state.pingbacks().into_iter().map(journals::from_delivery));
         entries.extend(recorder.take());
         entries.sort_by_key(|e| (e.at_ms, e.source, e.seq));
         Timeline { entries }

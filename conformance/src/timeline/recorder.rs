@@ -8,7 +8,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use captchaai_mock::MockState;
+use captchaai_mock::MockHandle;
 
 use super::{
     event::{Entry, Event, Source},
@@ -18,7 +18,7 @@ use super::{
 /// Where the harness and the subject record their events during a run.
 #[derive(Clone)]
 pub struct Recorder {
-    state: MockState,
+    state: MockHandle,
     entries: Arc<Mutex<Vec<Entry>>>,
 }
 
@@ -30,7 +30,7 @@ impl fmt::Debug for Recorder {
 
 impl Recorder {
     /// A recorder stamping events with this mock's clock.
-    pub(crate) fn new(state: MockState) -> Self {
+    pub(crate) fn new(state: MockHandle) -> Self {
         Recorder {
             state,
             entries: Arc::new(Mutex::new(Vec::new())),
