@@ -84,7 +84,7 @@ fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer
         TaskKind::Normal => normal_text(rng, shape),
         TaskKind::Grid => {
             let picked = cells(rng, if shape.cells == 0 { 9 } else { shape.cells });
-            if shape.clicks {
+            if shape.two_captcha {
                 format!("click:{}", picked.join("/"))
             } else {
                 format!("[{}]", picked.join(","))
@@ -111,8 +111,13 @@ fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer
         TaskKind::Geetest => {
             let challenge = chars(rng, HEX, 34);
             let validate = chars(rng, HEX, 32);
+            // 2captcha names the keys as GeeTest's form fields (unicaps
+            // `_service/twocaptcha.py` reads `geetest_challenge`, CaptchaSharp's
+            // `TwoCaptchaGeeTestResponse` maps `geetest_*`); CaptchaAI's SDK documents
+            // `{challenge, validate, seccode}` (`client.py`, `geetest`).
+            let p = if shape.two_captcha { "geetest_" } else { "" };
             format!(
-                r#"{{"challenge":"{challenge}","validate":"{validate}","seccode":"{validate}|jordan"}}"#
+                r#"{{"{p}challenge":"{challenge}","{p}validate":"{validate}","{p}seccode":"{validate}|jordan"}}"#
             )
         }
         TaskKind::Captchafox => {
@@ -129,8 +134,16 @@ fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer
         TaskKind::Lemin => {
             let answer = chars(rng, HEX, 64);
             let u = chars(rng, HEX, 32);
+            // CaptchaAI's SDK documents `challenge_uuid` (`core/registry.py`); 2captcha's
+            // Lemin answer names it `challenge_id`, as Lemin's own validation call does
+            // (CaptchaSharp's `LeminCroppedResponse.ChallengeId`).
+            let id = if shape.two_captcha {
+                "challenge_id"
+            } else {
+                "challenge_uuid"
+            };
             format!(
-                r#"{{"answer":"0x{answer}","challenge_uuid":"{}-{}-{}-{}-{}"}}"#,
+                r#"{{"answer":"0x{answer}","{id}":"{}-{}-{}-{}-{}"}}"#,
                 &u[0..8],
                 &u[8..12],
                 &u[12..16],
@@ -233,7 +246,7 @@ mod tests {
         // The 2captcha dialect names the same cells as `click:a/b/c`.
         let clicks = AnswerShape {
             cells: 16,
-            clicks: true,
+            two_captcha: true,
             ..shape
         };
         let listed: Vec<String> = grid.iter().map(u8::to_string).collect();

@@ -252,9 +252,10 @@ pub(crate) struct AnswerShape {
     pub(crate) max_len: u8,
     /// Number of grid cells (rows x columns, 9 for 3x3) for grid tasks.
     pub(crate) cells: u8,
-    /// Grid cells in 2captcha's form, `click:3/8/9`, instead of CaptchaAI's JSON array
-    /// (`[3,8,9]`): the 2captcha dialect's grid answers.
-    pub(crate) clicks: bool,
+    /// The 2captcha dialect's shapes: grid cells as `click:3/8/9` instead of CaptchaAI's
+    /// JSON array (`[3,8,9]`), GeeTest's keys as `geetest_challenge`, `geetest_validate`,
+    /// `geetest_seccode`, Lemin's `challenge_id` instead of `challenge_uuid`.
+    pub(crate) two_captcha: bool,
 }
 
 /// A validated submission: what to create.

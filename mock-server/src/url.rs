@@ -13,6 +13,35 @@ pub(crate) fn host_of(addr: &str) -> &str {
     hostport.rsplit_once('@').map_or(hostport, |(_, h)| h)
 }
 
+/// Whether a client at `caller` may register the pingback address `addr` (2captcha's
+/// `add_pingback` answers `ERROR_IP_ADDRES` when "your request is coming from an IP address
+/// that doesn't match the IP address of your pingback IP or domain"). An address given as
+/// an IP must be the caller's own (`localhost` stands for a loopback caller); a domain name
+/// is taken on trust, since the mock resolves no names. Without a known caller, anything
+/// goes.
+pub(crate) fn caller_can_serve(addr: &str, caller: Option<std::net::IpAddr>) -> bool {
+    let Some(caller) = caller else {
+        return true;
+    };
+    let host = split_port(host_of(addr)).0;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.eq_ignore_ascii_case("localhost") {
+        return caller.is_loopback();
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => canonical(ip) == canonical(caller),
+        Err(_) => true,
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// Whether a registered pingback address covers a callback to `target` (`host:port`):
 /// host names compare case-insensitively, and an address registered without a port (2captcha
 /// documents registering a bare IP or domain) covers every port.
@@ -113,6 +142,25 @@ pub(crate) fn is_host(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_owner_of_an_address_may_register_it() {
+        let local = Some("127.0.0.1".parse().unwrap());
+        let other = Some("203.0.113.7".parse().unwrap());
+        assert!(caller_can_serve("http://127.0.0.1:9/hook", local));
+        assert!(caller_can_serve("127.0.0.1", local));
+        assert!(!caller_can_serve("127.0.0.1:9", other));
+        assert!(!caller_can_serve("http://203.0.113.8/hook", other));
+        assert!(caller_can_serve("https://203.0.113.7:8443/hook", other));
+        assert!(caller_can_serve("[::ffff:203.0.113.7]:80", other));
+        assert!(caller_can_serve("http://localhost:9/hook", local));
+        assert!(!caller_can_serve("localhost", other));
+        assert!(
+            caller_can_serve("hooks.example.com", other),
+            "names are not resolved"
+        );
+        assert!(caller_can_serve("127.0.0.1", None));
+    }
 
     #[test]
     fn registration_covers_ports_and_case() {

@@ -5,27 +5,35 @@ use base64::Engine as _;
 
 use super::wire::Code;
 use crate::{
-    config::ImageConfig,
+    config::{DimensionCode, ImageConfig},
+    model::Dialect,
     params::{Params, Upload},
 };
 
-/// Image limits.
+/// Image limits, as the dialect documents them unless configured (see [`ImageConfig`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ImageLimits {
-    /// Smallest accepted image in bytes (100, as the service).
+    /// Smallest accepted image in bytes (100, as both services document).
     pub(crate) min_bytes: usize,
     /// Largest accepted image in bytes.
     pub(crate) max_bytes: usize,
-    /// Largest accepted width or height in pixels.
-    pub(crate) max_dimension: u32,
+    /// Largest accepted width or height in pixels, if any.
+    pub(crate) max_dimension: Option<u32>,
+    /// The code for an image over it.
+    pub(crate) dimension_code: Code,
 }
 
-impl From<&ImageConfig> for ImageLimits {
-    fn from(c: &ImageConfig) -> Self {
+impl ImageLimits {
+    /// The limits in effect for a dialect.
+    pub(crate) fn new(c: &ImageConfig, dialect: Dialect) -> Self {
         ImageLimits {
-            min_bytes: 100,
-            max_bytes: c.max_bytes,
-            max_dimension: c.max_dimension,
+            min_bytes: c.min_bytes(),
+            max_bytes: c.max_bytes(dialect),
+            max_dimension: c.max_dimension(dialect),
+            dimension_code: match c.dimension_code {
+                DimensionCode::TooBigCaptchaFilesize => Code::TooBigCaptchaFilesize,
+                DimensionCode::ImageDimensionsTooLarge => Code::ImageDimensionsTooLarge,
+            },
         }
     }
 }
@@ -109,7 +117,10 @@ pub(super) fn check_bls(p: &Params, limits: &ImageLimits) -> Result<(), Code> {
     Ok(())
 }
 
-/// Size, type and dimension checks, in the service's order.
+/// Size, type and dimension checks, in the service's order. An image too wide or too tall
+/// is `ERROR_TOO_BIG_CAPTCHA_FILESIZE` unless configured otherwise: 2captcha's error list
+/// gives that code for "more than 100 kB or bigger than 600px on any side", and neither
+/// service documents another.
 pub(super) fn check_image(data: &[u8], limits: &ImageLimits) -> Result<(), Code> {
     if data.len() < limits.min_bytes {
         return Err(Code::ZeroCaptchaFilesize);
@@ -118,8 +129,8 @@ pub(super) fn check_image(data: &[u8], limits: &ImageLimits) -> Result<(), Code>
         return Err(Code::TooBigCaptchaFilesize);
     }
     let (w, h) = image_dimensions(data).ok_or(Code::ImageTypeNotSupported)?;
-    if w > limits.max_dimension || h > limits.max_dimension {
-        return Err(Code::ImageDimensionsTooLarge);
+    if limits.max_dimension.is_some_and(|max| w > max || h > max) {
+        return Err(limits.dimension_code);
     }
     Ok(())
 }
@@ -167,7 +178,8 @@ pub(super) mod tests {
         ImageLimits {
             min_bytes: 100,
             max_bytes: 1024,
-            max_dimension: 1000,
+            max_dimension: Some(1000),
+            dimension_code: Code::ImageDimensionsTooLarge,
         }
     }
 
@@ -198,6 +210,11 @@ pub(super) mod tests {
             Err(Code::ImageDimensionsTooLarge)
         );
         assert_eq!(check_image(&png(300, 100, 200), &limits()), Ok(()));
+        let unlimited = ImageLimits {
+            max_dimension: None,
+            ..limits()
+        };
+        assert_eq!(check_image(&png(5000, 10, 200), &unlimited), Ok(()));
         let mut gif = b"GIF89a".to_vec();
         gif.extend_from_slice(&[0x20, 0x00, 0x10, 0x00]);
         gif.resize(150, 0);

@@ -7,10 +7,9 @@ use axum::{
 };
 
 use super::{
-    images::ImageLimits,
     request::{self, ApiRequest},
     res_php, submission,
-    wire::{Code, Reply},
+    wire::{Code, Reply, Style},
 };
 use crate::state::{ApiFault, KeyCheck, MockState};
 
@@ -84,8 +83,7 @@ async fn submit(
         return (Reply::Code(code), None);
     }
     let cfg = state.config();
-    let limits = ImageLimits::from(&cfg.images);
-    let sub = match submission::parse_submission(&req.params, cfg.dialect, &limits) {
+    let sub = match submission::parse_submission(&req.params, &submission::Checks::new(&cfg)) {
         Ok(s) => s,
         Err(code) => return (Reply::Code(code), None),
     };
@@ -114,5 +112,5 @@ fn finish(
     let acao = req.acao();
     let answer = reply.journal_text();
     request::journal(state, req, endpoint, "method", answer, task_id);
-    reply.into_http(format, acao)
+    reply.into_http(format, acao, Style::of(&state.config()))
 }

@@ -8,13 +8,14 @@ use axum::{
 
 use super::{
     request::{self, ApiRequest},
-    wire::{Code, Extra, Reply},
+    wire::{AnswerText, Code, Extra, Reply, Style},
 };
 use crate::{
     answers,
-    config::Config,
+    config::{Config, StructuredJson, StructuredText},
     model::{Dialect, TaskKind},
     state::{ApiFault, KeyCheck, MockState, Outcome, TaskView, stream_subject},
+    url::caller_can_serve,
 };
 
 /// `GET|POST /res.php`.
@@ -28,7 +29,7 @@ pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -
     let acao = req.acao();
     let answer = reply.journal_text();
     request::journal(&state, req, "res.php", "action", answer, task_id);
-    reply.into_http(format, acao)
+    reply.into_http(format, acao, Style::of(&state.config()))
 }
 
 /// A task id parameter: missing is an unknown id, non-numeric a format error.
@@ -66,12 +67,15 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
             };
             let reply = match state.get(account, id) {
                 Err(code) => Reply::Code(code),
-                Ok(outcome) if action == "get2" => match outcome {
-                    Outcome::Solved { answer, .. } => Reply::SolvedWithPrice {
-                        answer,
-                        price: format_money(state.price(account, id).unwrap_or(0.0)),
-                    },
-                    Outcome::Failed { code } => Reply::Code(failure(&code)),
+                Ok(outcome) if action == "get2" => match (outcome, state.task(id)) {
+                    (Outcome::Solved { answer, user_agent }, Some(view)) => {
+                        Reply::SolvedWithPrice {
+                            answer: answer_text(&cfg, view.kind, answer, user_agent.as_deref()),
+                            price: format_money(state.price(account, id).unwrap_or(0.0)),
+                        }
+                    }
+                    (Outcome::Failed { code }, _) => Reply::Code(failure(&code)),
+                    (_, None) => Reply::Code(Code::WrongCaptchaId),
                 },
                 Ok(outcome) => match state.task(id) {
                     Some(view) => solved_reply(&cfg, &view, outcome),
@@ -102,13 +106,17 @@ fn answer(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
             (Reply::Code(state.report(account, id, good)), Some(id))
         }
         "add_pingback" => match p.non_empty("addr") {
+            Some(addr) if !caller_can_serve(addr, req.remote.map(|r| r.ip())) => {
+                (Reply::Code(Code::IpAddres), None)
+            }
             Some(addr) => {
                 state.add_pingback_host(account, addr);
                 (Reply::Bare("OK".into()), None)
             }
             None => (Reply::Code(Code::BadParameters), None),
         },
-        "get_pingback" => (Reply::Bare(state.pingback_hosts(account).join(",")), None),
+        // 2captcha's clients read `OK|addr1|addr2` (rucaptcha-php `getPingbacks`).
+        "get_pingback" => (Reply::List(state.pingback_hosts(account)), None),
         "del_pingback" => match p.non_empty("addr") {
             Some(addr) => {
                 state.del_pingback_host(account, addr);
@@ -130,6 +138,7 @@ pub(crate) fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> R
             if kind.has_result_field() {
                 extras.push(("result", Extra::Text(answer.clone())));
             }
+            let answer = answer_text(cfg, kind, answer, user_agent.as_deref());
             if let Some(ua) = user_agent {
                 extras.push(("user_agent", Extra::Text(ua)));
             }
@@ -144,6 +153,60 @@ pub(crate) fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> R
             }
             Reply::Solved { answer, extras }
         }
+    }
+}
+
+/// A solved answer as the configuration writes it in each format (`[answers]`): a
+/// structured answer (GeeTest, Lemin) as a JSON value in `json=1` where the dialect gives one
+/// (2captcha), and GeeTest or Cloudflare Challenge in CaptchaAI's fields form after `OK|`
+/// when asked for.
+fn answer_text(
+    cfg: &Config,
+    kind: TaskKind,
+    answer: String,
+    user_agent: Option<&str>,
+) -> AnswerText {
+    let as_value = matches!(kind, TaskKind::Geetest | TaskKind::Lemin)
+        && cfg.answers.structured_json(cfg.dialect) == StructuredJson::Value
+        // A forced answer need not be JSON: it stays a string.
+        && serde_json::from_str::<serde_json::Value>(&answer).is_ok_and(|v| v.is_object());
+    let plain = match cfg.answers.structured_text() {
+        StructuredText::Json => None,
+        StructuredText::Fields => fields_form(kind, &answer, user_agent),
+    };
+    AnswerText {
+        text: answer,
+        as_value,
+        plain,
+    }
+}
+
+/// CaptchaAI's blog's plain-text form of a structured answer ("API response formats"):
+/// GeeTest `challenge:...,validate:...,seccode:...`, Cloudflare Challenge
+/// `cf_clearance=...;user_agent=...`; `None` for the other kinds (and an answer that is not
+/// the JSON a GeeTest answer is).
+fn fields_form(kind: TaskKind, answer: &str, user_agent: Option<&str>) -> Option<String> {
+    match kind {
+        TaskKind::Geetest => {
+            let v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(answer).ok()?;
+            let field = |name: &str| {
+                v.get(name)
+                    .or_else(|| v.get(&format!("geetest_{name}")))
+                    .and_then(serde_json::Value::as_str)
+            };
+            Some(format!(
+                "challenge:{},validate:{},seccode:{}",
+                field("challenge")?,
+                field("validate")?,
+                field("seccode")?
+            ))
+        }
+        TaskKind::CloudflareChallenge => Some(match user_agent {
+            Some(ua) => format!("cf_clearance={answer};user_agent={ua}"),
+            None => format!("cf_clearance={answer}"),
+        }),
+        _ => None,
     }
 }
 

@@ -13,23 +13,43 @@ use super::{
     wire::Code,
 };
 use crate::{
+    config::{Config, SiteKeyCodes},
     model::{AnswerShape, Dialect, Submission, TaskKind},
     params::Params,
     url::{is_host, is_http_url},
 };
 
+/// What a submission is checked against: the dialect and the configuration's choices.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Checks {
+    /// The dialect.
+    pub(crate) dialect: Dialect,
+    /// The codes of site-key problems.
+    pub(crate) site_keys: SiteKeyCodes,
+    /// Image limits.
+    pub(crate) images: ImageLimits,
+}
+
+impl Checks {
+    /// The checks a configuration asks for.
+    pub(crate) fn new(cfg: &Config) -> Self {
+        Checks {
+            dialect: cfg.dialect,
+            site_keys: cfg.answers.site_key_codes(cfg.dialect),
+            images: ImageLimits::new(&cfg.images, cfg.dialect),
+        }
+    }
+}
+
 /// Validates an `in.php` request (key already checked) into a [`Submission`].
-pub(crate) fn parse_submission(
-    p: &Params,
-    dialect: Dialect,
-    limits: &ImageLimits,
-) -> Result<Submission, Code> {
+pub(crate) fn parse_submission(p: &Params, checks: &Checks) -> Result<Submission, Code> {
+    let dialect = checks.dialect;
     let method = p
         .non_empty("method")
         .ok_or(Code::BadParameters)?
         .to_ascii_lowercase();
     check_proxy(p)?;
-    let kind = kind_of(&method, p, dialect, limits)?;
+    let kind = kind_of(&method, p, checks)?;
     let pingback = match p.non_empty("pingback") {
         Some(url) if is_http_url(url) => Some(url.to_owned()),
         Some(_) => return Err(Code::BadParameters),
@@ -49,21 +69,17 @@ pub(crate) fn parse_submission(
 }
 
 /// The kind a `method` names, once its parameters pass.
-fn kind_of(
-    method: &str,
-    p: &Params,
-    dialect: Dialect,
-    limits: &ImageLimits,
-) -> Result<TaskKind, Code> {
+fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> {
+    let (dialect, limits, keys) = (checks.dialect, &checks.images, checks.site_keys);
     Ok(match method {
         "base64" | "post" => image_kind(p, method, limits)?,
         "bls" => {
             check_bls(p, limits)?;
             TaskKind::Bls
         }
-        "userrecaptcha" => recaptcha_kind(p)?,
+        "userrecaptcha" => recaptcha_kind(p, keys)?,
         "turnstile" => {
-            require_site_key(p, &["sitekey", "googlekey"])?;
+            require_site_key(p, &["sitekey", "googlekey"], keys)?;
             require_page_url(p)?;
             TaskKind::Turnstile
         }
@@ -79,13 +95,13 @@ fn kind_of(
             TaskKind::Geetest
         }
         "captchafox" => {
-            require_site_key(p, &["sitekey"])?;
+            require_site_key(p, &["sitekey"], keys)?;
             require_page_url(p)?;
             require_proxy(p)?;
             TaskKind::Captchafox
         }
         "friendly_captcha" | "friendlycaptcha" => {
-            require_site_key(p, &["sitekey"])?;
+            require_site_key(p, &["sitekey"], keys)?;
             require_page_url(p)?;
             TaskKind::FriendlyCaptcha
         }
@@ -106,7 +122,7 @@ fn kind_of(
             // Production CaptchaAI answered ERROR_SERVER_ERROR to hcaptcha.
             Dialect::Captchaai => return Err(Code::ServerError),
             Dialect::TwoCaptcha => {
-                require_site_key(p, &["sitekey"])?;
+                require_site_key(p, &["sitekey"], keys)?;
                 require_page_url(p)?;
                 TaskKind::Hcaptcha
             }
@@ -120,7 +136,11 @@ fn image_kind(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind
     let sdk_grid = p
         .get("img_type")
         .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"));
-    let grid = sdk_grid || p.non_empty("grid_size").is_some() || p.flag("recaptcha");
+    let grid = sdk_grid
+        || p.non_empty("grid_size").is_some()
+        || p.flag("recaptcha")
+        || p.non_empty("recaptcharows").is_some()
+        || p.non_empty("recaptchacols").is_some();
     let image = image_from(p, method)?;
     check_image(&image, limits)?;
     if !grid {
@@ -139,8 +159,8 @@ fn image_kind(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind
 }
 
 /// `userrecaptcha`: v2 or v3, Enterprise or not.
-fn recaptcha_kind(p: &Params) -> Result<TaskKind, Code> {
-    require_site_key(p, &["googlekey"])?;
+fn recaptcha_kind(p: &Params, keys: SiteKeyCodes) -> Result<TaskKind, Code> {
+    require_site_key(p, &["googlekey"], keys)?;
     require_page_url(p)?;
     // v3's `action` is not required: 2captcha documents a default (`verify`), and the
     // official SDK always sends one, so requiring it would only refuse lenient clients.
@@ -177,16 +197,15 @@ fn answer_shape(p: &Params, kind: TaskKind, dialect: Dialect) -> AnswerShape {
             TaskKind::Grid => grid_cells(p).unwrap_or(9),
             _ => 0,
         },
-        clicks: kind == TaskKind::Grid && dialect == Dialect::TwoCaptcha,
+        two_captcha: dialect == Dialect::TwoCaptcha,
     }
 }
 
-/// The cells of a grid: `grid_size` as rows x columns (`3x3`, `4x4`; 2 to 6
-/// each way), 3x3 when absent.
+/// The cells of a grid: CaptchaAI's `grid_size` as rows x columns (`3x3`, `4x4`), or
+/// 2captcha's `recaptcharows` and `recaptchacols` (what 2captcha-python sends for its
+/// `rows` and `cols`: `twocaptcha/solver.py`, `rename_params`); 2 to 6 each way, a side
+/// not given is 3.
 fn grid_cells(p: &Params) -> Result<u8, Code> {
-    let Some(size) = p.non_empty("grid_size") else {
-        return Ok(9);
-    };
     let side = |s: &str| {
         s.trim()
             .parse::<u8>()
@@ -194,21 +213,41 @@ fn grid_cells(p: &Params) -> Result<u8, Code> {
             .filter(|n| (2..=6).contains(n))
             .ok_or(Code::BadParameters)
     };
-    let (rows, cols) = size.split_once(['x', 'X']).ok_or(Code::BadParameters)?;
-    Ok(side(rows)? * side(cols)?)
+    if let Some(size) = p.non_empty("grid_size") {
+        let (rows, cols) = size.split_once(['x', 'X']).ok_or(Code::BadParameters)?;
+        return Ok(side(rows)? * side(cols)?);
+    }
+    let rows = p.non_empty("recaptcharows").map_or(Ok(3), side)?;
+    let cols = p.non_empty("recaptchacols").map_or(Ok(3), side)?;
+    Ok(rows * cols)
 }
 
-fn require_site_key(p: &Params, names: &[&str]) -> Result<(), Code> {
-    let key = p.get_any(names).ok_or(Code::GoogleKey)?.trim();
+/// The site key (`googlekey`, `sitekey`), with the codes `[answers] site-key-codes` picks.
+/// 2captcha tells a missing one (`ERROR_WRONG_GOOGLEKEY`: "the googlekey parameter is
+/// missing in your request") from a blank or malformed one (`ERROR_GOOGLEKEY`: "it's blank
+/// or malformed"), as its error list says (copied by infosimples/node_two_captcha
+/// `src/constants.js` and qwbarch/2captcha-haskell `Error.hs`). CaptchaAI documents one code
+/// for all three (docs.captchaai.com, error handling: "googlekey value blank/malformed or
+/// parameter missing"); its SDK's messages read the two codes the other way round
+/// (`core/orchestrator.py`: `ERROR_GOOGLEKEY` "is missing", `ERROR_WRONG_GOOGLEKEY` "is
+/// malformed").
+fn require_site_key(p: &Params, names: &[&str], codes: SiteKeyCodes) -> Result<(), Code> {
+    let (missing, blank, malformed) = match codes {
+        SiteKeyCodes::Single => (Code::GoogleKey, Code::GoogleKey, Code::GoogleKey),
+        SiteKeyCodes::Split => (Code::WrongGoogleKey, Code::GoogleKey, Code::GoogleKey),
+        SiteKeyCodes::Sdk => (Code::GoogleKey, Code::GoogleKey, Code::WrongGoogleKey),
+    };
+    if names.iter().all(|n| p.get(n).is_none()) {
+        return Err(missing);
+    }
+    let Some(key) = p.get_any(names).map(str::trim) else {
+        return Err(blank);
+    };
     let ok = key.len() <= 200
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Code::WrongGoogleKey)
-    }
+    if ok { Ok(()) } else { Err(malformed) }
 }
 
 fn require_page_url(p: &Params) -> Result<(), Code> {
@@ -273,24 +312,38 @@ mod tests {
         Params::from_query(Some(q))
     }
 
+    /// The checks of a dialect's defaults, with the test image limits.
+    fn checks(dialect: Dialect) -> Checks {
+        let cfg = Config {
+            dialect,
+            ..Config::default()
+        };
+        Checks {
+            images: limits(),
+            ..Checks::new(&cfg)
+        }
+    }
+
     #[test]
     fn token_methods_check_their_parameters() {
-        let l = limits();
         let d = Dialect::Captchaai;
         assert_eq!(
-            parse_submission(&params("method=userrecaptcha&pageurl=https://a.b"), d, &l)
-                .unwrap_err(),
+            parse_submission(
+                &params("method=userrecaptcha&pageurl=https://a.b"),
+                &checks(d)
+            )
+            .unwrap_err(),
             Code::GoogleKey
         );
         assert_eq!(
-            parse_submission(&params("method=userrecaptcha&googlekey=6Lc"), d, &l).unwrap_err(),
+            parse_submission(&params("method=userrecaptcha&googlekey=6Lc"), &checks(d))
+                .unwrap_err(),
             Code::PageUrl
         );
         assert_eq!(
             parse_submission(
                 &params("method=userrecaptcha&googlekey=6Lc&pageurl=notaurl"),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
             Code::PageUrl
@@ -298,30 +351,42 @@ mod tests {
         assert_eq!(
             parse_submission(
                 &params("method=userrecaptcha&googlekey=6L%20c&pageurl=https://a.b"),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
+            Code::GoogleKey
+        );
+        // 2captcha tells a missing site key from a blank or malformed one.
+        let two = Dialect::TwoCaptcha;
+        let site_key = |q: &str| parse_submission(&params(q), &checks(two)).unwrap_err();
+        assert_eq!(
+            site_key("method=userrecaptcha&pageurl=https://a.b"),
             Code::WrongGoogleKey
+        );
+        assert_eq!(
+            site_key("method=userrecaptcha&googlekey=&pageurl=https://a.b"),
+            Code::GoogleKey
+        );
+        assert_eq!(
+            site_key("method=turnstile&sitekey=a%20b&pageurl=https://a.b"),
+            Code::GoogleKey
         );
         let s = parse_submission(
             &params(
                 "method=userrecaptcha&googlekey=6Lc&pageurl=https://a.b&version=v3&enterprise=1",
             ),
-            d,
-            &l,
+            &checks(d),
         )
         .unwrap();
         assert_eq!(s.kind, TaskKind::RecaptchaV3Enterprise);
         assert_eq!(
-            parse_submission(&params("method=nope"), d, &l).unwrap_err(),
+            parse_submission(&params("method=nope"), &checks(d)).unwrap_err(),
             Code::BadParameters
         );
         assert_eq!(
             parse_submission(
                 &params("method=hcaptcha&sitekey=a&pageurl=https://a.b"),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
             Code::ServerError
@@ -329,8 +394,7 @@ mod tests {
         assert_eq!(
             parse_submission(
                 &params("method=hcaptcha&sitekey=a&pageurl=https://a.b"),
-                Dialect::TwoCaptcha,
-                &l
+                &checks(Dialect::TwoCaptcha)
             )
             .unwrap()
             .kind,
@@ -340,14 +404,13 @@ mod tests {
 
     #[test]
     fn grids_need_instructions_and_a_real_size() {
-        let l = limits();
         let d = Dialect::Captchaai;
         let body = format!(
             "method=base64&body={}",
             base64::engine::general_purpose::STANDARD.encode(png(30, 30, 200))
         )
         .replace('+', "%2B");
-        let grid = |extra: &str| parse_submission(&params(&format!("{body}&{extra}")), d, &l);
+        let grid = |extra: &str| parse_submission(&params(&format!("{body}&{extra}")), &checks(d));
         let cells = |extra: &str| grid(extra).map(|s| (s.kind, s.shape.cells));
         assert_eq!(
             cells("instructions=boats&grid_size=4x4&img_type=recaptcha"),
@@ -366,12 +429,24 @@ mod tests {
             Ok((TaskKind::Grid, 9))
         );
         assert_eq!(cells("recaptcha=1&grid_size=4x4"), Ok((TaskKind::Grid, 16)));
+        // 2captcha-python's `rows` and `cols`, as it sends them.
+        assert_eq!(
+            cells("recaptcha=1&textinstructions=x&recaptcharows=4&recaptchacols=4"),
+            Ok((TaskKind::Grid, 16))
+        );
+        assert_eq!(
+            cells("textinstructions=x&recaptcharows=2"),
+            Ok((TaskKind::Grid, 6)),
+            "a side not given is 3"
+        );
         for bad in [
             "grid_size=3x3&img_type=recaptcha",
             "recaptcha=1&grid_size=4",
             "instructions=boats&grid_size=abc",
             "instructions=boats&grid_size=9x9",
             "instructions=boats&grid_size=3x",
+            "instructions=boats&recaptcharows=7",
+            "instructions=boats&recaptchacols=x",
         ] {
             assert_eq!(grid(bad).unwrap_err(), Code::BadParameters, "{bad}");
         }
@@ -381,15 +456,13 @@ mod tests {
 
     #[test]
     fn lemin_api_server_is_a_host_or_a_url() {
-        let l = limits();
         let d = Dialect::Captchaai;
         let lemin = |server: &str| {
             parse_submission(
                 &params(&format!(
                     "method=lemin&captcha_id=CROPPED_1&div_id=d&pageurl=https://a.b&apiServer={server}"
                 )),
-                d,
-                &l,
+                &checks(d),
             )
             .map(|s| s.kind)
         };
@@ -408,18 +481,16 @@ mod tests {
 
     #[test]
     fn proxies_are_checked() {
-        let l = limits();
         let d = Dialect::Captchaai;
         let base = "method=cloudflare_challenge&pageurl=https://a.b";
         assert_eq!(
-            parse_submission(&params(base), d, &l).unwrap_err(),
+            parse_submission(&params(base), &checks(d)).unwrap_err(),
             Code::BadParameters
         );
         assert_eq!(
             parse_submission(
                 &params(&format!("{base}&proxy=nohost&proxytype=HTTP")),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
             Code::ProxyFormat
@@ -427,8 +498,7 @@ mod tests {
         assert_eq!(
             parse_submission(
                 &params(&format!("{base}&proxy=1.2.3.4:80&proxytype=FTP")),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
             Code::ProxyFormat
@@ -436,8 +506,7 @@ mod tests {
         assert_eq!(
             parse_submission(
                 &params(&format!("{base}&proxy=u:p@1.2.3.4:0&proxytype=http")),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap_err(),
             Code::BadProxy
@@ -445,8 +514,7 @@ mod tests {
         assert_eq!(
             parse_submission(
                 &params(&format!("{base}&proxy=u:p@1.2.3.4:8080&proxytype=socks5")),
-                d,
-                &l
+                &checks(d)
             )
             .unwrap()
             .kind,

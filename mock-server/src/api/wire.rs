@@ -36,6 +36,43 @@ pub(crate) enum Extra {
     Json(serde_json::Value),
 }
 
+/// A solved task's answer as each format writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AnswerText {
+    /// The answer (the `request` value, and the text after `OK|` unless `plain` says
+    /// otherwise).
+    pub(crate) text: String,
+    /// `json=1`: `text` is JSON to give as the value itself rather than as a string
+    /// (2captcha's structured answers).
+    pub(crate) as_value: bool,
+    /// `json=0`: the text after `OK|`, when it is not `text` (CaptchaAI's fields form).
+    pub(crate) plain: Option<String>,
+}
+
+impl AnswerText {
+    /// An answer written the same way in both formats, as a string in JSON.
+    #[cfg(test)]
+    pub(crate) fn plain(text: String) -> Self {
+        AnswerText {
+            text,
+            as_value: false,
+            plain: None,
+        }
+    }
+
+    fn plain_text(&self) -> &str {
+        self.plain.as_deref().unwrap_or(&self.text)
+    }
+
+    fn push_json(&self, out: &mut String) {
+        if self.as_value {
+            out.push_str(&self.text);
+        } else {
+            push_json_str(out, &self.text);
+        }
+    }
+}
+
 /// One API answer, rendered in either format.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Reply {
@@ -46,21 +83,40 @@ pub(crate) enum Reply {
     /// `OK|<answer>` with optional extra JSON fields.
     Solved {
         /// The `request` value.
-        answer: String,
+        answer: AnswerText,
         /// Extra JSON members (`user_agent`, `result`, ...), in order.
         extras: Vec<(&'static str, Extra)>,
     },
     /// `OK|<answer>|<price>` (`get2`).
     SolvedWithPrice {
         /// The answer.
-        answer: String,
+        answer: AnswerText,
         /// Price as text.
         price: String,
     },
     /// A bare value without `OK|` (balance, bulk get), `status: 1`.
     Bare(String),
+    /// `OK|a|b|c` in plain text (`OK|` when empty), `"request":["a","b","c"]` in JSON
+    /// (`get_pingback`).
+    List(Vec<String>),
     /// A whole JSON document, for answers that are JSON in both modes (`threadsinfo`).
     Json(serde_json::Value),
+}
+
+/// How the configuration shapes every answer of a mock (from [`crate::config::Config`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Style {
+    /// `json=1` errors carry `error_text` (2captcha).
+    pub(crate) error_text: bool,
+}
+
+impl Style {
+    /// The style a configuration asks for (`[answers]`, or the dialect's defaults).
+    pub(crate) fn of(cfg: &crate::config::Config) -> Style {
+        Style {
+            error_text: cfg.answers.error_text(cfg.dialect),
+        }
+    }
 }
 
 impl Reply {
@@ -69,9 +125,14 @@ impl Reply {
         match self {
             Reply::Code(c) => c.as_str().to_owned(),
             Reply::Submitted(id, _) => format!("OK|{id}"),
-            Reply::Solved { answer, .. } => format!("OK|{answer}"),
-            Reply::SolvedWithPrice { answer, price } => format!("OK|{answer}|{price}"),
+            Reply::Solved { answer, .. } => format!("OK|{}", answer.plain_text()),
+            Reply::SolvedWithPrice { answer, price } => {
+                format!("OK|{}|{price}", answer.plain_text())
+            }
             Reply::Bare(s) => s.clone(),
+            // `OK|` even when empty: 2captcha's PHP clients look for `OK|` and take what
+            // follows, split on `|` (rucaptcha-php `getPingbacks`).
+            Reply::List(items) => format!("OK|{}", items.join("|")),
             Reply::Json(v) => v.to_string(),
         }
     }
@@ -85,11 +146,15 @@ impl Reply {
     }
 
     /// Renders the body for a format, and whether it is JSON. Codes are static text.
-    pub(crate) fn render(&self, format: Format) -> (std::borrow::Cow<'static, str>, bool) {
+    pub(crate) fn render(
+        &self,
+        format: Format,
+        style: Style,
+    ) -> (std::borrow::Cow<'static, str>, bool) {
         use std::borrow::Cow;
         match (format, self) {
             (Format::Plain, Reply::Code(c)) => (Cow::Borrowed(c.as_str()), false),
-            (Format::Json, Reply::Code(c)) => (Cow::Borrowed(c.json_reply()), true),
+            (Format::Json, Reply::Code(c)) => (Cow::Borrowed(c.json_reply(style.error_text)), true),
             (Format::Plain, Reply::Json(v)) => (Cow::Owned(v.to_string()), true),
             (Format::Plain, other) => (Cow::Owned(other.summary()), false),
             (Format::Json, other) => (Cow::Owned(other.render_json()), true),
@@ -100,7 +165,7 @@ impl Reply {
         use std::fmt::Write;
         let mut out = String::with_capacity(64);
         match self {
-            Reply::Code(c) => out.push_str(c.json_reply()),
+            Reply::Code(c) => out.push_str(c.json_reply(false)),
             Reply::Submitted(id, TaskIdEncoding::String) => {
                 let _ = write!(out, r#"{{"status":1,"request":"{id}"}}"#);
             }
@@ -109,7 +174,7 @@ impl Reply {
             }
             Reply::Solved { answer, extras } => {
                 out.push_str(r#"{"status":1,"request":"#);
-                push_json_str(&mut out, answer);
+                answer.push_json(&mut out);
                 for (k, v) in extras {
                     let _ = write!(out, r#","{k}":"#);
                     match v {
@@ -121,7 +186,7 @@ impl Reply {
             }
             Reply::SolvedWithPrice { answer, price } => {
                 out.push_str(r#"{"status":1,"request":"#);
-                push_json_str(&mut out, answer);
+                answer.push_json(&mut out);
                 out.push_str(r#","price":"#);
                 push_json_str(&mut out, price);
                 out.push('}');
@@ -131,14 +196,24 @@ impl Reply {
                 push_json_str(&mut out, s);
                 out.push('}');
             }
+            Reply::List(items) => {
+                out.push_str(r#"{"status":1,"request":["#);
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    push_json_str(&mut out, item);
+                }
+                out.push_str("]}");
+            }
             Reply::Json(v) => out = v.to_string(),
         }
         out
     }
 
     /// The HTTP response: always 200, with CORS when `header_acao=1`.
-    pub(crate) fn into_http(self, format: Format, acao: bool) -> Response {
-        let (body, is_json) = self.render(format);
+    pub(crate) fn into_http(self, format: Format, acao: bool, style: Style) -> Response {
+        let (body, is_json) = self.render(format, style);
         let ct = if is_json {
             "application/json"
         } else {
@@ -218,12 +293,24 @@ fn push_json_str(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
+    const PLAIN: Style = Style { error_text: false };
+    const TEXT: Style = Style { error_text: true };
+
     #[test]
     fn every_code_has_its_static_json_answer() {
         for &c in Code::ALL {
             let status = if c.is_error() { 0 } else { 1 };
             let want = serde_json::json!({"status": status, "request": c.as_str()});
-            let got: serde_json::Value = serde_json::from_str(c.json_reply()).unwrap();
+            let got: serde_json::Value = serde_json::from_str(c.json_reply(false)).unwrap();
+            assert_eq!(got, want, "{c:?}");
+            // With 2captcha's error_text: the description beside every error, never beside
+            // a status that is no error.
+            let got: serde_json::Value = serde_json::from_str(c.json_reply(true)).unwrap();
+            let mut want = want;
+            if c.is_error() && c != Code::NotReady {
+                want["error_text"] = c.description().into();
+                assert!(!c.description().is_empty(), "{c:?}");
+            }
             assert_eq!(got, want, "{c:?}");
         }
     }
@@ -231,46 +318,67 @@ mod tests {
     #[test]
     fn shapes_match_the_protocol_table() {
         let e = Reply::Code(Code::WrongUserKey);
-        assert_eq!(e.render(Format::Plain).0, "ERROR_WRONG_USER_KEY");
+        assert_eq!(e.render(Format::Plain, PLAIN).0, "ERROR_WRONG_USER_KEY");
         assert_eq!(
-            e.render(Format::Json).0,
+            e.render(Format::Json, PLAIN).0,
             r#"{"status":0,"request":"ERROR_WRONG_USER_KEY"}"#
         );
+        assert_eq!(e.render(Format::Plain, TEXT).0, "ERROR_WRONG_USER_KEY");
         let s = Reply::Submitted(2122988149, TaskIdEncoding::String);
-        assert_eq!(s.render(Format::Plain).0, "OK|2122988149");
+        assert_eq!(s.render(Format::Plain, PLAIN).0, "OK|2122988149");
         assert_eq!(
-            s.render(Format::Json).0,
+            s.render(Format::Json, PLAIN).0,
             r#"{"status":1,"request":"2122988149"}"#
         );
         let i = Reply::Submitted(2122988149, TaskIdEncoding::Integer);
         assert_eq!(
-            i.render(Format::Json).0,
+            i.render(Format::Json, PLAIN).0,
             r#"{"status":1,"request":2122988149}"#
         );
         let r = Reply::Code(Code::ReportRecorded);
         assert_eq!(
-            r.render(Format::Json).0,
+            r.render(Format::Json, TEXT).0,
             r#"{"status":1,"request":"OK_REPORT_RECORDED"}"#
         );
         let g2 = Reply::SolvedWithPrice {
-            answer: "abc".into(),
+            answer: AnswerText::plain("abc".into()),
             price: "0.00085".into(),
         };
-        assert_eq!(g2.render(Format::Plain).0, "OK|abc|0.00085");
+        assert_eq!(g2.render(Format::Plain, PLAIN).0, "OK|abc|0.00085");
         assert_eq!(
-            g2.render(Format::Json).0,
+            g2.render(Format::Json, PLAIN).0,
             r#"{"status":1,"request":"abc","price":"0.00085"}"#
         );
         let b = Reply::Bare("12.345".into());
-        assert_eq!(b.render(Format::Plain).0, "12.345");
+        assert_eq!(b.render(Format::Plain, PLAIN).0, "12.345");
         let solved = Reply::Solved {
-            answer: "{\"a\":1}".into(),
+            answer: AnswerText::plain("{\"a\":1}".into()),
             extras: vec![("user_agent", Extra::Text("UA".into()))],
         };
         assert_eq!(
-            solved.render(Format::Json).0,
+            solved.render(Format::Json, PLAIN).0,
             r#"{"status":1,"request":"{\"a\":1}","user_agent":"UA"}"#
         );
+        let value = Reply::Solved {
+            answer: AnswerText {
+                text: "{\"a\":1}".into(),
+                as_value: true,
+                plain: Some("a:1".into()),
+            },
+            extras: vec![],
+        };
+        assert_eq!(
+            value.render(Format::Json, PLAIN).0,
+            r#"{"status":1,"request":{"a":1}}"#
+        );
+        assert_eq!(value.render(Format::Plain, PLAIN).0, "OK|a:1");
+        let list = Reply::List(vec!["a".into(), "b".into()]);
+        assert_eq!(list.render(Format::Plain, PLAIN).0, "OK|a|b");
+        assert_eq!(
+            list.render(Format::Json, PLAIN).0,
+            r#"{"status":1,"request":["a","b"]}"#
+        );
+        assert_eq!(Reply::List(vec![]).render(Format::Plain, PLAIN).0, "OK|");
     }
 
     #[test]

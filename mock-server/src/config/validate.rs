@@ -142,8 +142,21 @@ impl Config {
         if let Some((key, why)) = self.api.rate_limits.invalid() {
             return Err(invalid(key, why));
         }
-        if self.images.max_bytes < 100 {
-            return Err(invalid("images.max-bytes", "must be at least 100"));
+        let images = &self.images;
+        if images.min_bytes.is_some_and(|n| n == 0) {
+            return Err(invalid("images.min-bytes", "must be at least 1"));
+        }
+        if images.max_bytes(self.dialect) < images.min_bytes() {
+            return Err(invalid(
+                "images.max-bytes",
+                format!("must be at least images.min-bytes ({})", images.min_bytes()),
+            ));
+        }
+        if images.max_dimension.is_some_and(|n| n == 0) {
+            return Err(invalid("images.max-dimension", "must be at least 1"));
+        }
+        if self.solving.report_window.is_zero() {
+            return Err(invalid("solving.report-window", "must be above zero"));
         }
         let at_least_one = [
             ("journal.capacity", self.journal.capacity),

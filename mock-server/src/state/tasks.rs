@@ -294,14 +294,25 @@ impl MockState {
             .map(|t| t.kind.price())
     }
 
-    /// `reportgood` / `reportbad`.
+    /// `reportgood` / `reportbad`: recorded once, for a finished task, within
+    /// `solving.report-window` of its submission (2captcha's error list: "more than 15
+    /// minutes passed after you submitted the captcha"; counted from the submission, not from
+    /// when the task finished).
     pub(crate) fn report(&self, account: u32, id: u64, good: bool) -> Code {
         let now = self.0.clock.now();
+        let window = self.0.config.solving.report_window;
         let mut w = self.world();
         let Some(t) = w.tasks.get_mut(&id).filter(|t| t.account == account) else {
             return Code::ReportNotRecorded;
         };
         if !matches!(t.state(now), TaskState::Solved | TaskState::Failed) {
+            return Code::ReportNotRecorded;
+        }
+        if now
+            .as_duration()
+            .saturating_sub(t.submitted_at.as_duration())
+            > window
+        {
             return Code::ReportNotRecorded;
         }
         if t.report != 0 {

@@ -117,6 +117,11 @@ impl Env {
                         .force_fail(nth(*task), Some(code))
                         .expect("a pending task");
                 }
+                Action::Wait(d) => {
+                    let simulated = humantime::parse_duration(d).expect("a duration");
+                    let scale = self.mock.config().time_scale;
+                    tokio::time::sleep(simulated.div_f64(scale)).await;
+                }
                 Action::Res { params: p, expect } => {
                     let owned = params(p);
                     let borrowed: Vec<(&str, &str)> = owned
@@ -419,6 +424,11 @@ wire_cases!(
     res_php_pingback_registration_captchaai,
     two_captcha_cookies,
     two_captcha_dialect,
+    site_key_errors_per_dialect,
+    two_captcha_structured_answers,
+    answers_config,
+    report_window,
+    pingback_registration_ownership,
     solve_php,
     oversized_bodies,
 );

@@ -26,6 +26,8 @@ struct Context {
     bulk: bool,
     pingback_list: bool,
     threadsinfo: bool,
+    /// The 2captcha dialect: a structured answer (GeeTest, Lemin) is a JSON object.
+    objects: bool,
 }
 
 fn context(r: &Req) -> Context {
@@ -37,6 +39,7 @@ fn context(r: &Req) -> Context {
         bulk: raw || pairs.iter().any(|(k, _)| k == "ids"),
         pingback_list: raw || has("action", "get_pingback"),
         threadsinfo: raw || has("action", "threadsinfo"),
+        objects: r.two_captcha,
     }
 }
 
@@ -74,6 +77,23 @@ fn json_ok(body: &str, cx: &Context) -> Result<(), String> {
     match (status, request) {
         (0, serde_json::Value::String(s)) if is_failure_code(s) => Ok(()),
         (1, serde_json::Value::Number(n)) if n.is_u64() => Ok(()),
+        // get_pingback: the registered hosts.
+        (1, serde_json::Value::Array(items))
+            if cx.pingback_list && items.iter().all(serde_json::Value::is_string) =>
+        {
+            Ok(())
+        }
+        // 2captcha's structured answers: an object of non-empty strings free of ERROR.
+        (1, serde_json::Value::Object(fields))
+            if cx.objects
+                && !fields.is_empty()
+                && fields.values().all(|f| {
+                    f.as_str()
+                        .is_some_and(|s| !s.is_empty() && !s.contains("ERROR"))
+                }) =>
+        {
+            Ok(())
+        }
         (1, serde_json::Value::String(s)) => {
             // A threadsinfo answer carries both counts as integers (its exact
             // shape is pinned by the snapshots); a bare `OK` is add/del_pingback.
