@@ -90,14 +90,18 @@ mod url;
 
 pub use self::{
     config::{
-        AccountConfig, AdminConfig, ApiFaultConfig, BusyMode, Config, ConfigError,
-        DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, ImageConfig, JournalConfig, PingbackConfig,
-        ServerConfig, SolvingConfig, TomlLocator,
+        AccountConfig, AdminConfig, AnswersConfig, ApiFaultConfig, BusyMode, Config, ConfigError,
+        DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, DimensionCode, ImageConfig, JournalConfig,
+        PingbackConfig, ServerConfig, SiteKeyCodes, SolvingConfig, StructuredJson, StructuredText,
+        TomlLocator,
     },
     dist::Distribution,
     expect::{Expectation, ExpectationGuard, Times, Unsatisfied},
     inspect::{MockHandle, Pingbacks, Requests},
-    limits::{IpBan, PollRatio, RateLimitConfig, SubmitBurst},
+    limits::{
+        BadKeyBlock, IpBan, NoSlotBlock, PollRatio, QueueBlock, RateLimitConfig, SubmitBurst,
+        ZeroBalanceBlock,
+    },
     model::{CallbackMethod, Dialect, TaskIdEncoding, TaskKind},
     params::RequestParams,
     pingback::{

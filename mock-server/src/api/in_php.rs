@@ -90,7 +90,9 @@ async fn submit(
     if fault == Some(ApiFault::ServerError) {
         return (Reply::Code(Code::ServerError), None);
     }
-    match state.submit(account, sub) {
+    let submitted = state.submit(account, sub);
+    state.submit_answered(account, submitted.as_ref().err().copied());
+    match submitted {
         Ok(done) => {
             if let Some(job) = done.early {
                 state.deliver_early(job).await;

@@ -54,9 +54,10 @@ impl MockState {
     }
 
     /// Checks a request's key as [`MockState::check_key`] does, and applies the configured
-    /// rate-limit penalties ([`crate::limits`]): `IP_BANNED` for a banned address (a
-    /// bad key counts towards the ban), `MAX_USER_TURN` for a submit burst (`submit`),
-    /// `ERROR: 1005` for a key that polls far more than it submits.
+    /// rate-limit penalties ([`crate::limits`]): `IP_BANNED` or `ERROR: 1004` for a banned
+    /// or blocked address (a bad key counts towards both), `ERROR: 1001` to `1003` for a
+    /// blocked key, `MAX_USER_TURN` for a submit burst (`submit`), `ERROR: 1005` for a key
+    /// that polls far more than it submits.
     pub(crate) fn admit(
         &self,
         key: Option<&str>,
@@ -79,13 +80,26 @@ impl MockState {
                 KeyCheck::Err(code)
             }
             KeyCheck::Ok(account) => {
-                let penalty = if submit {
-                    limiter.submit(limits, account, now)
-                } else {
-                    limiter.poll(limits, account, now)
-                };
+                let penalty = limiter.check_key(limits, account, now).or_else(|| {
+                    if submit {
+                        limiter.submit(limits, account, now)
+                    } else {
+                        limiter.poll(limits, account, now)
+                    }
+                });
                 penalty.map_or(KeyCheck::Ok(account), KeyCheck::Err)
             }
+        }
+    }
+
+    /// How a submit of `account` was answered (`None`: accepted), for the escalating blocks
+    /// (`ERROR: 1001` to `1003`): the busy answers a key collects can block it.
+    pub(crate) fn submit_answered(&self, account: u32, refused: Option<Code>) {
+        let limits = &self.0.config.api.rate_limits;
+        if limits.blocks_keys() {
+            self.0
+                .limiter
+                .answered(limits, account, refused, self.now());
         }
     }
 

@@ -89,6 +89,13 @@ pub(super) enum Action {
     Fail { task: u64, code: String },
     /// A `res.php` request with the test key, whose body must be `expect`.
     Res { params: Vec<String>, expect: String },
+    /// A request to `endpoint` (urlencoded POST, plain text; the key is among the
+    /// parameters), whose body must be `expect`.
+    Send {
+        endpoint: String,
+        params: Vec<String>,
+        expect: String,
+    },
     /// Lets this much simulated time pass (`"21m"`): real time divided by the mock's time
     /// scale, so a mock whose case waits runs with a large one.
     Wait(String),

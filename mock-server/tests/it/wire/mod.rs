@@ -117,6 +117,15 @@ impl Env {
                         .force_fail(nth(*task), Some(code))
                         .expect("a pending task");
                 }
+                Action::Send {
+                    endpoint,
+                    params: p,
+                    expect,
+                } => {
+                    let a =
+                        support::send(self.http.post(self.url(endpoint)).form(&params(p))).await;
+                    assert_eq!(&a.body, expect, "setup {endpoint} {p:?}");
+                }
                 Action::Wait(d) => {
                     let simulated = humantime::parse_duration(d).expect("a duration");
                     let scale = self.mock.config().time_scale;
@@ -429,6 +438,7 @@ wire_cases!(
     answers_config,
     report_window,
     pingback_registration_ownership,
+    escalating_blocks,
     solve_php,
     oversized_bodies,
 );
