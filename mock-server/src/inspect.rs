@@ -6,6 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
+    api_faults::ApiFaultRule,
     config::{Config, ConfigError},
     pingback::{
         dispatcher::{PingbackAttempt, PingbackStats},
@@ -166,6 +167,25 @@ impl MockHandle {
             })?;
         }
         self.state.set_rules(rules);
+        Ok(())
+    }
+
+    /// The API fault rules in effect (the legacy `[api]` rates among them, first).
+    pub fn api_rules(&self) -> Vec<ApiFaultRule> {
+        self.state.api_rules().as_ref().clone()
+    }
+
+    /// Replaces the API fault rules (checked as in a TOML file); requests from now on use
+    /// them.
+    pub fn set_api_rules(&self, rules: Vec<ApiFaultRule>) -> Result<(), ConfigError> {
+        for (i, rule) in rules.iter().enumerate() {
+            rule.validate().map_err(|message| ConfigError::Invalid {
+                field: format!("api.rules[{i}]"),
+                message,
+                at: None,
+            })?;
+        }
+        self.state.set_api_rules(rules);
         Ok(())
     }
 

@@ -63,6 +63,7 @@
 mod admin;
 mod answers;
 mod api;
+mod api_faults;
 #[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench;
@@ -89,6 +90,7 @@ mod tls;
 mod url;
 
 pub use self::{
+    api_faults::{ApiFault, ApiFaultRule, ApiRuleMatch, PageBody},
     config::{
         AccountConfig, AdminConfig, AnswersConfig, ApiFaultConfig, BusyMode, Config, ConfigError,
         DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, DimensionCode, ImageConfig, JournalConfig,
@@ -106,12 +108,11 @@ pub use self::{
     params::RequestParams,
     pingback::{
         dispatcher::{AttemptOutcome, PingbackAttempt, PingbackStats},
-        faults::{
-            DuplicateFault, Fault, FaultRule, MalformedKind, OrdinalRange, ReorderFault, RuleMatch,
-        },
+        faults::{DuplicateFault, Fault, FaultRule, MalformedKind, ReorderFault, RuleMatch},
         retry::{RetryPolicy, RetryPreset},
         schedule::{DeliveryKind, PlannedDelivery, Schedule},
     },
+    rules::OrdinalRange,
     server::{MockServer, MockServerBuilder, StartError},
     state::{Counters, FireError, ForceError, InboundRequest, Outcome, TaskState, TaskView},
 };

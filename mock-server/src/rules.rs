@@ -9,8 +9,39 @@
 //! only picks.
 
 use rand::Rng;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::seed;
+
+/// An inclusive range of ordinals, from 1: tasks in their order of acceptance (pingback
+/// rules), requests to an endpoint in their order of arrival (API rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OrdinalRange {
+    /// First ordinal.
+    pub from: u64,
+    /// Last ordinal.
+    pub to: u64,
+}
+
+impl OrdinalRange {
+    /// Whether `n` is in the range.
+    pub(crate) fn contains(self, n: u64) -> bool {
+        (self.from..=self.to).contains(&n)
+    }
+
+    /// Checks `1 <= from <= to`; the message names the key (`match.tasks`).
+    pub(crate) fn validate(self, key: &str) -> Result<(), String> {
+        if self.from == 0 || self.from > self.to {
+            return Err(format!(
+                "{key}: need 1 <= from <= to, got from = {}, to = {}",
+                self.from, self.to
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// A rule of some fault vocabulary, as the engine sees it.
 pub(crate) trait Rule {

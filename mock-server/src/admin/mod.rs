@@ -14,6 +14,8 @@
 //! | `GET /__admin/pingbacks?since=&limit=&task=` | outbound delivery attempts |
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
+//! | `GET /__admin/api/rules` | API fault rules in effect (the legacy `[api]` rates among them) |
+//! | `PUT /__admin/api/rules` | replace them (JSON array, same shape as `[[api.rules]]`) |
 //!
 //! Every error is JSON, `{"error": "..."}`. Off the loopback interface the admin API answers 403 unless a token is
 //! configured; with a token, every request needs `Authorization: Bearer <token>`.

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::error;
 use crate::{
+    api_faults::ApiFaultRule,
     pingback::faults::FaultRule,
     state::{FireError, ForceError, ForceResult, MockState, TaskView},
 };
@@ -31,6 +32,7 @@ pub(super) fn routes() -> Router<MockState> {
         .route("/journal", get(journal))
         .route("/pingbacks", get(pingbacks))
         .route("/pingback/rules", get(get_rules).put(put_rules))
+        .route("/api/rules", get(get_api_rules).put(put_api_rules))
 }
 
 async fn health(State(s): State<MockState>) -> Response {
@@ -169,26 +171,49 @@ async fn get_rules(State(s): State<MockState>) -> Response {
 }
 
 async fn put_rules(State(s): State<MockState>, body: Bytes) -> Response {
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let parsed = serde_path_to_error::deserialize::<_, Vec<FaultRule>>(&mut *de);
-    // Nothing may follow the array: `[...] garbage` is not a rule set.
-    if parsed.is_ok()
-        && let Err(e) = de.end()
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid rules at the end of the body: {e}"),
-        );
-    }
-    match parsed {
+    match parse_rules::<FaultRule>(&body) {
         Ok(rules) => {
             let n = rules.len();
             s.set_rules(rules);
             Json(json!({ "status": "ok", "rules": n })).into_response()
         }
-        Err(e) => error(
+        Err(r) => *r,
+    }
+}
+
+async fn get_api_rules(State(s): State<MockState>) -> Response {
+    Json(&*s.api_rules()).into_response()
+}
+
+async fn put_api_rules(State(s): State<MockState>, body: Bytes) -> Response {
+    match parse_rules::<ApiFaultRule>(&body) {
+        Ok(rules) => {
+            let n = rules.len();
+            s.set_api_rules(rules);
+            Json(json!({ "status": "ok", "rules": n })).into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+/// A JSON array of rules (pingback or API), each checked as it parses; the error names the
+/// path of the value at fault.
+fn parse_rules<R: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<Vec<R>, Box<Response>> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize::<_, Vec<R>>(&mut *de);
+    // Nothing may follow the array: `[...] garbage` is not a rule set.
+    if parsed.is_ok()
+        && let Err(e) = de.end()
+    {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid rules at the end of the body: {e}"),
+        )));
+    }
+    parsed.map_err(|e| {
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("invalid rules at {}: {}", e.path(), e.inner()),
-        ),
-    }
+        ))
+    })
 }

@@ -7,32 +7,39 @@ use axum::{
 };
 
 use super::{
+    faults::{self, Drawn},
     request::{self, ApiRequest},
     res_php, submission,
     wire::{Code, Reply, Style},
 };
-use crate::state::{ApiFault, KeyCheck, MockState};
+use crate::state::{KeyCheck, MockState};
 
 /// `GET|POST /in.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Submit).await;
-    let fault = state.api_fault(true);
-    if fault == Some(ApiFault::Http503) {
-        return request::http_503(&state, req, "in.php", "method");
+    let drawn = faults::draw(&state, &req, "in.php", "method");
+    if let Drawn::Instead(f) = drawn {
+        return faults::instead(&state, req, "in.php", "method", f).await;
     }
-    let (reply, task_id) = submit(&state, &req, fault).await;
-    finish(&state, req, "in.php", reply, task_id)
+    faults::wait(&state, &drawn).await;
+    let (reply, task_id) = submit(&state, &req).await;
+    finish(&state, req, "in.php", reply, task_id, drawn).await
 }
 
 /// `GET|POST /solve.php`: submit, wait for the task to finish (at most 5
 /// simulated minutes), then answer as `res.php?action=get` would.
 pub(crate) async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Submit).await;
-    let (reply, task_id) = match submit(&state, &req, None).await {
+    let drawn = faults::draw(&state, &req, "solve.php", "method");
+    if let Drawn::Instead(f) = drawn {
+        return faults::instead(&state, req, "solve.php", "method", f).await;
+    }
+    faults::wait(&state, &drawn).await;
+    let (reply, task_id) = match submit(&state, &req).await {
         (Reply::Submitted(id, _), _) => (wait_for(&state, id).await, Some(id)),
         other => other,
     };
-    finish(&state, req, "solve.php", reply, task_id)
+    finish(&state, req, "solve.php", reply, task_id, drawn).await
 }
 
 async fn wait_for(state: &MockState, id: u64) -> Reply {
@@ -70,11 +77,7 @@ async fn wait_for(state: &MockState, id: u64) -> Reply {
     }
 }
 
-async fn submit(
-    state: &MockState,
-    req: &ApiRequest,
-    fault: Option<ApiFault>,
-) -> (Reply, Option<u64>) {
+async fn submit(state: &MockState, req: &ApiRequest) -> (Reply, Option<u64>) {
     let account = match state.admit(req.params.get("key").map(str::trim), req.remote, true) {
         KeyCheck::Ok(a) => a,
         KeyCheck::Err(code) => return (Reply::Code(code), None),
@@ -87,9 +90,6 @@ async fn submit(
         Ok(s) => s,
         Err(code) => return (Reply::Code(code), None),
     };
-    if fault == Some(ApiFault::ServerError) {
-        return (Reply::Code(Code::ServerError), None);
-    }
     let submitted = state.submit(account, sub);
     state.submit_answered(account, submitted.as_ref().err().copied());
     match submitted {
@@ -103,16 +103,33 @@ async fn submit(
     }
 }
 
-fn finish(
+async fn finish(
     state: &MockState,
     req: ApiRequest,
     endpoint: &'static str,
     reply: Reply,
     task_id: Option<u64>,
+    drawn: Drawn,
 ) -> Response {
     let format = req.format();
     let acao = req.acao();
-    let answer = reply.journal_text();
-    request::journal(state, req, endpoint, "method", answer, task_id);
-    reply.into_http(format, acao, Style::of(&state.config()))
+    let mut answer = reply.journal_text();
+    if drawn.cut() {
+        answer = faults::cut_text(&answer);
+    }
+    request::journal(
+        state,
+        req,
+        endpoint,
+        "method",
+        answer,
+        task_id,
+        drawn.description(),
+    );
+    let resp = reply.into_http(format, acao, Style::of(&state.config()));
+    if drawn.cut() {
+        faults::truncate(resp).await
+    } else {
+        resp
+    }
 }

@@ -5,12 +5,16 @@
 //!
 //! - [`request`] reads it: [`crate::params`] from all four encodings merged, the format
 //!   asked for;
-//! - the state admits it (key, [`crate::limits`], transient faults) and does the work;
+//! - [`faults`] draws its API fault (`[[api.rules]]`) and, for a page, a reset, a stall or
+//!   another code, answers instead of the service;
+//! - the state admits it (key, [`crate::limits`]) and does the work;
 //! - [`in_php`] validates a submission ([`submission`], [`images`]) and hands it to the state;
 //!   [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
-//!   [`request`] journals request and answer.
+//!   [`request`] journals request, answer and fault ([`faults`] delays or cuts the answer
+//!   when its fault says so).
 
+pub(crate) mod faults;
 pub(crate) mod images;
 pub(crate) mod in_php;
 pub(crate) mod request;

@@ -1,7 +1,7 @@
 //! Reading an API request: merged parameters from any encoding, the response
 //! format asked for, and the journal entry describing it.
 
-use std::{borrow::Cow, net::SocketAddr};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc};
 
 use axum::{
     body::Body,
@@ -82,8 +82,9 @@ fn interned(v: &str) -> Cow<'static, str> {
         .map_or_else(|| Cow::Owned(v.to_owned()), |k| Cow::Borrowed(*k))
 }
 
-/// Records a request and its answer in the inbound journal. The request's
-/// parameters move into the entry: nothing is copied on the request path.
+/// Records a request and its answer in the inbound journal, with the API fault applied to it
+/// if any. The request's parameters move into the entry: nothing is copied on the request
+/// path.
 pub(crate) fn journal(
     state: &MockState,
     req: ApiRequest,
@@ -91,6 +92,7 @@ pub(crate) fn journal(
     action_param: &str,
     answer: Cow<'static, str>,
     task_id: Option<u64>,
+    fault: Option<Arc<str>>,
 ) {
     let action = req.params.get(action_param).map(interned);
     state.journal_inbound(InboundRequest {
@@ -105,27 +107,8 @@ pub(crate) fn journal(
         params: req.params.into(),
         answer,
         remote: req.remote,
+        fault,
     });
-}
-
-/// Answers an injected transient fault: HTTP 503 with an empty body (journalled).
-pub(crate) fn http_503(
-    state: &MockState,
-    req: ApiRequest,
-    endpoint: &'static str,
-    action_param: &str,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let task_id = req.params.get("id").and_then(|i| i.trim().parse().ok());
-    journal(
-        state,
-        req,
-        endpoint,
-        action_param,
-        Cow::Borrowed("HTTP 503"),
-        task_id,
-    );
-    axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
 /// Which endpoint reads the body: the code a body it cannot take gets differs.

@@ -7,6 +7,7 @@ use axum::{
 };
 
 use super::{
+    faults::{self, Drawn},
     request::{self, ApiRequest},
     wire::{AnswerText, Code, Extra, Reply, Style},
 };
@@ -14,22 +15,33 @@ use crate::{
     answers,
     config::{Config, StructuredJson, StructuredText},
     model::{Dialect, TaskKind},
-    state::{ApiFault, KeyCheck, MockState, Outcome, TaskView, stream_subject},
+    state::{KeyCheck, MockState, Outcome, TaskView, stream_subject},
     url::caller_can_serve,
 };
 
 /// `GET|POST /res.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
     let req = request::read(req, request::Endpoint::Result).await;
-    if state.api_fault(false) == Some(ApiFault::Http503) {
-        return request::http_503(&state, req, "res.php", "action");
+    let drawn = faults::draw(&state, &req, "res.php", "action");
+    if let Drawn::Instead(f) = drawn {
+        return faults::instead(&state, req, "res.php", "action", f).await;
     }
+    faults::wait(&state, &drawn).await;
     let (reply, task_id) = answer(&state, &req);
     let format = req.format();
     let acao = req.acao();
-    let answer = reply.journal_text();
-    request::journal(&state, req, "res.php", "action", answer, task_id);
-    reply.into_http(format, acao, Style::of(&state.config()))
+    let mut answer = reply.journal_text();
+    if drawn.cut() {
+        answer = faults::cut_text(&answer);
+    }
+    let fault = drawn.description();
+    request::journal(&state, req, "res.php", "action", answer, task_id, fault);
+    let resp = reply.into_http(format, acao, Style::of(&state.config()));
+    if drawn.cut() {
+        faults::truncate(resp).await
+    } else {
+        resp
+    }
 }
 
 /// A task id parameter: missing is an unknown id, non-numeric a format error.

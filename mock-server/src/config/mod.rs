@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{toml_span::TomlLocator, validate::ConfigError};
 use crate::{
+    api_faults::{ApiFault, ApiFaultRule, ApiRuleMatch, PageBody},
     dist::Distribution,
     limits::RateLimitConfig,
     model::{Dialect, TaskIdEncoding, TaskKind},
@@ -352,17 +353,68 @@ impl Default for PingbackConfig {
     }
 }
 
-/// Transient API faults, drawn per request from the seed (opt-in).
+/// Faults of the API itself, drawn per request from the seed, and its rate limits (opt-in).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ApiFaultConfig {
-    /// Share of `in.php` requests answered `ERROR_SERVER_ERROR` (HTTP 200), 0 to 1.
+    /// Share of `in.php` requests answered `ERROR_SERVER_ERROR` (HTTP 200), 0 to 1: the
+    /// rule `{ answer = "ERROR_SERVER_ERROR" }` on `in.php`, second of all rules.
     pub server_error_rate: f64,
-    /// Share of `in.php` and `res.php` requests answered HTTP 503 with an empty body, 0 to 1.
+    /// Share of `in.php` and `res.php` requests answered HTTP 503 with an empty body, 0 to 1:
+    /// the rule `{ status = 503, body = "empty" }`, first of all rules.
     pub http_error_rate: f64,
-    /// Rate-limit penalties (`MAX_USER_TURN`, `ERROR: 1005`, `IP_BANNED`); see
+    /// Ordered fault rules; the first that applies to a request wins. The syntax is
+    /// documented on [`ApiFaultRule`].
+    pub rules: Vec<ApiFaultRule>,
+    /// Rate-limit penalties (`MAX_USER_TURN`, `IP_BANNED`, `ERROR: 1001` to `1005`); see
     /// [`RateLimitConfig`].
     pub rate_limits: RateLimitConfig,
+}
+
+impl ApiFaultConfig {
+    /// The rules in effect: the two legacy rates as the rules they stand for, first, then
+    /// `rules`.
+    ///
+    /// The legacy rates drew, per `in.php` request, first the HTTP 503 chance, then the
+    /// `ERROR_SERVER_ERROR` one, from the request's stream; the two rules keep that order
+    /// (the first one is kept with probability 0 when only `server-error-rate` is set, so
+    /// that the second draw stays the second), and so the faults of a run configured with
+    /// them.
+    pub fn effective_rules(&self) -> Vec<ApiFaultRule> {
+        let mut out = Vec::with_capacity(self.rules.len() + 2);
+        if self.http_error_rate > 0.0 || self.server_error_rate > 0.0 {
+            let endpoints: &[&str] = if self.http_error_rate > 0.0 {
+                &["in.php", "res.php"]
+            } else {
+                &["in.php"]
+            };
+            out.push(
+                ApiFaultRule::always(ApiFault::Page {
+                    status: 503,
+                    body: PageBody::Empty,
+                })
+                .with_probability(self.http_error_rate)
+                .matching(ApiRuleMatch {
+                    endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
+                    ..ApiRuleMatch::default()
+                })
+                .named("http-error-rate"),
+            );
+        }
+        if self.server_error_rate > 0.0 {
+            out.push(
+                ApiFaultRule::always(ApiFault::Answer("ERROR_SERVER_ERROR".into()))
+                    .with_probability(self.server_error_rate)
+                    .matching(ApiRuleMatch {
+                        endpoints: vec!["in.php".into()],
+                        ..ApiRuleMatch::default()
+                    })
+                    .named("server-error-rate"),
+            );
+        }
+        out.extend(self.rules.iter().cloned());
+        out
+    }
 }
 
 /// Settings only the standalone binary uses.
@@ -430,6 +482,10 @@ impl Default for ServerConfig {
 ///
 /// [api]                         # opt-in faults of the API itself
 /// server-error-rate = 0.05
+/// [[api.rules]]                 # see ApiFaultRule
+/// match = { endpoints = ["res.php"] }
+/// probability = 0.1
+/// fault = { status = 502, body = "html" }
 /// [api.rate-limits]             # see crate::limits
 /// max-user-turn = { submits = 60, window = "3s", ban = "10s" }
 ///
@@ -442,7 +498,8 @@ impl Default for ServerConfig {
 /// ```
 ///
 ///
-/// The fault-rule syntax is documented once, on [`FaultRule`].
+/// The fault-rule syntax is documented once, on [`FaultRule`] (pingbacks) and on
+/// [`ApiFaultRule`] (the API).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {

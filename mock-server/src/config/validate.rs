@@ -2,7 +2,7 @@
 //! and TOML parsing whose errors name the offending value's line and column.
 
 use super::{Config, TomlLocator};
-use crate::pingback::faults::FaultRule;
+use crate::{api_faults::ApiFaultRule, pingback::faults::FaultRule};
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +65,16 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let doc = TomlLocator::new(text);
         let cfg: Config = toml::from_str(text).map_err(|e| {
-            match doc.failing_element::<FaultRule>("pingback.rules", &e) {
-                Some((i, span)) => ConfigError::Invalid {
-                    field: format!("pingback.rules[{i}]"),
+            let failing = doc
+                .failing_element::<FaultRule>("pingback.rules", &e)
+                .map(|(i, span)| (format!("pingback.rules[{i}]"), span))
+                .or_else(|| {
+                    doc.failing_element::<ApiFaultRule>("api.rules", &e)
+                        .map(|(i, span)| (format!("api.rules[{i}]"), span))
+                });
+            match failing {
+                Some((field, span)) => ConfigError::Invalid {
+                    field,
                     message: e.message().to_owned(),
                     at: Some(doc.line_col(span.start)),
                 },
@@ -182,6 +189,10 @@ impl Config {
         for (i, rule) in self.pingback.rules.iter().enumerate() {
             rule.validate()
                 .map_err(|why| invalid(format!("pingback.rules[{i}]"), why))?;
+        }
+        for (i, rule) in self.api.rules.iter().enumerate() {
+            rule.validate()
+                .map_err(|why| invalid(format!("api.rules[{i}]"), why))?;
         }
         Ok(())
     }

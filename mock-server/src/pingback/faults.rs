@@ -14,7 +14,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::retry::RetryPolicy;
-use crate::{dist::Distribution, model::TaskKind, rules};
+use crate::{
+    dist::Distribution,
+    model::TaskKind,
+    rules::{self, OrdinalRange},
+};
 
 /// One ordered fault rule, in the syntax the mock's TOML config (`[[pingback.rules]]`), the
 /// admin API (`PUT /__admin/pingback/rules`, JSON of the same shape) and the conformance
@@ -160,13 +164,8 @@ impl FaultRule {
     /// names the offending key (`duplicate.copies must be ...`), which config errors point at.
     pub(crate) fn validate(&self) -> Result<(), String> {
         rules::check_probability(self.probability)?;
-        if let Some(t) = &self.matches.tasks
-            && (t.from == 0 || t.from > t.to)
-        {
-            return Err(format!(
-                "match.tasks: need 1 <= from <= to, got from = {}, to = {}",
-                t.from, t.to
-            ));
+        if let Some(t) = &self.matches.tasks {
+            t.validate("match.tasks")?;
         }
         self.fault.validate()
     }
@@ -213,16 +212,6 @@ pub struct RuleMatch {
     /// A substring of the callback URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-}
-
-/// An inclusive range of task ordinals (1 = the first accepted task).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct OrdinalRange {
-    /// First ordinal.
-    pub from: u64,
-    /// Last ordinal.
-    pub to: u64,
 }
 
 /// What a rule does to a task's pingback.

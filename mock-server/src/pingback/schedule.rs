@@ -244,7 +244,8 @@ mod tests {
     use super::*;
     use crate::{
         model::TaskKind,
-        pingback::faults::{DuplicateFault, OrdinalRange, RuleMatch},
+        pingback::faults::{DuplicateFault, RuleMatch},
+        rules::OrdinalRange,
     };
 
     fn facts(id: u64, ordinal: u64) -> TaskFacts<'static> {

@@ -10,6 +10,7 @@ use std::{
 
 use super::{MockServer, StartError};
 use crate::{
+    api_faults::ApiFaultRule,
     config::{AccountConfig, BusyMode, Config},
     dist::Distribution,
     model::{Dialect, TaskIdEncoding, TaskKind},
@@ -169,6 +170,13 @@ impl MockServerBuilder {
     /// applies to a task wins).
     pub fn rule(mut self, rule: FaultRule) -> Self {
         self.config.pingback.rules.push(rule);
+        self
+    }
+
+    /// `[[api.rules]]`: one more API fault rule, after those given so far (the first that
+    /// applies to a request wins).
+    pub fn api_rule(mut self, rule: ApiFaultRule) -> Self {
+        self.config.api.rules.push(rule);
         self
     }
 

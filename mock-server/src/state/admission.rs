@@ -1,14 +1,24 @@
-//! What every API request passes first: the key check, the opt-in rate-limit penalties
-//! ([`crate::limits`]), and the transient API faults (`[api] server-error-rate`,
-//! `http-error-rate`) drawn per request from the seed.
+//! What every API request passes first: the API fault drawn for it (the rule engine over
+//! `[[api.rules]]`, the legacy `[api] server-error-rate` and `http-error-rate` among them,
+//! one seeded stream per request ordinal), then the key check and the opt-in rate-limit
+//! penalties ([`crate::limits`]).
 
-use std::{net::SocketAddr, sync::atomic::Ordering};
+use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use super::MockState;
 use crate::{
+    api_faults::{ApiFault, ENDPOINTS, RequestFacts},
     codes::Code,
+    rules,
     seed::{self, Stream},
 };
+
+/// How far apart the endpoints' request ordinals sit in the API fault stream's subjects
+/// (`in.php` from 0, as the legacy rates drew; `res.php` from 2^40; `solve.php` from 2^41).
+const ENDPOINT_STRIDE: u64 = 1 << 40;
+
+/// The longest delay a `delay` fault draws (a `"never"` distribution is a day).
+const MAX_DELAY: Duration = Duration::from_secs(86_400);
 
 /// The key check shared by both endpoints.
 pub(crate) enum KeyCheck {
@@ -18,13 +28,15 @@ pub(crate) enum KeyCheck {
     Err(Code),
 }
 
-/// A transient fault the API answers with instead of doing its job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ApiFault {
-    /// HTTP 503 with an empty body.
-    Http503,
-    /// `ERROR_SERVER_ERROR` (HTTP 200).
-    ServerError,
+/// A fault drawn for a request.
+#[derive(Clone, Debug)]
+pub(crate) struct DrawnFault {
+    /// What to do.
+    pub(crate) fault: ApiFault,
+    /// The delay drawn, for a `delay` fault.
+    pub(crate) delay: Option<Duration>,
+    /// The journal's words for it (`html 502`, `delay 1.2s (slow polls)`).
+    pub(crate) description: Arc<str>,
 }
 
 impl MockState {
@@ -103,23 +115,39 @@ impl MockState {
         }
     }
 
-    /// Draws the transient API fault for the next request, if any: the
-    /// seeded stream is indexed by the request's arrival number, so a run with
-    /// the same requests in the same order gets the same faults.
-    pub(crate) fn api_fault(&self, submit: bool) -> Option<ApiFault> {
-        let cfg = &*self.0.config;
-        let api = &cfg.api;
-        if api.http_error_rate <= 0.0 && (!submit || api.server_error_rate <= 0.0) {
+    /// Draws the API fault of a request, if a rule applies: the request takes the next
+    /// ordinal of its endpoint, and the rules draw from that ordinal's own seeded stream, so a
+    /// run with the same requests in the same order gets the same faults.
+    pub(crate) fn api_fault(
+        &self,
+        endpoint: &'static str,
+        action: Option<&str>,
+        http_method: &str,
+    ) -> Option<DrawnFault> {
+        let index = ENDPOINTS.iter().position(|e| *e == endpoint).unwrap_or(0);
+        let ordinal = self.0.api_requests[index].fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.0.api_rules_any.load(Ordering::Relaxed) {
             return None;
         }
-        let n = self.0.api_requests.fetch_add(1, Ordering::Relaxed);
-        let mut rng = seed::stream(cfg.seed, Stream::Api, n);
-        if seed::chance(&mut rng, api.http_error_rate) {
-            return Some(ApiFault::Http503);
-        }
-        if submit && seed::chance(&mut rng, api.server_error_rate) {
-            return Some(ApiFault::ServerError);
-        }
-        None
+        let rules = self.api_rules();
+        let subject = (ordinal - 1).wrapping_add(index as u64 * ENDPOINT_STRIDE);
+        let mut rng = seed::stream(self.0.config.seed, Stream::Api, subject);
+        let facts = RequestFacts {
+            endpoint,
+            action,
+            http_method,
+            ordinal,
+        };
+        let rule = &rules[rules::first_applicable(&rules, &facts, &mut rng)?];
+        let delay = match &rule.fault {
+            ApiFault::None => return None,
+            ApiFault::Delay(d) => Some(d.sample(&mut rng).unwrap_or(MAX_DELAY).min(MAX_DELAY)),
+            _ => None,
+        };
+        Some(DrawnFault {
+            fault: rule.fault.clone(),
+            delay,
+            description: Arc::from(rule.describe(delay)),
+        })
     }
 }

@@ -1,10 +1,10 @@
 //! Steering a running mock (the admin API and tests): force a task's result, fire a
-//! pingback by hand, read and replace the fault rules.
+//! pingback by hand, read and replace the fault rules (pingback and API).
 
 use std::{cmp::Reverse, sync::Arc};
 
 use super::{MockState, TaskState, TaskView, tasks::Forced};
-use crate::{codes::Code, pingback::faults::FaultRule};
+use crate::{api_faults::ApiFaultRule, codes::Code, pingback::faults::FaultRule};
 
 /// Why a task cannot be forced.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -154,5 +154,23 @@ impl MockState {
     /// them.
     pub(crate) fn set_rules(&self, rules: Vec<FaultRule>) {
         *self.0.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    }
+
+    /// The ordered API fault rules in effect (the legacy rates among them).
+    pub(crate) fn api_rules(&self) -> Arc<Vec<ApiFaultRule>> {
+        self.0
+            .api_rules
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the API fault rules (validated by the caller); requests from now on use them.
+    pub(crate) fn set_api_rules(&self, rules: Vec<ApiFaultRule>) {
+        let any = !rules.is_empty();
+        *self.0.api_rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        self.0
+            .api_rules_any
+            .store(any, std::sync::atomic::Ordering::Relaxed);
     }
 }

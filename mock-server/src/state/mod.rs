@@ -15,8 +15,9 @@
 //!
 //! A request meets them in this order:
 //!
-//! - [`admission`]: the key check and the rate-limit penalties every request passes first,
-//!   and the transient API faults drawn per request;
+//! - [`admission`]: the API fault drawn for each request (the rule engine over its
+//!   endpoint's request ordinal), then the key check and the rate-limit penalties every
+//!   request passes;
 //! - [`tasks`]: the task store: submit (its fate, schedule and thread), `get`, reports,
 //!   expiry;
 //! - [`accounts`]: per-account thread slots and the `queue` busy mode, balance, 2captcha's
@@ -39,7 +40,10 @@ mod views;
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, RwLock, atomic::AtomicU64},
+    sync::{
+        Arc, Mutex, MutexGuard, RwLock,
+        atomic::{AtomicBool, AtomicU64},
+    },
     time::Duration,
 };
 
@@ -51,7 +55,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use self::tasks::needs_conflicting_code;
 use self::{accounts::Account, tasks::Task};
 pub(crate) use self::{
-    admission::{ApiFault, KeyCheck},
+    admission::{DrawnFault, KeyCheck},
     control::ForceResult,
 };
 pub use self::{
@@ -60,6 +64,7 @@ pub use self::{
     views::{InboundRequest, TaskView},
 };
 use crate::{
+    api_faults::ApiFaultRule,
     clock::{Clock, SimTime},
     config::{Config, DEFAULT_FIRST_TASK_ID},
     journal::Journal,
@@ -102,13 +107,18 @@ struct Inner {
     /// read without the world lock by every request.
     keys: HashMap<String, u32>,
     rules: RwLock<Arc<Vec<FaultRule>>>,
+    /// API fault rules, and whether there are any (read without the lock by every request).
+    api_rules: RwLock<Arc<Vec<ApiFaultRule>>>,
+    api_rules_any: AtomicBool,
     world: Mutex<World>,
     clock: Clock,
     inbound: Journal<InboundRequest>,
     dispatcher: Dispatcher,
     finish_notify: Notify,
     cancel: CancellationToken,
-    api_requests: AtomicU64,
+    /// Requests per endpoint since start or reset (`in.php`, `res.php`, `solve.php`): each
+    /// request's ordinal at its endpoint, which API fault rules match and draw on.
+    api_requests: [AtomicU64; 3],
     /// Rate-limit counters (only touched when `[api.rate-limits]` is configured).
     limiter: Limiter,
 }
@@ -163,6 +173,8 @@ impl MockState {
         let world = world_for(&config);
         let inner = Inner {
             rules: RwLock::new(Arc::new(config.pingback.rules.clone())),
+            api_rules: RwLock::new(Arc::new(config.api.effective_rules())),
+            api_rules_any: AtomicBool::new(!config.api.effective_rules().is_empty()),
             inbound: Journal::new(config.journal.capacity),
             keys: keys_for(&world),
             config: Arc::new(config),
@@ -171,7 +183,7 @@ impl MockState {
             dispatcher,
             finish_notify: Notify::new(),
             cancel,
-            api_requests: AtomicU64::new(0),
+            api_requests: Default::default(),
             limiter: Limiter::default(),
         };
         let state = MockState(Arc::new(inner));
@@ -201,6 +213,11 @@ impl MockState {
         &self.0.dispatcher
     }
 
+    /// Resolves when the mock shuts down (a stalled or delayed answer does not hold it up).
+    pub(crate) async fn cancelled(&self) {
+        self.0.cancel.cancelled().await;
+    }
+
     /// Simulated time since start.
     pub(crate) fn now(&self) -> Duration {
         self.0.clock.now().as_duration()
@@ -221,10 +238,11 @@ impl MockState {
     pub(crate) fn reset(&self) {
         let cfg = &*self.0.config;
         *self.world() = world_for(cfg);
-        self.0
-            .api_requests
-            .store(0, std::sync::atomic::Ordering::Relaxed);
+        for n in &self.0.api_requests {
+            n.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         self.set_rules(cfg.pingback.rules.clone());
+        self.set_api_rules(cfg.api.effective_rules());
         self.0.inbound.clear();
         self.0.limiter.clear();
         self.0.dispatcher.reset();

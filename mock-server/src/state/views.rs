@@ -39,6 +39,12 @@ pub struct InboundRequest {
     pub answer: Cow<'static, str>,
     /// The client's address, when known.
     pub remote: Option<SocketAddr>,
+    /// The API fault applied to the request, in the journal's words (`html 502`, `reset`,
+    /// `delay 1.2s`, `answer ERROR_SERVER_ERROR`, with the rule's name in brackets), if any.
+    /// `answer` then says what the client got: `HTTP 502`, `(reset: no answer)`,
+    /// `(stalled: no answer)`, `(truncated: OK|...)`, the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<std::sync::Arc<str>>,
 }
 
 /// One line: `at 1.5s GET res.php action=get task 74000000001 -> CAPCHA_NOT_READY`.
@@ -63,7 +69,11 @@ impl std::fmt::Display for InboundRequest {
         } else {
             ""
         };
-        write!(f, " -> {answer}{cut}")
+        write!(f, " -> {answer}{cut}")?;
+        match &self.fault {
+            Some(fault) => write!(f, " [fault: {fault}]"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -12,6 +12,7 @@
 //!   against it.
 
 mod admin_api;
+mod api_faults;
 mod binary;
 mod pingback;
 mod public_api;

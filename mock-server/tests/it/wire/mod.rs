@@ -439,6 +439,7 @@ wire_cases!(
     report_window,
     pingback_registration_ownership,
     escalating_blocks,
+    api_fault_answers,
     solve_php,
     oversized_bodies,
 );
