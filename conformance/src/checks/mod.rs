@@ -55,8 +55,37 @@ pub(crate) fn run_all(rec: &RunRecord) -> Vec<CheckResult> {
     {
         out.push(limits::rate_limit_respected(&ix, burst.ban));
     }
+    if rec.caps.observes_app {
+        fault_checks(&ix, &mut out);
+    }
     out.push(outcomes::summary(&ix));
     out
+}
+
+/// What the API's faults and blocks ask of a client, graded where the scenario sets them up:
+/// no second task after a failed poll (`[[api-faults]]`), a wait after busy answers (busy
+/// answers on demand, or blocks that punish hammering), no request during a block.
+fn fault_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
+    let api = &ix.rec.scenario.mock.api;
+    let limits = &api.rate_limits;
+    let answers = |codes: &[&str]| {
+        api.rules.iter().any(|r| {
+            matches!(&r.fault, captchaai_mock::ApiFault::Answer(code) if codes.contains(&code.as_str()))
+        })
+    };
+    let blocks = limits.no_slot_block.is_some()
+        || limits.zero_balance_block.is_some()
+        || limits.queue_block.is_some()
+        || limits.bad_key_block.is_some();
+    if !api.rules.is_empty() {
+        out.push(polling::no_resubmit(ix));
+    }
+    if blocks || answers(&["ERROR_NO_SLOT_AVAILABLE", "ERROR_ZERO_BALANCE"]) {
+        out.push(limits::busy_backoff(ix));
+    }
+    if blocks || answers(&["ERROR: 1001", "ERROR: 1002", "ERROR: 1003", "ERROR: 1004"]) {
+        out.push(limits::blocks(ix));
+    }
 }
 
 /// What the application side shows: results, errors, polls, the strategy.
@@ -73,7 +102,7 @@ fn app_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     }
     if matches!(
         rec.scenario.expect.outcome,
-        ExpectedOutcome::InvalidKey | ExpectedOutcome::BadInput
+        ExpectedOutcome::InvalidKey | ExpectedOutcome::BadInput | ExpectedOutcome::NoFunds
     ) {
         out.push(polling::no_fatal_retry(ix));
     }

@@ -164,6 +164,7 @@ pub(super) fn expected_error(o: ExpectedOutcome) -> Option<AppErrorKind> {
         ExpectedOutcome::Timeout => Some(AppErrorKind::Timeout),
         ExpectedOutcome::InvalidKey => Some(AppErrorKind::InvalidKey),
         ExpectedOutcome::BadInput => Some(AppErrorKind::BadInput),
+        ExpectedOutcome::NoFunds => Some(AppErrorKind::NoThreads),
         ExpectedOutcome::GroundTruth => None,
     }
 }

@@ -148,3 +148,30 @@ pub(super) fn no_fatal_retry(ix: &Index<'_>) -> CheckResult {
         )
     }
 }
+
+/// One accepted task per workload task: a failure while polling was met by polling again,
+/// never by submitting the captcha again.
+pub(super) fn no_resubmit(ix: &Index<'_>) -> CheckResult {
+    let c = CheckId::NoResubmit;
+    let accepted: Vec<&Entry> = ix
+        .submits()
+        .into_iter()
+        .filter(|e| matches!(e.event, Event::Submit { task: Some(_), .. }))
+        .collect();
+    let tasks = ix.tasks.len();
+    if accepted.len() <= tasks {
+        return c.ok(format!(
+            "{} task(s) accepted for {tasks} workload task(s)",
+            accepted.len()
+        ));
+    }
+    c.fail(
+        format!(
+            "{} tasks accepted for {tasks} workload task(s)",
+            accepted.len()
+        ),
+        format!("at most {tasks} accepted submit(s)"),
+        accepted.len().to_string(),
+        accepted.into_iter().take(20).cloned().collect(),
+    )
+}

@@ -214,6 +214,27 @@ registry! {
         proves: "after a MAX_USER_TURN answer the client sends no submit until the ban lifts (submits already in flight excepted)",
         fix: "on MAX_USER_TURN, pause every submit of the account until the ban lifts instead of retrying at once",
     }
+    /// One accepted task per workload task.
+    NoResubmit {
+        id: "no-resubmit",
+        title: "a failed poll never leads to a second task",
+        proves: "each workload task was accepted once: an HTML error page, a reset, a stall, a cut answer or a transient error was met by asking again, never by submitting the captcha again",
+        fix: "retry the request that failed (a poll: with backoff, within the deadline); submit again only when the submit itself was refused",
+    }
+    /// Busy answers are retried after a wait.
+    BusyBackoff {
+        id: "busy-backoff",
+        title: "after a busy answer, a task waits before it submits again",
+        proves: "after ERROR_NO_SLOT_AVAILABLE or ERROR_ZERO_BALANCE no task submitted again within 5 s: at most one busy-answered submit per task in any 5 s",
+        fix: "on ERROR_NO_SLOT_AVAILABLE wait about 5 s before submitting again (2captcha), on ERROR_ZERO_BALANCE ask threadsinfo and wait 8 s or stop (CaptchaAI's SDK); never resubmit at once",
+    }
+    /// No request during a block.
+    Blocks {
+        id: "blocks",
+        title: "no request while an ERROR: 100x block lasts",
+        proves: "after an ERROR: 1001 to 1004 answer the client sent nothing more to the API until the block lifted (requests already in flight excepted)",
+        fix: "treat ERROR: 1001 to 1004 as a block of the account: send nothing for its duration (10 min, 5 min, 30 s, 10 min) or fail the tasks",
+    }
     /// Informational counts.
     Summary {
         id: "summary",

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use captchaai_mock::{Config as MockConfig, FaultRule, TaskKind, TomlLocator};
+use captchaai_mock::{ApiFaultRule, Config as MockConfig, FaultRule, TaskKind, TomlLocator};
 use serde::Serialize;
 
 pub(crate) use discover::discover;
@@ -160,12 +160,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario, Box<ScenarioError>> {
             .message()
             .contains("unknown field")
             .then(|| "check the spelling against scenarios/schema.json".to_owned());
-        // toml points an error in any `[[faults]]` rule at the first one.
-        let (span, message) =
-            match TomlLocator::new(text).failing_element::<FaultRule>("faults", &e) {
-                Some((i, span)) => (Some(span), format!("faults[{i}]: {}", e.message())),
-                None => (e.span(), e.message().to_owned()),
-            };
+        // toml points an error in any `[[faults]]` or `[[api-faults]]` rule at the first one.
+        let doc = TomlLocator::new(text);
+        let failing = doc
+            .failing_element::<FaultRule>("faults", &e)
+            .map(|(i, span)| (span, format!("faults[{i}]")))
+            .or_else(|| {
+                doc.failing_element::<ApiFaultRule>("api-faults", &e)
+                    .map(|(i, span)| (span, format!("api-faults[{i}]")))
+            });
+        let (span, message) = match failing {
+            Some((span, rule)) => (Some(span), format!("{rule}: {}", e.message())),
+            None => (e.span(), e.message().to_owned()),
+        };
         Box::new(ScenarioError::new(path, text, span, message, help))
     })?;
     validate::validate(raw, text, path)

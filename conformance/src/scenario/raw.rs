@@ -9,8 +9,8 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use captchaai_mock::{
-    BusyMode, Dialect, Distribution, FaultRule, RateLimitConfig, RetryPolicy, TaskIdEncoding,
-    TaskKind,
+    ApiFaultRule, BusyMode, Dialect, Distribution, FaultRule, RateLimitConfig, RetryPolicy,
+    TaskIdEncoding, TaskKind,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,10 @@ pub(crate) struct RawScenario {
     /// Pingback fault rules, in order; the first that applies to a task wins.
     #[serde(default)]
     pub(crate) faults: Vec<FaultRule>,
+    /// API fault rules (`in.php`, `res.php`), in order; the first that applies to a request
+    /// wins. The mock's `[[api.rules]]` syntax.
+    #[serde(default)]
+    pub(crate) api_faults: Vec<ApiFaultRule>,
     /// Pingback delivery policy.
     #[serde(default)]
     pub(crate) pingback: RawPingback,
@@ -71,7 +75,8 @@ pub enum ScenarioKind {
     /// Client and receiver together (the default).
     #[default]
     EndToEnd,
-    /// The client's API etiquette only (polling, retries, timeouts); runs with `--client-cmd`.
+    /// The client's API etiquette only (polling, retries, timeouts, falling back from a
+    /// pingback that does not come); runs with `--client-cmd`.
     Client,
     /// The pingback endpoint only, graded from the HTTP side; runs with `--receiver`.
     Receiver,
@@ -375,6 +380,8 @@ pub enum ExpectedOutcome {
     InvalidKey,
     /// A bad-input error, without retries.
     BadInput,
+    /// A no-threads error (no funds, no plan), without resubmitting.
+    NoFunds,
 }
 
 /// How results should reach the application.

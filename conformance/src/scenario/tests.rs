@@ -66,6 +66,52 @@ fn errors_name_file_line_and_column() {
     assert!(e.location.ends_with(":11:18"), "{}", e.location);
 }
 
+/// `[[api-faults]]` rules are the mock's `[[api.rules]]`: checked as they parse, each error
+/// pointed at its own rule; and a client scenario takes polling or pingback-with-fallback.
+#[test]
+fn api_fault_rules_and_client_strategies() {
+    let good = GOOD.replace(
+        "[workload]",
+        "[[api-faults]]
+match = { endpoints = [\"res.php\"] }
+fault = { status = 502, body = \"html\" }
+[workload]",
+    );
+    let s = parse(&good, Path::new("x/y.toml")).unwrap();
+    assert_eq!(s.mock.api.rules.len(), 1);
+
+    let bad = good.replace(
+        "[workload]",
+        "[[api-faults]]
+fault = { status = 502, stall = \"1s\" }
+[workload]",
+    );
+    let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+    assert!(e.message.contains("exactly one of"), "{}", e.message);
+    assert!(
+        e.location.ends_with(":11:9"),
+        "the second rule's fault: {}",
+        e.location
+    );
+
+    let client = |strategy: &str| {
+        parse(
+            &format!("{GOOD}kind = \"client\"\n[subject]\nstrategy = \"{strategy}\"\n")
+                .replacen("kind = \"client\"\n", "", 1)
+                .replacen("seed = 7", "seed = 7\nkind = \"client\"", 1),
+            Path::new("x/y.toml"),
+        )
+    };
+    assert!(client("poll-only").is_ok());
+    assert!(client("pingback-with-fallback").is_ok());
+    let e = client("pingback-only").unwrap_err();
+    assert!(
+        e.message.contains("pingback-with-fallback"),
+        "{}",
+        e.message
+    );
+}
+
 /// Values that parse but are out of range point at themselves, under the
 /// scenario's own key, not at the top of the file.
 #[test]

@@ -233,10 +233,10 @@ impl Validator<'_> {
                 s.router.span(),
                 "subject.router needs a pingback strategy: the router is fed by the pingback store",
             ))
-        } else if raw.kind == ScenarioKind::Client && !poll_only {
+        } else if raw.kind == ScenarioKind::Client && strategy == StrategyName::PingbackOnly {
             Some((
                 s.strategy.span(),
-                "a `kind = \"client\"` scenario grades polling etiquette and needs `strategy = \"poll-only\"`",
+                "a `kind = \"client\"` scenario grades what the client does with the API and needs `strategy = \"poll-only\"` or `\"pingback-with-fallback\"`",
             ))
         } else if raw.kind == ScenarioKind::Receiver && poll_only {
             Some((
@@ -309,6 +309,7 @@ impl Validator<'_> {
         mock.api.http_error_rate = m.http_error_rate;
         mock.api.rate_limits = m.rate_limits.clone();
         mock.pingback.rules = raw.faults.clone();
+        mock.api.rules = raw.api_faults.clone();
         mock.pingback.retry = raw.pingback.retry.clone();
         mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;
         mock.pingback.journal_capacity = (total as usize * 8).clamp(10_000, 1_000_000);
@@ -346,6 +347,9 @@ impl Validator<'_> {
 /// where the mock's config nests (`solving.unsolvable-rate` is
 /// `mock.unsolvable-rate`), and its one account is `[mock]` itself.
 fn scenario_field(field: &str) -> String {
+    if let Some(rest) = field.strip_prefix("api.rules") {
+        return format!("api-faults{rest}");
+    }
     for (mock, scenario) in [
         ("solving.", "mock."),
         ("api.", "mock."),

@@ -158,27 +158,45 @@ pub enum AnswerClass {
     WrongRequest,
     /// `MAX_USER_TURN`: too many submits at once; the account is banned for a while.
     MaxUserTurn,
+    /// No answer from the service (an HTTP error page, a connection closed, stalled or cut
+    /// short: the mock journals these as `HTTP 502`, `(reset: no answer)`, ...) or a
+    /// transient error (`ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`): the same
+    /// request may be sent again.
+    Transient,
+    /// Every thread busy, or no funds: `ERROR_NO_SLOT_AVAILABLE`, `ERROR_ZERO_BALANCE`.
+    Busy,
+    /// One of 2captcha's blocks, `ERROR: 1001` to `ERROR: 1005`: no request until it lifts.
+    Blocked,
     /// Anything else: `OK|...`, the task's answer or failure, another error.
     Other,
 }
 
 impl AnswerClass {
     fn of(text: &str) -> Self {
-        if text == "CAPCHA_NOT_READY" {
-            AnswerClass::NotReady
-        } else if text.starts_with("ERROR_WRONG") || text.starts_with("ERROR_KEY") {
-            AnswerClass::WrongRequest
-        } else if text.contains("MAX_USER_TURN") {
-            AnswerClass::MaxUserTurn
-        } else {
-            AnswerClass::Other
+        match text {
+            "CAPCHA_NOT_READY" => AnswerClass::NotReady,
+            "ERROR_SERVER_ERROR" | "ERROR_INTERNAL_SERVER_ERROR" => AnswerClass::Transient,
+            "ERROR_NO_SLOT_AVAILABLE" | "ERROR_ZERO_BALANCE" => AnswerClass::Busy,
+            _ if text.starts_with("ERROR_WRONG") || text.starts_with("ERROR_KEY") => {
+                AnswerClass::WrongRequest
+            }
+            _ if text.contains("MAX_USER_TURN") => AnswerClass::MaxUserTurn,
+            _ if text.starts_with("ERROR: 100") => AnswerClass::Blocked,
+            _ if text.starts_with("HTTP ") || text.starts_with('(') => AnswerClass::Transient,
+            _ => AnswerClass::Other,
         }
     }
 
     /// For a poll: true when the answer settles the task (a result, a failure, or an error
-    /// that is not about the request itself), so polling should stop.
+    /// that is not about the request itself nor passing), so polling should stop.
     pub fn ends_polling(self) -> bool {
-        !matches!(self, AnswerClass::NotReady | AnswerClass::WrongRequest)
+        !matches!(
+            self,
+            AnswerClass::NotReady
+                | AnswerClass::WrongRequest
+                | AnswerClass::Transient
+                | AnswerClass::Blocked
+        )
     }
 }
 
@@ -314,6 +332,20 @@ mod tests {
         assert_eq!(class("OK|03AFY"), AnswerClass::Other);
         assert!(class("ERROR_CAPTCHA_UNSOLVABLE").ends_polling());
         assert!(!class("CAPCHA_NOT_READY").ends_polling());
+        // What the mock journals for an API fault: no answer, ask again.
+        for t in [
+            "HTTP 502",
+            "(reset: no answer)",
+            "(stalled: no answer)",
+            "(truncated: OK|1)",
+            "ERROR_SERVER_ERROR",
+        ] {
+            assert_eq!(class(t), AnswerClass::Transient, "{t}");
+            assert!(!class(t).ends_polling(), "{t}");
+        }
+        assert_eq!(class("ERROR: 1001"), AnswerClass::Blocked);
+        assert!(!class("ERROR: 1005").ends_polling());
+        assert_eq!(class("ERROR_NO_SLOT_AVAILABLE"), AnswerClass::Busy);
     }
 
     #[test]

@@ -28,13 +28,19 @@
 //!   [`MAX_NOTED_LINES`] are noted), and so is what a line holds past [`MAX_LINE`];
 //! - exit: 0 once every task has a line. Once it has reported everything the
 //!   program has [`EXIT_GRACE`] to exit by itself; a non-zero status, or still
-//!   running then, fails `run-completed`.
+//!   running then, fails `run-completed`;
+//! - pingbacks, in a `kind = "client"` scenario with `strategy = "pingback-with-fallback"`:
+//!   `CAPTCHAAI_PINGBACK_URL` (pass it as `pingback`; the harness receives the callbacks),
+//!   `CAPTCHAAI_PINGBACK_RESULTS` (a URL with `{id}`: 200 and the code the callback brought,
+//!   404 while none came, as the application's own store would answer) and
+//!   `CAPTCHAAI_FALLBACK_SECONDS` (the scenario's quiet period before polling, simulated).
 //!
 //! Its whole process group is stopped at the end (whatever it left running
 //! too), or at the scenario's deadline plus a margin.
 
 mod driver;
 mod output;
+mod relay;
 
 use std::{collections::BTreeMap, process::Stdio, sync::Arc, time::Duration};
 
@@ -43,6 +49,7 @@ use tokio::io::AsyncWriteExt;
 use super::{BoxFuture, Capabilities, RunContext, Started, Subject, tasks};
 use crate::scenario::{Scenario, ScenarioKind, StrategyName, WorkTask};
 use driver::{ClientDriver, ClientShared};
+use relay::Relay;
 
 /// How long a client program that reported every task has to exit by itself.
 pub(crate) const EXIT_GRACE: Duration = Duration::from_secs(5);
@@ -60,6 +67,12 @@ fn task_line(task: &WorkTask) -> serde_json::Value {
     serde_json::json!({ "ref": task.ordinal.to_string(), "method": task.kind.name(), "params": params })
 }
 
+/// A scenario whose client program uses pingbacks: a `kind = "client"` scenario with a
+/// pingback strategy (the harness relays the callbacks to it).
+fn uses_relay(scenario: &Scenario) -> bool {
+    scenario.kind == ScenarioKind::Client && scenario.subject.strategy != StrategyName::PollOnly
+}
+
 /// Any client program, run as a command (see the module docs for the contract).
 #[derive(Clone, Debug)]
 pub(crate) struct ExternalClient {
@@ -70,8 +83,10 @@ pub(crate) struct ExternalClient {
 }
 
 impl ExternalClient {
-    /// `sh -c CMD` with the contract's environment, its pipes, in a process group of its own.
-    fn command(&self, ctx: &RunContext) -> tokio::process::Command {
+    /// `sh -c CMD` with the contract's environment, its pipes, in a process group of its own;
+    /// `pingback` is the relay's callback URL and results URL, when the scenario uses
+    /// pingbacks.
+    fn command(&self, ctx: &RunContext, pingback: Option<(&str, &str)>) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c")
             .arg(&self.cmd)
@@ -83,11 +98,26 @@ impl ExternalClient {
                 ctx.scenario.subject.deadline.as_secs_f64().to_string(),
             )
             .env("CAPTCHAAI_SCENARIO", &ctx.scenario.id)
+            .env_remove("CAPTCHAAI_PINGBACK_URL")
+            .env_remove("CAPTCHAAI_PINGBACK_RESULTS")
+            .env_remove("CAPTCHAAI_FALLBACK_SECONDS")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .process_group(0);
+        if let Some((url, results)) = pingback {
+            cmd.env("CAPTCHAAI_PINGBACK_URL", url)
+                .env("CAPTCHAAI_PINGBACK_RESULTS", results)
+                .env(
+                    "CAPTCHAAI_FALLBACK_SECONDS",
+                    ctx.scenario
+                        .subject
+                        .fallback_after
+                        .as_secs_f64()
+                        .to_string(),
+                );
+        }
         if let Some(ca) = &ctx.ca_path {
             for var in [
                 "SSL_CERT_FILE",
@@ -108,20 +138,29 @@ impl Subject for ExternalClient {
     }
 
     fn capabilities(&self, scenario: &Scenario) -> Capabilities {
+        let relay = uses_relay(scenario);
         Capabilities {
-            hosts_receiver: false,
+            // The harness's relay receives the program's callbacks: it refuses nothing, so
+            // neither registration nor a secret is graded.
+            hosts_receiver: relay,
             in_process: false,
+            registered_only: false,
+            secret: false,
             mock_tls: self.tls,
             ..Capabilities::in_process(scenario)
         }
     }
 
     fn supports(&self, scenario: &Scenario) -> Result<(), String> {
-        if scenario.subject.strategy != StrategyName::PollOnly || !scenario.inject.is_empty() {
-            return Err("needs a pingback receiver: --client-cmd grades polling clients".into());
-        }
         if scenario.kind == ScenarioKind::Receiver {
             return Err("a receiver scenario".into());
+        }
+        if (scenario.subject.strategy != StrategyName::PollOnly && !uses_relay(scenario))
+            || !scenario.inject.is_empty()
+        {
+            return Err(
+                "needs a pingback receiver: --client-cmd grades polling clients, and pingback clients in `kind = \"client\"` scenarios".into(),
+            );
         }
         Ok(())
     }
@@ -130,8 +169,18 @@ impl Subject for ExternalClient {
     fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
         let this = self.clone();
         Box::pin(async move {
+            let relay = Relay::default();
+            let pingback = match (&ctx.receiver_base, uses_relay(&ctx.scenario)) {
+                (Some(base), true) => {
+                    Some((format!("{base}/pingback"), relay.serve_results().await?))
+                }
+                _ => None,
+            };
             let mut child = this
-                .command(&ctx)
+                .command(
+                    &ctx,
+                    pingback.as_ref().map(|(u, r)| (u.as_str(), r.as_str())),
+                )
                 .spawn()
                 .map_err(|e| format!("cannot run `{}`: {e}", this.cmd))?;
             let pid = child.id();
@@ -162,8 +211,8 @@ impl Subject for ExternalClient {
                 ctx.scenario.tasks.len(),
             );
             Ok(Started {
-                receiver: None,
-                callback_url: None,
+                receiver: pingback.is_some().then(|| relay.receiver()),
+                callback_url: pingback.map(|(url, _)| url),
                 driver: Arc::new(driver),
                 probe: None,
             })
