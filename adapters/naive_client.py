@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """A naive CaptchaAI client the conformance harness must catch.
 
-It does what copy-pasted snippets often do: submit, then poll res.php in a tight
-loop from the first moment (no initial wait, no interval) and never give up.
+It does what copy-pasted snippets often do: submit (again at once while the answer is
+busy), then poll res.php in a tight loop from the first moment (no initial wait, no
+interval) and never give up; with a callback URL it waits for the callback alone and never
+polls, as official clients do once a callback is set (2captcha-python's `solve`). Any answer
+that is not JSON (an HTML error page) or no answer at all kills the task's thread.
 Standard library only. Same stdin/stdout contract as the SDK adapter.
 """
 
@@ -11,11 +14,15 @@ import os
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
 BASE = os.environ["CAPTCHAAI_BASE_URL"]
 KEY = os.environ["CAPTCHAAI_KEY"]
+PINGBACK = os.environ.get("CAPTCHAAI_PINGBACK_URL")
+RESULTS = os.environ.get("CAPTCHAAI_PINGBACK_RESULTS", "")
+BUSY = {"ERROR_NO_SLOT_AVAILABLE", "ERROR_ZERO_BALANCE"}
 _out = threading.Lock()
 
 
@@ -31,13 +38,30 @@ def emit(obj):
         sys.stdout.flush()
 
 
+def wait_for_callback(task_id):
+    """The callback's code, however long it takes: no deadline, no polling."""
+    while True:
+        try:
+            with urllib.request.urlopen(RESULTS.replace("{id}", task_id), timeout=30) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError:
+            time.sleep(0.05)
+
+
 def solve(task):
     ref = task["ref"]
-    sub = call("/in.php", task["params"])
+    params = dict(task["params"], pingback=PINGBACK) if PINGBACK else task["params"]
+    sub = call("/in.php", params)
+    while sub.get("request") in BUSY:  # busy: submit again at once
+        sub = call("/in.php", params)
     if sub.get("status") != 1:
         emit({"ref": ref, "outcome": "error", "error": "api", "code": sub.get("request")})
         return
     task_id = str(sub["request"])
+    if PINGBACK:
+        code = wait_for_callback(task_id)
+        emit({"ref": ref, "task_id": task_id, "outcome": "solved", "answer": code})
+        return
     while True:  # no initial wait, no interval, no deadline
         res = call("/res.php", {"action": "get", "id": task_id})
         if res.get("request") != "CAPCHA_NOT_READY":
