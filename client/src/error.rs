@@ -272,10 +272,33 @@ impl std::error::Error for Error {
 /// Codes that may heal: retried with exponential backoff. The rate-limit penalties are among
 /// them: `MAX_USER_TURN` lifts after about 10 s, `ERROR: 1005` when the client polls less.
 pub(crate) fn is_transient_code(code: &str) -> bool {
+    // Of 2captcha's blocks, the short ones are waited out (every request of the client waits
+    // for a block to lift); a block of minutes (1001, 1002, 1004) is the account's
+    // suspension, reported.
     matches!(
         code,
-        "ERROR_SERVER_ERROR" | "ERROR_INTERNAL_SERVER_ERROR" | "MAX_USER_TURN" | "ERROR: 1005"
+        "ERROR_SERVER_ERROR"
+            | "ERROR_INTERNAL_SERVER_ERROR"
+            | "MAX_USER_TURN"
+            | "ERROR: 1003"
+            | "ERROR: 1005"
     )
+}
+
+/// How long one of 2captcha's blocks keeps the account out, from its code (`ERROR: 1001` to
+/// `ERROR: 1004`), as 2captcha's error list gives the durations (infosimples/node_two_captcha
+/// `src/constants.js`): 10 minutes after a burst of busy answers (1001) or of bad keys
+/// (1004), 5 minutes after a burst of no-funds answers (1002), 30 seconds for a long queue of
+/// busy answers (1003). `ERROR: 1005` (too many polls) lasts as long as the polls keep
+/// coming: it is backed off like `MAX_USER_TURN`, not waited out.
+pub(crate) fn block_length(code: &str) -> Option<std::time::Duration> {
+    let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+    Some(match code.trim() {
+        "ERROR: 1001" | "ERROR: 1004" => minutes(10),
+        "ERROR: 1002" => minutes(5),
+        "ERROR: 1003" => std::time::Duration::from_secs(30),
+        _ => return None,
+    })
 }
 
 /// The SDK's mapping from codes to error classes, with lowercase messages.
@@ -322,6 +345,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn blocks_are_transient_and_last_as_documented() {
+        let min = |m: u64| std::time::Duration::from_secs(m * 60);
+        assert_eq!(block_length("ERROR: 1001"), Some(min(10)));
+        assert_eq!(block_length("ERROR: 1002"), Some(min(5)));
+        assert_eq!(
+            block_length("ERROR: 1003"),
+            Some(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(block_length("ERROR: 1004"), Some(min(10)));
+        assert_eq!(
+            block_length("ERROR: 1005"),
+            None,
+            "backed off, not waited out"
+        );
+        assert_eq!(block_length("ERROR: 1006"), None);
+        assert!(
+            Error::from_api_code("ERROR: 1003").is_transient(),
+            "30 seconds"
+        );
+        assert!(
+            !Error::from_api_code("ERROR: 1004").is_transient(),
+            "10 minutes"
+        );
+        assert!(!Error::from_api_code("ERROR_ZERO_BALANCE").is_transient());
+    }
+
+    #[test]
     fn codes_map_to_the_sdk_taxonomy() {
         let cases = [
             ("ERROR_WRONG_USER_KEY", ErrorKind::InvalidKey),
@@ -333,6 +383,7 @@ mod tests {
             ("ERROR_ZERO_BALANCE", ErrorKind::ThreadLimit),
             ("ERROR_WRONG_CAPTCHA_ID", ErrorKind::Api),
             ("ERROR: 1005", ErrorKind::Api),
+            ("ERROR: 1003", ErrorKind::Api),
             ("SOMETHING_NEW", ErrorKind::Api),
         ];
         for (code, kind) in cases {

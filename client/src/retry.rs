@@ -10,9 +10,12 @@ use rand::{Rng as _, SeedableRng as _};
 /// Two kinds of retry, as in the official SDK (`helpers/retry.py`, `core/orchestrator.py`):
 ///
 /// - **transient failures** (`ERROR_SERVER_ERROR`, `ERROR_INTERNAL_SERVER_ERROR`, HTTP 5xx and
-///   429, connection failures, and, unlike the SDK, the rate-limit penalties `MAX_USER_TURN`
-///   and `ERROR: 1005`): exponential backoff `base * factor^(n-1)`, capped, plus jitter, at
-///   most `max_retries` times in a row;
+///   429, connection failures, and, unlike the SDK, the rate-limit penalties `MAX_USER_TURN`,
+///   `ERROR: 1003` and `ERROR: 1005`): exponential backoff `base * factor^(n-1)`, capped,
+///   plus jitter, at most `max_retries` times in a row. 2captcha's blocks (`ERROR: 1001` to
+///   `1004`) also pause every request of the client until they lift (their documented
+///   duration: 10 minutes for 1001 and 1004, 5 for 1002, 30 seconds for 1003); the long ones
+///   are reported, not retried;
 /// - **busy threads** (`ERROR_ZERO_BALANCE` confirmed by `threadsinfo`, or
 ///   `ERROR_NO_SLOT_AVAILABLE`): a steady `busy_interval` plus jitter, for at most
 ///   `busy_budget` of (tokio) time.

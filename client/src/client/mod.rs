@@ -19,7 +19,7 @@ use reqwest::Url;
 
 pub use account::ThreadsInfo;
 
-use crate::error::{Error, ErrorKind, is_transient_code};
+use crate::error::{Error, ErrorKind, block_length, is_transient_code};
 use crate::retry::{Jitter, RetryPolicy};
 use crate::task::{PollTiming, SubmitMethod, TaskKind};
 use crate::wire::{self, Body, Reply};
@@ -205,6 +205,7 @@ impl ClientBuilder {
                 poll_jitter: self.poll_jitter,
                 submits: AtomicU64::new(0),
                 kinds: Mutex::new(KindMemo::default()),
+                blocked_until: Mutex::new(None),
             }),
         })
     }
@@ -246,6 +247,10 @@ struct Inner {
     poll_jitter: Duration,
     submits: AtomicU64,
     kinds: Mutex<KindMemo>,
+    /// When the block the service last announced lifts (`ERROR: 1001` to `1004`): every
+    /// request of the client waits for it, whichever task learnt of it, so that no task
+    /// knocks while the account is blocked.
+    blocked_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// Remembers the kind of recently submitted tasks so `poll_once(&id)` can parse answers.
@@ -362,6 +367,7 @@ impl Client {
         method: SubmitMethod,
         params: &[(&'static str, String)],
     ) -> Result<String, Error> {
+        self.wait_out_block().await;
         let url = match endpoint {
             Endpoint::In => self.inner.in_url.clone(),
             Endpoint::Res => self.inner.res_url.clone(),
@@ -394,8 +400,46 @@ impl Client {
                     .with_status(status.as_u16()),
             );
         }
-        String::from_utf8(body)
-            .map_err(|e| Error::unexpected("answer body is not utf-8").with_source(e))
+        let text = String::from_utf8(body)
+            .map_err(|e| Error::unexpected("answer body is not utf-8").with_source(e))?;
+        self.note_block(&text);
+        Ok(text)
+    }
+
+    /// Sleeps until the block the service announced lifts, if one is on.
+    async fn wait_out_block(&self) {
+        let until = *self
+            .inner
+            .blocked_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// An answer that announces a block (`ERROR: 1003`, plain or in JSON) pauses every
+    /// request until it lifts.
+    fn note_block(&self, text: &str) {
+        let Some(at) = text.find("ERROR: 100") else {
+            return;
+        };
+        let Some(length) = text.get(at..at + 11).and_then(block_length) else {
+            return;
+        };
+        let until = tokio::time::Instant::now() + length;
+        tracing::debug!(
+            ?length,
+            "the service blocked the account: pausing every request"
+        );
+        let mut blocked = self
+            .inner
+            .blocked_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if blocked.is_none_or(|b| b < until) {
+            *blocked = Some(until);
+        }
     }
 
     /// One request, decoded; transient failures (transport, HTTP 5xx/429, transient codes)
