@@ -17,12 +17,14 @@ DEADLINE = float(os.environ.get("CAPTCHAAI_DEADLINE_SECONDS", "300"))
 PINGBACK, RESULTS = os.environ.get("CAPTCHAAI_PINGBACK_URL"), os.environ.get("CAPTCHAAI_PINGBACK_RESULTS")
 FALLBACK = float(os.environ.get("CAPTCHAAI_FALLBACK_SECONDS", "30"))
 TRANSIENT = {"ERROR_SERVER_ERROR", "ERROR_INTERNAL_SERVER_ERROR", "MAX_USER_TURN", "ERROR: 1005"}
+BLOCKS = {"ERROR: 1001": 600, "ERROR: 1002": 300, "ERROR: 1003": 30, "ERROR: 1004": 600}  # seconds
 BUSY = {"ERROR_ZERO_BALANCE", "ERROR_NO_SLOT_AVAILABLE"}
 FATAL = {"ERROR_WRONG_USER_KEY": "invalid-key", "ERROR_KEY_DOES_NOT_EXIST": "invalid-key",
          "ERROR_CAPTCHA_UNSOLVABLE": "unsolvable"}
 FIRST_WAIT = {"userrecaptcha": 15, "cloudflare_challenge": 15, "geetest": 15,
               "post": 1, "base64": 1, "bls": 1}  # seconds; 10 for the others
 out = threading.Lock()
+blocked = [0.0]  # when the account's block lifts (time.monotonic()): every thread waits for it
 
 
 def sleep(seconds):
@@ -30,12 +32,17 @@ def sleep(seconds):
 
 
 def call(path, params):
-    """One request; transient failures (codes, error pages, resets) retried with backoff."""
+    """One request; transient failures (codes, error pages, resets) retried with backoff,
+    2captcha's blocks (ERROR: 1001 to 1004) waited out by every thread."""
     for backoff in (5, 10, 20, None):
+        time.sleep(max(0.0, blocked[0] - time.monotonic()))
         data = urllib.parse.urlencode(dict(params, key=KEY, json=1)).encode()
         try:
             with urllib.request.urlopen(BASE + path, data=data, timeout=max(30 / SCALE, 2)) as r:
                 answer = json.loads(r.read())
+            if answer.get("request") in BLOCKS and backoff is not None:
+                blocked[0] = max(blocked[0], time.monotonic() + BLOCKS[answer["request"]] / SCALE)
+                continue
             if answer.get("request") not in TRANSIENT or backoff is None:
                 return answer
         except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):

@@ -12,7 +12,7 @@ use captchaai_conformance::{
 use libtest_mimic::Trial;
 
 use crate::support::{
-    broken::{Broken, Polling, ReceiverFlaws},
+    broken::{Broken, OnPollError, Polling, ReceiverFlaws},
     failed, run_scenario as run,
 };
 
@@ -27,6 +27,9 @@ pub(crate) fn trials() -> Vec<Trial> {
         accepting_unknown_ids_is_caught,
         polling_without_waiting_is_caught,
         never_falling_back_is_caught,
+        resubmitting_after_a_failed_poll_is_caught,
+        resubmitting_busy_answers_at_once_is_caught,
+        polling_through_a_block_is_caught,
     ]
 }
 
@@ -74,6 +77,7 @@ fn receiver(flaws: ReceiverFlaws, name: &'static str) -> Broken {
         receiver: flaws,
         polling: Polling::Fallback,
         retry: None,
+        on_poll_error: OnPollError::GiveUp,
     }
 }
 
@@ -110,6 +114,7 @@ fn the_tutorials_lost_early_result_is_caught() {
         },
         polling: Polling::Never,
         retry: None,
+        on_poll_error: OnPollError::GiveUp,
     };
     assert_caught(
         s,
@@ -173,6 +178,7 @@ fn retrying_during_a_rate_limit_ban_is_caught() {
         receiver: ReceiverFlaws::default(),
         polling: Polling::Fallback,
         retry: Some(hammer),
+        on_poll_error: OnPollError::GiveUp,
     };
     assert_caught(
         s,
@@ -202,6 +208,7 @@ fn polling_without_waiting_is_caught() {
         receiver: ReceiverFlaws::default(),
         polling: Polling::WithoutWaiting,
         retry: None,
+        on_poll_error: OnPollError::GiveUp,
     };
     assert_caught(s, "strategies/poll-only.toml", &[CheckId::PollEtiquette]);
 }
@@ -212,10 +219,50 @@ fn never_falling_back_is_caught() {
         receiver: ReceiverFlaws::default(),
         polling: Polling::Never,
         retry: None,
+        on_poll_error: OnPollError::GiveUp,
     };
     assert_caught(
         s,
         "strategies/fallback-after-drop.toml",
         &[CheckId::GroundTruth, CheckId::Fallback],
     );
+}
+
+fn resubmitting_after_a_failed_poll_is_caught() {
+    let s = Broken {
+        name: "submits again when a poll fails",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Fallback,
+        retry: Some(RetryPolicy::none()),
+        on_poll_error: OnPollError::Resubmit,
+    };
+    assert_caught(s, "failures/errors-mid-poll.toml", &[CheckId::NoResubmit]);
+}
+
+fn polling_through_a_block_is_caught() {
+    let s = Broken {
+        name: "polls on through a block",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Fallback,
+        retry: None,
+        on_poll_error: OnPollError::KeepPolling,
+    };
+    assert_caught(s, "failures/blocked-mid-poll.toml", &[CheckId::Blocks]);
+}
+
+fn resubmitting_busy_answers_at_once_is_caught() {
+    // Submits again 200 ms after every busy answer.
+    let hammer = RetryPolicy::default().busy(
+        Duration::from_millis(200),
+        Duration::ZERO,
+        Duration::from_secs(120),
+    );
+    let s = Broken {
+        name: "resubmits busy answers at once",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Fallback,
+        retry: Some(hammer),
+        on_poll_error: OnPollError::GiveUp,
+    };
+    assert_caught(s, "failures/no-slot-burst.toml", &[CheckId::BusyBackoff]);
 }

@@ -142,10 +142,14 @@ fn the_official_sdk_passes_every_client_scenario_it_supports() {
         ("failures/never-finishes-pingback", set(&["fallback"])),
         ("failures/zero-balance-stops", set(&["expected-outcome"])),
         ("failures/errors-mid-poll", set(&["ground-truth"])),
+        (
+            "failures/blocked-mid-poll",
+            set(&["ground-truth", "blocks"]),
+        ),
     ]
     .into_iter()
     .collect();
-    assert!(failed.len() >= 19, "the client scenarios ran: {failed:?}");
+    assert!(failed.len() >= 20, "the client scenarios ran: {failed:?}");
     for (id, f) in &failed {
         match unsupported.get(id.as_str()) {
             Some(want) => assert_eq!(f, want, "{id}"),
@@ -163,7 +167,7 @@ fn the_readmes_polite_client_passes_every_client_scenario() {
         ],
         &["scenarios"],
     );
-    assert!(failed.len() >= 19, "the client scenarios ran: {failed:?}");
+    assert!(failed.len() >= 20, "the client scenarios ran: {failed:?}");
     assert!(failed.values().all(BTreeSet::is_empty), "{failed:#?}");
     assert_eq!(code, Some(0));
     // The README shows the file whole: the example is the tested program.
@@ -228,6 +232,11 @@ fn the_naive_client_is_caught() {
             "failures/escalating-blocks",
             &["busy-backoff", "ground-truth"][..],
             "hammers busy threads until ERROR: 1001 blocks it",
+        ),
+        (
+            "failures/blocked-mid-poll",
+            &["ground-truth", "blocks"][..],
+            "polls on through a block, and fails the task that met it",
         ),
     ] {
         assert!(

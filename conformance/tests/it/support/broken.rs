@@ -54,6 +54,19 @@ pub(crate) enum Polling {
     Fallback,
 }
 
+/// What the broken client does when a poll fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum OnPollError {
+    /// Report the error to the application (the task ends).
+    #[default]
+    GiveUp,
+    /// Submit the captcha again and poll the new task: a second task for one captcha.
+    Resubmit,
+    /// Poll on, every 5 s, with a new client for every poll (as scripts that build one per
+    /// call do): nothing it was told, a block included, carries over.
+    KeepPolling,
+}
+
 /// A broken subject.
 #[derive(Clone, Debug)]
 pub(crate) struct Broken {
@@ -62,6 +75,8 @@ pub(crate) struct Broken {
     pub(crate) polling: Polling,
     /// The client's retry policy, when not the reference one.
     pub(crate) retry: Option<RetryPolicy>,
+    /// What it does when a poll fails.
+    pub(crate) on_poll_error: OnPollError,
 }
 
 #[derive(Default)]
@@ -154,16 +169,17 @@ impl Subject for Broken {
                 .route("/pingback", get(callback))
                 .with_state(shared.clone());
             let base = ctx.receiver_base.clone().ok_or("no receiver address")?;
-            let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
+            let builder = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
                 .deadline(ctx.scenario.subject.deadline)
                 .seed(ctx.seed)
-                .retry(this.retry.unwrap_or_default())
-                .build()
-                .map_err(|e| e.to_string())?;
+                .retry(this.retry.unwrap_or_default());
+            let client = builder.clone().build().map_err(|e| e.to_string())?;
             let uses_pingback = ctx.scenario.subject.strategy
                 != captchaai_conformance::scenario::StrategyName::PollOnly;
             let driver = BrokenDriver {
                 client,
+                builder,
+                on_poll_error: this.on_poll_error,
                 shared: shared.clone(),
                 // A pingback-only scenario never polls, whatever the flaw.
                 polling: if ctx.scenario.subject.strategy
@@ -189,6 +205,8 @@ impl Subject for Broken {
 
 struct BrokenDriver {
     client: Client,
+    builder: captchaai_client::ClientBuilder,
+    on_poll_error: OnPollError,
     shared: Shared,
     polling: Polling,
     pingback: Option<String>,
@@ -199,6 +217,8 @@ struct BrokenDriver {
 impl Driver for BrokenDriver {
     fn run(&self, task: WorkTask) -> BoxFuture<'static, ()> {
         let client = self.client.clone();
+        let builder = self.builder.clone();
+        let on_poll_error = self.on_poll_error;
         let shared = self.shared.clone();
         let polling = self.polling;
         let pingback = self.pingback.clone();
@@ -207,11 +227,11 @@ impl Driver for BrokenDriver {
         Box::pin(async move {
             let rec = shared.recorder.clone();
             let t = tasks::build(task.kind, &task.params);
-            let id: TaskId = match client.submit(&t, pingback.as_deref()).await {
+            let mut id: TaskId = match client.submit(&t, pingback.as_deref()).await {
                 Ok(id) => id,
                 Err(e) => return record_error(&rec, task.ordinal, None, &e),
             };
-            let key = id.to_string();
+            let mut key = id.to_string();
             {
                 let mut st = shared.store.lock().unwrap();
                 st.submitted.insert(key.clone());
@@ -257,7 +277,13 @@ impl Driver for BrokenDriver {
                 if let Some(at) = next_poll
                     && now >= at
                 {
-                    match client.poll_once(&id).await {
+                    let poller = match on_poll_error {
+                        OnPollError::KeepPolling => {
+                            builder.clone().build().unwrap_or(client.clone())
+                        }
+                        _ => client.clone(),
+                    };
+                    match poller.poll_once_as(Some(t.kind()), &id).await {
                         Ok(Some(solution)) => {
                             shared
                                 .store
@@ -276,6 +302,21 @@ impl Driver for BrokenDriver {
                             return;
                         }
                         Ok(None) => {}
+                        Err(_) if on_poll_error == OnPollError::KeepPolling => {}
+                        Err(e) if on_poll_error == OnPollError::Resubmit => {
+                            // A second task for the same captcha.
+                            match client.submit(&t, pingback.as_deref()).await {
+                                Ok(again) => {
+                                    id = again;
+                                    key = id.to_string();
+                                    shared.store.lock().unwrap().submitted.insert(key.clone());
+                                    rec.submitted(task.ordinal, id.get());
+                                }
+                                Err(_) => {
+                                    return record_error(&rec, task.ordinal, Some(id.get()), &e);
+                                }
+                            }
+                        }
                         Err(e) => return record_error(&rec, task.ordinal, Some(id.get()), &e),
                     }
                     next_poll = Some(match polling {
