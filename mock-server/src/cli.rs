@@ -66,6 +66,9 @@ struct Args {
     /// Directory for the generated CA certificate [config: server.tls-dir].
     #[arg(long)]
     tls_dir: Option<PathBuf>,
+    /// Local address pingbacks are sent from, e.g. 127.0.0.1 [config: pingback.source-address].
+    #[arg(long)]
+    pingback_source: Option<std::net::IpAddr>,
     /// Runtime worker threads [config: server.workers; default: half the CPUs, at least 1].
     #[arg(long)]
     workers: Option<usize>,
@@ -157,6 +160,9 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(w) = args.workers {
         cfg.server.workers = Some(w);
+    }
+    if let Some(a) = args.pingback_source {
+        cfg.pingback.source_address = Some(a);
     }
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;

@@ -15,7 +15,12 @@
 mod toml_span;
 mod validate;
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -197,6 +202,15 @@ pub struct PingbackConfig {
     pub queue_capacity: usize,
     /// Outbound journal entries kept.
     pub journal_capacity: usize,
+    /// The local address every pingback is sent from (the outgoing socket is bound to it;
+    /// unset: the system chooses, 127.0.0.1 for a receiver on loopback). A receiver that
+    /// accepts callbacks from known addresses only (as CaptchaAI's published callback IPs
+    /// are meant to be used) can then be tested: on Linux all of 127.0.0.0/8 is local, so
+    /// genuine callbacks can leave from 127.0.0.1 and forged ones from 127.0.0.2. On macOS
+    /// only 127.0.0.1 exists until an alias is added (`sudo ifconfig lo0 alias 127.0.0.2`).
+    /// The mock refuses to start when the address is not one of this machine's.
+    #[schemars(with = "Option<String>")]
+    pub source_address: Option<IpAddr>,
 }
 
 impl Default for PingbackConfig {
@@ -208,6 +222,7 @@ impl Default for PingbackConfig {
             max_in_flight_per_host: 128,
             queue_capacity: 100_000,
             journal_capacity: 10_000,
+            source_address: None,
         }
     }
 }
@@ -296,6 +311,7 @@ impl Default for ServerConfig {
 /// [pingback]
 /// retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
 /// attempt-timeout = "10s"
+/// source-address = "127.0.0.1"  # callbacks leave from this local address
 /// [[pingback.rules]]
 /// probability = 0.2
 /// fault = { duplicate = { copies = 2, spacing = "500ms" } }
@@ -377,6 +393,7 @@ impl Config {
             max_in_flight_per_host: self.pingback.max_in_flight_per_host,
             queue_capacity: self.pingback.queue_capacity,
             journal_capacity: self.pingback.journal_capacity,
+            source_address: self.pingback.source_address,
         }
     }
 

@@ -112,6 +112,8 @@ pub(crate) struct Settings {
     pub(crate) queue_capacity: usize,
     /// `pingback.journal-capacity`.
     pub(crate) journal_capacity: usize,
+    /// `pingback.source-address`.
+    pub(crate) source_address: Option<std::net::IpAddr>,
 }
 
 /// The dispatcher's totals since start (or the last reset): what became of the callbacks so
@@ -151,6 +153,8 @@ struct Inner {
     http: std::sync::OnceLock<reqwest::Client>,
     /// Idle connections kept per host.
     max_idle_per_host: usize,
+    /// The local address every callback leaves from (`None`: the system chooses).
+    source_address: Option<std::net::IpAddr>,
     clock: Clock,
     seed: u64,
     journal: Journal<Entry>,
@@ -216,6 +220,7 @@ impl Dispatcher {
         let this = Dispatcher(Arc::new(Inner {
             http: std::sync::OnceLock::new(),
             max_idle_per_host: cfg.max_in_flight_per_host,
+            source_address: cfg.source_address,
             clock,
             seed: cfg.seed,
             journal: Journal::new(cfg.journal_capacity),

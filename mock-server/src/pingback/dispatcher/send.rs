@@ -29,6 +29,7 @@ impl Inner {
                     " (pingback)"
                 ))
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(self.source_address)
                 .build()
                 .unwrap_or_default()
         })
