@@ -1,6 +1,6 @@
 //! `run`: grade a subject on scenario files, print the report, write the report files, and
-//! exit 0 (every scenario OK or NON-STRICT), 1 (a check FAILED) or 2 (bad usage, nothing
-//! graded, a report file that cannot be written).
+//! exit 0 (no check FAILED), 1 (a check FAILED) or 2 (bad usage, nothing to grade, a
+//! receiver that fails its pre-flight, a report file that cannot be written).
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -10,6 +10,8 @@ use super::{
 };
 use crate::{
     report::{self, SuiteReport},
+    scenario::Scenario,
+    subject::{ExternalReceiver, Subject},
     suite::{self, SuiteOptions},
 };
 
@@ -31,6 +33,15 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let subject = args.subject.subject();
+    if let Some(code) = nothing_to_grade(&scenarios, subject.as_ref()) {
+        return code;
+    }
+    if let Some(receiver) = args.subject.external_receiver()
+        && let Err(code) = preflight(&receiver)
+    {
+        return code;
+    }
     // Report files are opened before the run, so a bad path costs nothing.
     type Render = fn(&SuiteReport) -> String;
     let renderers: [(&Option<PathBuf>, Render); 2] = [
@@ -49,13 +60,9 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let subject = args.subject.subject();
     let opts = SuiteOptions {
         seed: args.seed,
-        jobs: args.jobs.map_or_else(
-            || std::thread::available_parallelism().map_or(2, |n| n.get()),
-            usize::from,
-        ),
+        jobs: jobs(&args),
         redact_timings: args.redact_timings,
         progress: args.format == Format::Human,
         replay_args: args.subject.replay_args(),
@@ -79,7 +86,7 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
         }
     });
     if human {
-        let _ = report::write_totals(&mut anstream::stdout(), &report);
+        let _ = report::write_totals(&mut anstream::stdout(), &report, verbose);
     } else {
         println!("{}", report.to_json());
     }
@@ -93,17 +100,75 @@ pub(super) fn run(args: RunArgs) -> ExitCode {
     if write_failed {
         return ExitCode::from(2);
     }
-    if report.totals.skipped == report.scenarios.len() {
-        eprintln!(
-            "captchaai-conformance: nothing was graded: all {} scenario(s) were skipped \
-             (receiver scenarios need --receiver, client scenarios --client-cmd; see the reasons above)",
-            report.scenarios.len()
-        );
-        return ExitCode::from(2);
-    }
     if report.failed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Exit 2 when the subject runs none of the scenarios: nothing would be graded.
+fn nothing_to_grade(scenarios: &[Scenario], subject: &dyn Subject) -> Option<ExitCode> {
+    let mut reasons: Vec<String> = Vec::new();
+    for s in scenarios {
+        match subject.supports(s) {
+            Ok(()) => return None,
+            Err(why) if !reasons.contains(&why) => reasons.push(why),
+            Err(_) => {}
+        }
+    }
+    eprintln!(
+        "captchaai-conformance: nothing was graded: all {} scenario(s) were skipped \
+         (receiver scenarios need --receiver, client scenarios --client-cmd): {}",
+        scenarios.len(),
+        reasons.join("; ")
+    );
+    Some(ExitCode::from(2))
+}
+
+/// The receiver's pre-flight, before any scenario: exit 2 with what was tried when the
+/// receiver or its results URL is not there or answers wrongly.
+fn preflight(receiver: &ExternalReceiver) -> Result<(), ExitCode> {
+    let outcome = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(receiver.preflight()),
+        Err(e) => Err(vec![format!("cannot start a runtime: {e}")]),
+    };
+    match outcome {
+        Ok(notes) => {
+            for n in notes {
+                eprintln!("captchaai-conformance: note: {n}");
+            }
+            Ok(())
+        }
+        Err(problems) => {
+            eprintln!("captchaai-conformance: pre-flight failed, no scenario was run:");
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Scenarios at once: `--jobs`, else the CPUs; one at a time against an external receiver,
+/// whose scenarios would otherwise load the one endpoint with each other's callbacks (an
+/// explicit `--jobs` still wins, with a warning).
+fn jobs(args: &RunArgs) -> usize {
+    let external = args.subject.receiver.receiver.is_some();
+    match args.jobs {
+        Some(n) if external && n > 1 => {
+            eprintln!(
+                "captchaai-conformance: warning: --jobs {n} runs {n} scenarios at once against \
+                 one receiver: each loads it with the others' callbacks, so latency and \
+                 timeout verdicts measure that load too (without --jobs they run one at a time)"
+            );
+            usize::from(n)
+        }
+        Some(n) => usize::from(n),
+        None if external => 1,
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
     }
 }

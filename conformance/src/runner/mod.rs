@@ -37,6 +37,7 @@ use captchaai_mock::MockServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use inject::{FORGED_CODE, not_local};
 pub(crate) use receiver_env::ENV_FAILURE_BODY;
 pub(crate) use record::{RunRecord, Truth};
 
@@ -114,7 +115,17 @@ impl Run<'_> {
             &self.scenario,
             started.callback_url.as_deref(),
             &recorder,
-            scale,
+            inject::Senders {
+                scale,
+                sources: self.caps.sources,
+                // In-process runs keep the ids their reports have always shown; a run with
+                // another process forges ids from its own block, never handed out.
+                unknown_ids: if self.caps.in_process {
+                    inject::IN_PROCESS_UNKNOWN_IDS
+                } else {
+                    mock.config().first_task_id + ids_for(&self.scenario) / 2
+                },
+            },
         );
         let aborted = self.drive_workload(&started, scale).await;
         for i in injections {
@@ -162,12 +173,13 @@ impl Run<'_> {
     async fn start_mock(&self) -> Result<(MockServer, TimeScale, PathBuf), String> {
         let mut cfg = self.scenario.mock.clone();
         cfg.seed = self.seed;
+        cfg.pingback.source_address = Some(self.caps.sources.trusted);
         if self.caps.in_process {
             cfg.time_scale = 1.0;
         } else {
             // Another process outlives this run (a receiver serves every scenario
             // and every replay): give the run task ids nobody has used.
-            cfg.first_task_id = unique_first_id();
+            cfg.first_task_id = reserve_ids(ids_for(&self.scenario));
         }
         let scale = TimeScale(cfg.time_scale);
         let ca_dir = std::env::temp_dir().join(format!(
@@ -278,17 +290,29 @@ impl Run<'_> {
     }
 }
 
-/// A first task id no earlier run has used: a slot from the wall clock and
-/// a counter, 100 000 ids per slot, above every id a default mock hands out.
-fn unique_first_id() -> u64 {
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    #[allow(clippy::disallowed_methods)] // uniqueness across processes, not simulated time
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let n = RUNS.fetch_add(1, Ordering::Relaxed);
-    let slot = (now_ms.wrapping_mul(16) + n % 16) % 100_000_000;
-    75_000_000_000_000 + slot * 100_000 + 1
+/// The first id of a block of task ids no other run of this process uses, `len` long, for a
+/// run with another process (a receiver keeps what it stored across scenarios, runs and
+/// replays, so ids must never repeat). Blocks are handed out in turn from a start taken from
+/// the wall clock, 1 000 ids per millisecond: a later process starts above every block an
+/// earlier one could have used unless it reserved more than that per millisecond it ran.
+/// Every id stays above those a default mock hands out and below 2^53 (ids a JavaScript
+/// receiver could read as a number).
+fn reserve_ids(len: u64) -> u64 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        #[allow(clippy::disallowed_methods)] // uniqueness across processes, not simulated time
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        std::sync::atomic::AtomicU64::new(75_000_000_000_000 + (now_ms % 8_000_000_000_000) * 1000)
+    });
+    next.fetch_add(len, Ordering::Relaxed)
+}
+
+/// How many ids a run with another process reserves: ten per task (a client program may
+/// submit again), at least 10 000.
+fn ids_for(scenario: &Scenario) -> u64 {
+    (scenario.tasks.len() as u64 * 10).max(10_000)
 }
 
 fn key_for(choice: KeyChoice) -> String {

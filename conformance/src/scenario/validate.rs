@@ -413,6 +413,7 @@ fn build(raw: RawScenario, path: &Path, mock: MockConfig, tasks: Vec<WorkTask>) 
             key: s.key,
             secret: s.secret,
             registered_only: s.registered_only,
+            allow_list: s.allow_list,
             router: *s.router.get_ref(),
             json: s.json,
         },
