@@ -25,6 +25,7 @@ pub(crate) fn trials() -> Vec<Trial> {
         answering_duplicates_differently_is_non_strict,
         retrying_during_a_rate_limit_ban_is_caught,
         accepting_unknown_ids_is_caught,
+        ignoring_the_sender_address_is_caught,
         polling_without_waiting_is_caught,
         never_falling_back_is_caught,
     ]
@@ -217,5 +218,26 @@ fn never_falling_back_is_caught() {
         s,
         "strategies/fallback-after-drop.toml",
         &[CheckId::GroundTruth, CheckId::Fallback],
+    );
+}
+
+/// A receiver with no allow-list takes a callback with the right secret from an address
+/// genuine pingbacks never come from; arriving first, it is the result the application
+/// gets. (The reference receiver allows only the trusted source, 127.0.0.1.)
+fn ignoring_the_sender_address_is_caught() {
+    let s = Broken {
+        name: "no allow-list",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Never,
+        retry: None,
+    };
+    assert_caught(
+        s,
+        "receiver/untrusted-source.toml",
+        &[
+            CheckId::GroundTruth,
+            CheckId::TrustedSource,
+            CheckId::NoStateChange,
+        ],
     );
 }
