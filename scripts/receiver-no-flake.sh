@@ -48,8 +48,8 @@ bad = [
     for s in report["scenarios"] if s["verdict"] != "SKIPPED"
     for c in s["checks"] if c["verdict"] not in ("OK", "INFORMATIONAL")
 ]
-bad += [f"{s['id']}: {s['verdict']}" for s in report["scenarios"]
-        if s["verdict"] not in ("OK", "SKIPPED")]
+bad += [f"{s['id']}: {s['verdict']}; replay: {s.get('replay', '')}"
+        for s in report["scenarios"] if s["verdict"] not in ("OK", "SKIPPED")]
 ran = sum(1 for s in report["scenarios"] if s["verdict"] != "SKIPPED")
 if bad or ran == 0:
     print("\n".join(bad) or "no scenario ran", file=sys.stderr)
@@ -70,9 +70,7 @@ runs() {
         printf 'receiver-no-flake: %s run %d/%d: exit %d, %.1f s, ' \
             "$name" "$i" "$RUNS" "$status" "$(awk "BEGIN { print $end - $start }")"
         if [ "$status" -ne 0 ] || ! all_ok "$WORK/run.json"; then
-            echo "receiver-no-flake: $name failed run $i of $RUNS (report: $WORK/run.json)" >&2
-            cp "$WORK/run.json" "$ROOT/receiver-no-flake-failure.json"
-            echo "receiver-no-flake: report kept as receiver-no-flake-failure.json" >&2
+            echo "receiver-no-flake: $name failed run $i of $RUNS" >&2
             exit 1
         fi
     done
