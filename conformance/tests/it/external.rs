@@ -125,6 +125,7 @@ fn verdicts(report: &serde_json::Value) -> BTreeMap<String, BTreeMap<String, Str
 /// jobs and budget unless `extra` says otherwise, and asserts exactly which checks fail in
 /// which scenario, and that nothing is left ungraded.
 fn gallery(script: &str, rx_args: &[&str], extra: &[&str], want: &[(&str, &[&str])]) {
+    gallery_row_says(script, want);
     let rx = Receiver::start(script, rx_args);
     let mut subject = rx.args(Some("s3cret"));
     subject.extend(["--trusted-source".to_owned(), "127.0.0.1".to_owned()]);
@@ -151,11 +152,34 @@ fn gallery(script: &str, rx_args: &[&str], extra: &[&str], want: &[(&str, &[&str
     }
 }
 
+/// The gallery's README says what each endpoint fails, as the test expects it.
+fn gallery_row_says(script: &str, want: &[(&str, &[&str])]) {
+    let readme = std::fs::read_to_string(root().join("examples/receivers/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| [`{script}`]")))
+        .unwrap_or_else(|| panic!("examples/receivers/README.md has a row for {script}"));
+    let cell = row.trim_end_matches('|').rsplit('|').next().unwrap().trim();
+    let every = want.len() == 7 && want.iter().all(|(_, c)| *c == want[0].1);
+    let said = if want.is_empty() {
+        "nothing".to_owned()
+    } else if every {
+        format!("every scenario: {}", want[0].1.join(", "))
+    } else {
+        want.iter()
+            .map(|(id, checks)| format!("{id}: {}", checks.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    assert_eq!(cell, said, "examples/receivers/README.md, {script}");
+}
+
 const SECRET_AND_ALLOW: &[&str] = &["--secret", "s3cret", "--allow", "127.0.0.1"];
 
 /// The correct endpoint passes every receiver scenario, and the report says why the others
 /// were skipped.
 fn gallery_correct_receiver_passes_everything() {
+    gallery_row_says("correct_receiver.py", &[]);
     let rx = Receiver::start("correct_receiver.py", SECRET_AND_ALLOW);
     let mut subject = rx.args(Some("s3cret"));
     subject.extend(["--trusted-source".to_owned(), "127.0.0.1".to_owned()]);
