@@ -22,6 +22,11 @@ pub(super) fn run(args: ChaosArgs) -> ExitCode {
         receiver: args.receiver,
         client: ClientArgs::default(),
     };
+    if let Some(receiver) = subject_args.external_receiver()
+        && let Err(code) = super::preflight(&receiver)
+    {
+        return code;
+    }
     let subject = subject_args.subject();
     let kind = if subject_args.receiver.receiver.is_some() {
         ScenarioKind::Receiver

@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     checks,
     scenario::{self, Scenario},
+    subject::ExternalReceiver,
     suite::{self, LoadError},
 };
 use args::{ChaosArgs, RunArgs};
@@ -110,6 +111,33 @@ pub fn main() -> ExitCode {
         }
         Command::Run(args) => run::run(args),
         Command::Chaos(args) => chaos::run(args),
+    }
+}
+
+/// The receiver's pre-flight, before any scenario: exit 2 with what was tried when the
+/// receiver or its results URL is not there or answers wrongly.
+pub(super) fn preflight(receiver: &ExternalReceiver) -> Result<(), ExitCode> {
+    let outcome = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(receiver.preflight()),
+        Err(e) => Err(vec![format!("cannot start a runtime: {e}")]),
+    };
+    match outcome {
+        Ok(notes) => {
+            for n in notes {
+                eprintln!("captchaai-conformance: note: {n}");
+            }
+            Ok(())
+        }
+        Err(problems) => {
+            eprintln!("captchaai-conformance: pre-flight failed, no scenario was run:");
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            Err(ExitCode::from(2))
+        }
     }
 }
 

@@ -6,12 +6,12 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use super::{
     args::{Format, RunArgs},
-    load_filtered, nothing_found,
+    load_filtered, nothing_found, preflight,
 };
 use crate::{
     report::{self, SuiteReport},
     scenario::Scenario,
-    subject::{ExternalReceiver, Subject},
+    subject::Subject,
     suite::{self, SuiteOptions},
 };
 
@@ -124,33 +124,6 @@ fn nothing_to_grade(scenarios: &[Scenario], subject: &dyn Subject) -> Option<Exi
         reasons.join("; ")
     );
     Some(ExitCode::from(2))
-}
-
-/// The receiver's pre-flight, before any scenario: exit 2 with what was tried when the
-/// receiver or its results URL is not there or answers wrongly.
-fn preflight(receiver: &ExternalReceiver) -> Result<(), ExitCode> {
-    let outcome = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(receiver.preflight()),
-        Err(e) => Err(vec![format!("cannot start a runtime: {e}")]),
-    };
-    match outcome {
-        Ok(notes) => {
-            for n in notes {
-                eprintln!("captchaai-conformance: note: {n}");
-            }
-            Ok(())
-        }
-        Err(problems) => {
-            eprintln!("captchaai-conformance: pre-flight failed, no scenario was run:");
-            for p in problems {
-                eprintln!("  {p}");
-            }
-            Err(ExitCode::from(2))
-        }
-    }
 }
 
 /// Scenarios at once: `--jobs`, else the CPUs; one at a time against an external receiver,
