@@ -51,20 +51,17 @@ pub(super) fn first_wins(ix: &Index<'_>) -> CheckResult {
         let Some(truth) = t.id.and_then(|id| ix.rec.truth.get(&id)) else {
             continue;
         };
-        // A copy the receiver never answered cannot have replaced anything there; the
-        // application side is graded whatever reached the receiver.
-        if ix.rec.caps.observes_app
-            || t.deliveries.iter().filter(conflicting).any(|d| {
-                matches!(
-                    &d.event,
-                    Event::Delivery {
-                        status: Some(_),
-                        handled_by: HandledBy::Subject,
-                        ..
-                    }
-                )
-            })
-        {
+        // A copy the receiver never answered tested nothing, in the store or the application.
+        if t.deliveries.iter().filter(conflicting).any(|d| {
+            matches!(
+                &d.event,
+                Event::Delivery {
+                    status: Some(_),
+                    handled_by: HandledBy::Subject,
+                    ..
+                }
+            )
+        }) {
             reached += 1;
         }
         let want = conflicting_taken_first(t, truth).unwrap_or(truth.outcome.code());
@@ -190,7 +187,14 @@ pub(super) fn no_state_change(ix: &Index<'_>) -> CheckResult {
     if !offenders.is_empty() {
         return state_failure(ix, offenders);
     }
-    let ok = if ix.rec.stored.values().all(Option::is_none) {
+    let nothing_stored = ix.rec.stored.values().all(Option::is_none);
+    if nothing_stored && !reached_subject(ix) {
+        return c.not_graded(
+            "no callback reached the receiver (each was refused or never answered), so nothing \
+             it stored can be judged",
+        );
+    }
+    let ok = if nothing_stored {
         format!(
             "nothing stored for any of the {} id(s) read back",
             ix.rec.stored.len()
@@ -224,6 +228,23 @@ pub(super) fn no_state_change(ix: &Index<'_>) -> CheckResult {
         "{ok}; also stored, not graded: {}",
         parts.join("; ")
     ))
+}
+
+/// Whether any callback, genuine or forged, got an answer from the subject itself.
+fn reached_subject(ix: &Index<'_>) -> bool {
+    ix.rec.timeline.entries.iter().any(|e| {
+        matches!(
+            &e.event,
+            Event::Delivery {
+                status: Some(_),
+                handled_by: HandledBy::Subject,
+                ..
+            } | Event::Injected {
+                status: Some(_),
+                ..
+            }
+        )
+    })
 }
 
 /// A stored result that should not be there.

@@ -137,11 +137,18 @@ fn receiver_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     if let Some(why) = rec.probe_error.as_deref().filter(|_| rec.probed) {
         out.push(receiver::results_readable(why));
     }
-    if storage_known {
+    // Something to judge: a result was stored, or callbacks were sent that could have changed
+    // the store (a poll-only run that stored nothing has neither).
+    let callbacks_sent = rec.timeline.entries.iter().any(|e| match &e.event {
+        Event::Delivery { outcome, .. } => outcome.was_sent(),
+        Event::Injected { .. } => true,
+        _ => false,
+    });
+    if storage_known && (callbacks_sent || rec.stored.values().any(Option::is_some)) {
         out.push(idempotency::no_state_change(ix));
-        if acks {
-            out.push(receiver::receiver_kept(ix));
-        }
+    }
+    if storage_known && acks {
+        out.push(receiver::receiver_kept(ix));
     }
     let conflicts = ix.tasks.iter().any(|t| {
         t.deliveries.iter().any(|d| {

@@ -26,6 +26,7 @@ pub(crate) fn trials() -> Vec<Trial> {
         retrying_during_a_rate_limit_ban_is_caught,
         accepting_unknown_ids_is_caught,
         ignoring_the_sender_address_is_caught,
+        a_receiver_that_is_down_is_never_ok,
         polling_without_waiting_is_caught,
         never_falling_back_is_caught,
     ]
@@ -240,4 +241,56 @@ fn ignoring_the_sender_address_is_caught() {
             CheckId::NoStateChange,
         ],
     );
+}
+
+/// With every callback refused (the receiver is down), no receiver check is OK: valid
+/// callbacks that got no answer fail `ack-valid`, and the checks whose callbacks never reached
+/// the receiver are NOT-GRADED.
+fn a_receiver_that_is_down_is_never_ok() {
+    let s = Broken {
+        name: "receiver down",
+        receiver: ReceiverFlaws {
+            down: true,
+            ..Default::default()
+        },
+        polling: Polling::Fallback,
+        retry: None,
+    };
+    let receiver_side = [
+        CheckId::AckValid,
+        CheckId::RejectInvalid,
+        CheckId::TrustedSource,
+        CheckId::NoStateChange,
+        CheckId::ReceiverKept,
+        CheckId::FirstWins,
+    ];
+    for file in [
+        "receiver/malformed.toml",
+        "receiver/duplicates.toml",
+        "receiver/unknown-ids.toml",
+        "receiver/spoofed.toml",
+        "receiver/untrusted-source.toml",
+    ] {
+        let r = run(&s, file);
+        let graded: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|c| receiver_side.contains(&c.check))
+            .collect();
+        assert!(graded.len() >= 2, "{file}: {:#?}", r.checks);
+        for c in graded {
+            assert_ne!(c.verdict, Verdict::Ok, "{file}: {} {}", c.check, c.summary);
+        }
+        let ack = r
+            .checks
+            .iter()
+            .find(|c| c.check == CheckId::AckValid)
+            .unwrap();
+        assert_eq!(ack.verdict, Verdict::Failed, "{file}");
+        assert!(
+            ack.summary.contains("no answer (refused)"),
+            "{}",
+            ack.summary
+        );
+    }
 }
