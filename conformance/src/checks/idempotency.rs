@@ -205,28 +205,9 @@ pub(super) fn no_state_change(ix: &Index<'_>) -> CheckResult {
     if ungraded.is_empty() {
         return c.ok(ok);
     }
-    let mut by_defence: BTreeMap<Defence, Vec<&str>> = BTreeMap::new();
-    for (id, d) in ungraded {
-        by_defence.entry(d).or_default().push(id);
-    }
-    let parts: Vec<String> = by_defence
-        .iter()
-        .map(|(d, ids)| {
-            let what = match d {
-                Defence::Registration => "results for id(s) the application never submitted",
-                _ => "forged results the receiver could not be asked to refuse",
-            };
-            format!(
-                "{} {what} ({}) ({})",
-                ids.len(),
-                ids.join(", "),
-                ungraded_why(ix, *d)
-            )
-        })
-        .collect();
     c.not_graded(format!(
         "{ok}; also stored, not graded: {}",
-        parts.join("; ")
+        ungraded_stored(ix, &ungraded)
     ))
 }
 
@@ -245,6 +226,31 @@ fn reached_subject(ix: &Index<'_>) -> bool {
             }
         )
     })
+}
+
+/// What was stored where refusing it is not graded, by defence, with the flag that would
+/// grade it.
+fn ungraded_stored(ix: &Index<'_>, ungraded: &[(&str, Defence)]) -> String {
+    let mut by_defence: BTreeMap<Defence, Vec<&str>> = BTreeMap::new();
+    for (id, d) in ungraded {
+        by_defence.entry(*d).or_default().push(id);
+    }
+    by_defence
+        .iter()
+        .map(|(d, ids)| {
+            let what = match d {
+                Defence::Registration => "results for id(s) the application never submitted",
+                _ => "forged results the receiver could not be asked to refuse",
+            };
+            format!(
+                "{} {what} ({}) ({})",
+                ids.len(),
+                ids.join(", "),
+                ungraded_why(ix, *d)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A stored result that should not be there.

@@ -164,24 +164,7 @@ impl Config {
         if self.pingback.attempt_timeout.is_zero() {
             return Err(invalid("pingback.attempt-timeout", "must be above zero"));
         }
-        if let Some(addr) = self.pingback.source_address {
-            // Binding is the one reliable test of "an address of this machine"; a UDP
-            // socket sends nothing and is closed at once.
-            if let Err(e) = std::net::UdpSocket::bind((addr, 0)) {
-                let hint = if addr.is_loopback() {
-                    format!(
-                        "; on Linux all of 127.0.0.0/8 is local, on macOS only 127.0.0.1 \
-                         until an alias is added (sudo ifconfig lo0 alias {addr})"
-                    )
-                } else {
-                    String::new()
-                };
-                return Err(invalid(
-                    "pingback.source-address",
-                    format!("{addr} is not an address of this machine ({e}){hint}"),
-                ));
-            }
-        }
+        self.check_source_address()?;
         // Rules from TOML or JSON were checked as they parsed; rules built in Rust are
         // checked here, by the same function.
         for (i, rule) in self.pingback.rules.iter().enumerate() {
@@ -189,6 +172,28 @@ impl Config {
                 .map_err(|why| invalid(format!("pingback.rules[{i}]"), why))?;
         }
         Ok(())
+    }
+
+    /// `pingback.source-address`, when set, is an address of this machine. Binding is the
+    /// one reliable test; a UDP socket sends nothing and is closed at once.
+    fn check_source_address(&self) -> Result<(), ConfigError> {
+        let Some(addr) = self.pingback.source_address else {
+            return Ok(());
+        };
+        std::net::UdpSocket::bind((addr, 0)).map(drop).map_err(|e| {
+            let hint = if addr.is_loopback() {
+                format!(
+                    "; on Linux all of 127.0.0.0/8 is local, on macOS only 127.0.0.1 \
+                     until an alias is added (sudo ifconfig lo0 alias {addr})"
+                )
+            } else {
+                String::new()
+            };
+            invalid(
+                "pingback.source-address",
+                format!("{addr} is not an address of this machine ({e}){hint}"),
+            )
+        })
     }
 }
 
