@@ -322,3 +322,20 @@ fn key_for(choice: KeyChoice) -> String {
         KeyChoice::Malformed => "too-short-key".to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_ids;
+
+    /// Task ids of runs with another process never repeat: each run gets a block of its
+    /// own, above a default mock's ids and below 2^53.
+    #[test]
+    fn id_blocks_never_overlap() {
+        let blocks = [(reserve_ids(10_000), 10_000), (reserve_ids(25_000), 25_000)];
+        let third = reserve_ids(10_000);
+        assert!(blocks[0].0 + blocks[0].1 <= blocks[1].0);
+        assert!(blocks[1].0 + blocks[1].1 <= third);
+        assert!(blocks[0].0 > captchaai_mock::DEFAULT_FIRST_TASK_ID + 1_000_000_000);
+        assert!(third + 10_000 < 1 << 53);
+    }
+}

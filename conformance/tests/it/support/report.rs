@@ -9,20 +9,15 @@ use super::harness;
 pub(crate) fn failed_checks(stdout: &[u8]) -> BTreeMap<String, BTreeSet<String>> {
     let report: serde_json::Value =
         serde_json::from_slice(stdout).unwrap_or_else(|e| panic!("a JSON report: {e}"));
-    report["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s.get("skipped").is_none())
-        .map(|s| {
-            let failed = s["checks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|c| c["verdict"] == "FAILED")
-                .map(|c| c["id"].as_str().unwrap().to_owned())
+    verdicts(&report)
+        .into_iter()
+        .map(|(scenario, checks)| {
+            let failed = checks
+                .into_iter()
+                .filter(|(_, v)| v == "FAILED")
+                .map(|(id, _)| id)
                 .collect();
-            (s["id"].as_str().unwrap().to_owned(), failed)
+            (scenario, failed)
         })
         .collect()
 }
