@@ -164,17 +164,32 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
-/// The inbound request journal.
+/// The inbound request journal (`GET /__admin/journal`): every API request with its answer,
+/// the oldest dropped first once either bound is reached.
+///
+/// Each request is shortened as it is journalled, whatever was sent: at most 50 parameters
+/// (a last one counts the rest), keys cut at 64 bytes, values longer than 200 bytes kept as
+/// `<N bytes>`, uploaded files as `<file N bytes>`, answers cut at 4 KiB. An entry therefore
+/// holds at most about 17 KiB, and a typical one a few hundred bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct JournalConfig {
-    /// Entries kept (oldest dropped first).
+    /// Entries kept (default 10 000).
     pub capacity: usize,
+    /// Bytes the entries may hold in all (default 16 MiB, at least 1024), counted as their
+    /// size in memory.
+    pub max_bytes: usize,
 }
+
+/// The default of `journal.max-bytes`: 16 MiB.
+pub(crate) const DEFAULT_JOURNAL_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { capacity: 10_000 }
+        JournalConfig {
+            capacity: 10_000,
+            max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
+        }
     }
 }
 
@@ -195,7 +210,9 @@ pub struct PingbackConfig {
     /// Deliveries pending at once (waiting, held in a reorder window, or in
     /// flight, each until its last attempt); beyond this they are shed (and logged).
     pub queue_capacity: usize,
-    /// Outbound journal entries kept.
+    /// Outbound journal entries kept. Each holds at most about 1 KiB of its own (an error
+    /// message, the start of the receiver's answer) besides what it shares with its task,
+    /// so the outbound journal needs no byte bound.
     pub journal_capacity: usize,
 }
 

@@ -158,6 +158,9 @@ impl Config {
         if let Some((key, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
             return Err(invalid(*key, "must be at least 1"));
         }
+        if self.journal.max_bytes < 1024 {
+            return Err(invalid("journal.max-bytes", "must be at least 1024"));
+        }
         if let Err(why) = self.pingback.retry.validate() {
             return Err(invalid("pingback.retry", why));
         }

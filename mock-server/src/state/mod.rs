@@ -163,7 +163,7 @@ impl MockState {
         let world = world_for(&config);
         let inner = Inner {
             rules: RwLock::new(Arc::new(config.pingback.rules.clone())),
-            inbound: Journal::new(config.journal.capacity),
+            inbound: Journal::with_max_bytes(config.journal.capacity, config.journal.max_bytes),
             keys: keys_for(&world),
             config: Arc::new(config),
             world: Mutex::new(world),

@@ -220,6 +220,27 @@ pub(super) struct Entry {
     pub(super) last_attempt: bool,
 }
 
+/// An attempt's weight for the journal: what it owns (the URL, fault and code it shares with
+/// its job are the task's). Bounded: a body snippet of [`MAX_BODY_SNIPPET`] bytes, an error of
+/// `MAX_JOURNAL_ERROR`, so the outbound journal is bounded by its entry count alone.
+impl crate::journal::Weigh for Entry {
+    fn weight(&self) -> usize {
+        let error = match &self.outcome {
+            AttemptOutcome::Refused { error } | AttemptOutcome::Error { error } => error.capacity(),
+            _ => 0,
+        };
+        let body = match &self.response {
+            Body::Other(s) => s.len(),
+            _ => 0,
+        };
+        let text = |s: &Sent| match s {
+            Sent::Text(t) => t.len(),
+            _ => 0,
+        };
+        std::mem::size_of::<Self>() + error + body + text(&self.id) + text(&self.code)
+    }
+}
+
 /// A parameter value as sent.
 #[derive(Clone, Debug)]
 pub(super) enum Sent {
