@@ -156,11 +156,16 @@ impl Default for ImageConfig {
 }
 
 /// The admin API under `/__admin/`.
+///
+/// With a token, every admin request needs `Authorization: Bearer <token>`, from any address.
+/// Without one, the admin API answers loopback clients only, and only while the mock listens
+/// on loopback: listening on `0.0.0.0`, `[::]` or another address without a token, it answers
+/// 403 to everyone (the API itself serves everyone). An empty or blank token is refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct AdminConfig {
-    /// A bearer token; required, and then accepted from any address. Without
-    /// one the admin API answers only loopback clients.
+    /// A bearer token (not empty); required, and then accepted from any address. Without
+    /// one the admin API answers only loopback clients of a mock listening on loopback.
     pub token: Option<String>,
 }
 
@@ -210,6 +215,11 @@ pub struct PingbackConfig {
     /// Deliveries pending at once (waiting, held in a reorder window, or in
     /// flight, each until its last attempt); beyond this they are shed (and logged).
     pub queue_capacity: usize,
+    /// Deliveries pending at once for one receiver host (`host:port`), at most
+    /// `queue-capacity` (default 10 000); beyond this that host's are shed (and logged),
+    /// so that a receiver that accepts and never answers cannot take the queue from the
+    /// others.
+    pub queue_capacity_per_host: usize,
     /// Outbound journal entries kept. Each holds at most about 1 KiB of its own (an error
     /// message, the start of the receiver's answer) besides what it shares with its task,
     /// so the outbound journal needs no byte bound.
@@ -224,6 +234,7 @@ impl Default for PingbackConfig {
             attempt_timeout: Duration::from_secs(10),
             max_in_flight_per_host: 128,
             queue_capacity: 100_000,
+            queue_capacity_per_host: 10_000,
             journal_capacity: 10_000,
         }
     }
@@ -251,13 +262,25 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Serve HTTPS with a CA and leaf certificate generated at start-up.
     pub tls: bool,
-    /// Where to write the generated CA certificate (default: a temp dir).
+    /// Where to write the generated CA certificate (default: a private folder with a random
+    /// name in the temp dir, removed when the mock exits).
     pub tls_dir: Option<PathBuf>,
     /// Runtime worker threads (default: half the CPUs, at least one). A mock shares its
     /// machine with the client under test: on two cores, one worker answers faster, at
     /// the tail and in throughput, than two that fight the client for the CPU (see
     /// BENCHMARKS.md).
     pub workers: Option<usize>,
+    /// How long a connection may take to send a complete request head (default 10 s); an
+    /// idle keep-alive connection is closed after it too. Closes connections that dribble
+    /// their headers (slowloris) before they exhaust the file descriptors.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_read_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish (default 5 s);
+    /// whatever is still open then is closed. A second signal exits at once.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -276,6 +299,8 @@ impl Default for ServerConfig {
             tls: false,
             tls_dir: None,
             workers: None,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -393,6 +418,7 @@ impl Config {
             attempt_timeout: self.pingback.attempt_timeout,
             max_in_flight_per_host: self.pingback.max_in_flight_per_host,
             queue_capacity: self.pingback.queue_capacity,
+            queue_capacity_per_host: self.pingback.queue_capacity_per_host,
             journal_capacity: self.pingback.journal_capacity,
         }
     }
