@@ -306,8 +306,7 @@ pub struct DuplicateFault {
     /// Copies after the genuine callback (1 to 100).
     #[serde(default = "one_u32")]
     pub copies: u32,
-    /// Time between consecutive callbacks (at least 1 ms; `copies` x `spacing` at most a
-    /// day).
+    /// Time between consecutive callbacks (at least 1 ms; `copies` x `spacing` at most a day).
     #[serde(default = "one_second", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub spacing: Duration,
