@@ -13,18 +13,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
+use super::{Target, parse_head, rss_kib, status_kib};
 
-use super::{Target, parse_head, rss_kib};
-
-/// A process's peak RSS in KiB (`VmHWM`).
+/// A process's peak RSS in KiB (`VmHWM`, the kernel's high-water mark).
 fn peak_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmHWM line")
+    status_kib(pid, "VmHWM")
 }
 
 /// What one request came to.
@@ -39,7 +32,7 @@ enum Sent {
 
 /// One POST of `bytes` bytes of `a` on a fresh connection.
 fn post(target: &Target, bytes: usize, expect: &[u8], timeout: Duration) -> anyhow::Result<Sent> {
-    const CHUNK: [u8; 64 * 1024] = [b'a'; 64 * 1024];
+    static CHUNK: [u8; 64 * 1024] = [b'a'; 64 * 1024];
     let mut s = TcpStream::connect_timeout(&target.addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;

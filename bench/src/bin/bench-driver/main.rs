@@ -220,13 +220,19 @@ fn wait_ready(target: &Target, timeout: Duration) -> anyhow::Result<Duration> {
     }
 }
 
+/// A process's resident set size in KiB (`VmRSS`).
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// A KiB figure of `/proc/PID/status` (`VmRSS`, `VmHWM`, ...).
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS line")
+        .with_context(|| format!("no {field} line"))
 }
 
 fn median_ms(runs: &[f64]) -> f64 {

@@ -121,21 +121,7 @@ async fn a_pingback_never_reaches_the_mock_itself() {
         format!("http://[::ffff:127.0.0.1]:{port}/__admin/reset"),
     ];
     for target in &targets {
-        let submit = http()
-            .get(format!("{}/in.php", mock.loopback_url()))
-            .query(&[
-                ("key", mock.key.as_str()),
-                ("method", "turnstile"),
-                ("sitekey", "0x4AAAAAAAC3DHQFLr1GavRN"),
-                ("pageurl", "https://example.com"),
-                ("pingback", target),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let submit = mock.submit_with_pingback(target).await;
         assert!(submit.starts_with("OK|"), "{target}: {submit}");
     }
     let blocked = eventually(Duration::from_secs(15), async || {

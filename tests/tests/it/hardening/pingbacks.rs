@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::{io::AsyncReadExt as _, io::AsyncWriteExt as _, net::TcpListener};
 
-use super::support::{Mock, eventually, http, temp_dir};
+use super::support::{Mock, eventually, temp_dir};
 
 /// Accepts every connection and never answers.
 async fn hanging_receiver() -> u16 {
@@ -43,21 +43,7 @@ async fn healthy_receiver() -> u16 {
 }
 
 async fn submit(mock: &Mock, pingback: &str) {
-    let answer = http()
-        .get(format!("{}/in.php", mock.loopback_url()))
-        .query(&[
-            ("key", mock.key.as_str()),
-            ("method", "turnstile"),
-            ("sitekey", "0x4AAAAAAAC3DHQFLr1GavRN"),
-            ("pageurl", "https://example.com"),
-            ("pingback", pingback),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let answer = mock.submit_with_pingback(pingback).await;
     assert!(answer.starts_with("OK|"), "{answer}");
 }
 

@@ -277,6 +277,25 @@ impl Mock {
         get_json(&format!("{}/__admin/{path}", self.loopback_url())).await
     }
 
+    /// Submits a Turnstile task with this pingback URL from loopback; the answer.
+    pub(crate) async fn submit_with_pingback(&self, pingback: &str) -> String {
+        http()
+            .get(format!("{}/in.php", self.loopback_url()))
+            .query(&[
+                ("key", self.key.as_str()),
+                ("method", "turnstile"),
+                ("sitekey", "0x4AAAAAAAC3DHQFLr1GavRN"),
+                ("pageurl", "https://example.com"),
+                ("pingback", pingback),
+            ])
+            .send()
+            .await
+            .expect("the mock answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
     /// A `res.php` or `in.php` call from loopback with `query`; the body.
     pub(crate) async fn api(&self, endpoint: &str, query: &str) -> String {
         let url = format!("{}/{endpoint}?{query}", self.loopback_url());
