@@ -28,7 +28,7 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 ///
 /// ```toml
 /// [[pingback.rules]]
-/// name = "slow recaptcha"                      # optional, shown in journals
+/// name = "slow recaptcha"                      # optional (100 characters at most), shown in journals
 /// probability = 0.3                            # 0 to 1, default 1
 /// match = { methods = ["recaptcha-v2"], tasks = { from = 1, to = 50 }, url = "/hook" }
 /// fault = { delay = { log-normal = { median = "2s", sigma = 0.5 } } }
@@ -102,7 +102,7 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 // The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
 #[schemars(description = "One ordered fault rule.")]
 pub struct FaultRule {
-    /// A name for journals and reports.
+    /// A name for journals and reports (at most 100 characters).
     pub name: Option<String>,
     /// Chance that the rule applies to a matching task.
     pub probability: f64,
@@ -116,7 +116,7 @@ pub struct FaultRule {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawFaultRule {
-    /// A name for journals and reports.
+    /// A name for journals and reports (at most 100 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Chance that the rule applies to a matching task, 0 to 1 (default 1).
@@ -165,6 +165,15 @@ impl FaultRule {
     /// names the offending key (`duplicate.copies must be ...`), which config errors point at.
     pub(crate) fn validate(&self) -> Result<(), String> {
         rules::check_probability(self.probability)?;
+        // Every task's schedule keeps its rule's name.
+        if let Some(name) = &self.name
+            && name.chars().count() > MAX_NAME
+        {
+            return Err(format!(
+                "name must be at most {MAX_NAME} characters, got {}",
+                name.chars().count()
+            ));
+        }
         if let Some(t) = &self.matches.tasks
             && (t.from == 0 || t.from > t.to)
         {
@@ -257,6 +266,9 @@ pub enum Fault {
 /// reorder's hold, the span of a task's duplicates, a retry's wait. A pending callback holds a
 /// place in the dispatcher's queue, so none may wait longer.
 pub(crate) const MAX_RULE_DURATION: Duration = Duration::from_secs(86_400);
+
+/// The longest rule name (every task's schedule keeps it).
+const MAX_NAME: usize = 100;
 
 /// The shortest spacing of duplicates: a task's copies never go out faster than a thousand a
 /// second.
@@ -482,6 +494,15 @@ fault = "none"
             let e = parse(&format!("[[rules]]\nfault = {fault}\n")).unwrap_err();
             assert!(e.contains(message), "{fault}: {e}");
         }
+        let long = format!(
+            "[[rules]]\nname = \"{}\"\nfault = \"drop\"\n",
+            "n".repeat(101)
+        );
+        assert!(
+            parse(&long)
+                .unwrap_err()
+                .contains("name must be at most 100 characters")
+        );
         let ok = r#"{ duplicate = { copies = 100, spacing = "14m" } }"#;
         assert!(parse(&format!("[[rules]]\nfault = {ok}\n")).is_ok());
     }
