@@ -28,7 +28,6 @@ mod settle;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
@@ -72,6 +71,13 @@ pub(crate) fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> 
     let rec = runtime.block_on(run.run());
     runtime.shutdown_timeout(Duration::from_millis(100));
     rec
+}
+
+/// The private folder of a TLS mock's CA, registered for removal should the harness exit on
+/// a signal; removed when dropped.
+struct CaDir {
+    dir: tempfile::TempDir,
+    _registered: crate::cleanup::DirGuard,
 }
 
 /// Simulated seconds per real second: the harness's own timers (pacing, caps, grace) run
@@ -145,9 +151,7 @@ impl Run<'_> {
         let timeline = Timeline::assemble(&state, &recorder);
         shutdown.cancel();
         mock.shutdown().await;
-        if self.caps.mock_tls {
-            let _ = std::fs::remove_dir_all(&ca_dir);
-        }
+        drop(ca_dir);
         RunRecord {
             scenario: self.scenario,
             timeline,
@@ -169,8 +173,8 @@ impl Run<'_> {
     }
 
     /// The mock with the scenario's settings and the run's seed (HTTPS when the subject
-    /// needs it, its CA in the returned folder).
-    async fn start_mock(&self) -> Result<(MockServer, TimeScale, PathBuf), String> {
+    /// needs it, its CA in a private folder of its own, removed when the returned value drops).
+    async fn start_mock(&self) -> Result<(MockServer, TimeScale, Option<CaDir>), String> {
         let mut cfg = self.scenario.mock.clone();
         cfg.seed = self.seed;
         cfg.pingback.source_address = Some(self.caps.sources.trusted);
@@ -182,18 +186,28 @@ impl Run<'_> {
             cfg.first_task_id = reserve_ids(ids_for(&self.scenario));
         }
         let scale = TimeScale(cfg.time_scale);
-        let ca_dir = std::env::temp_dir().join(format!(
-            "captchaai-conformance-ca-{}-{}",
-            std::process::id(),
-            self.seed
-        ));
-        let started_mock = if self.caps.mock_tls {
-            MockServer::builder().config(cfg).tls(&ca_dir).start().await
-        } else {
-            MockServer::start_with(cfg).await
+        if !self.caps.mock_tls {
+            return match MockServer::start_with(cfg).await {
+                Ok(m) => Ok((m, scale, None)),
+                Err(e) => Err(format!("cannot start the mock: {e}")),
+            };
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("captchaai-conformance-ca-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| format!("cannot create a folder for the mock's CA: {e}"))?;
+        let ca_dir = CaDir {
+            _registered: crate::cleanup::track_dir(dir.path().to_owned()),
+            dir,
         };
-        match started_mock {
-            Ok(m) => Ok((m, scale, ca_dir)),
+        match MockServer::builder()
+            .config(cfg)
+            .tls(ca_dir.dir.path())
+            .start()
+            .await
+        {
+            Ok(m) => Ok((m, scale, Some(ca_dir))),
             Err(e) => Err(format!("cannot start the mock: {e}")),
         }
     }

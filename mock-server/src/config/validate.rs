@@ -1,6 +1,8 @@
 //! Validation: every value range checked before anything starts (the first problem wins),
 //! and TOML parsing whose errors name the offending value's line and column.
 
+use std::time::Duration;
+
 use super::{Config, TomlLocator};
 use crate::pingback::faults::FaultRule;
 
@@ -153,10 +155,37 @@ impl Config {
                 self.pingback.max_in_flight_per_host,
             ),
             ("pingback.queue-capacity", self.pingback.queue_capacity),
+            (
+                "pingback.queue-capacity-per-host",
+                self.pingback.queue_capacity_per_host,
+            ),
             ("server.workers", self.server.workers.unwrap_or(1)),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
             return Err(invalid(*key, "must be at least 1"));
+        }
+        if let Some(token) = &self.admin.token
+            && token.trim().is_empty()
+        {
+            return Err(invalid(
+                "admin.token",
+                "must not be empty or blank (leave it out to serve the admin API to loopback \
+                 clients of a mock listening on loopback only)",
+            ));
+        }
+        for (key, d) in [
+            (
+                "server.header-read-timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.shutdown-grace", self.server.shutdown_grace),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(3600) {
+                return Err(invalid(key, "must be above zero and at most 1h"));
+            }
+        }
+        if self.journal.max_bytes < 1024 {
+            return Err(invalid("journal.max-bytes", "must be at least 1024"));
         }
         if let Err(why) = self.pingback.retry.validate() {
             return Err(invalid("pingback.retry", why));
