@@ -67,6 +67,24 @@ pub(crate) fn first_applicable<R: Rule>(
         .position(|rule| rule.fits(subject) && seed::chance(rng, rule.probability()))
 }
 
+/// The longest any duration of a rule may be, in every vocabulary: a day. A pending callback
+/// holds a place in the dispatcher's queue, a stalled request a connection.
+pub(crate) const MAX_RULE_DURATION: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// The longest rule name, in characters (every task's schedule keeps its rule's name, every
+/// faulted request's journal entry its rule's).
+pub(crate) const MAX_NAME: usize = 100;
+
+/// Checks a rule's name as every front end (TOML, JSON, Rust) must.
+pub(crate) fn check_name(name: Option<&str>) -> Result<(), String> {
+    match name.map(|n| n.chars().count()) {
+        Some(n) if n > MAX_NAME => Err(format!(
+            "name must be at most {MAX_NAME} characters, got {n}"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a rule's probability as every front end (TOML, JSON, Rust) must.
 pub(crate) fn check_probability(p: f64) -> Result<(), String> {
     if (0.0..=1.0).contains(&p) {

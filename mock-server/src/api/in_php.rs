@@ -16,7 +16,7 @@ use crate::state::{KeyCheck, MockState};
 
 /// `GET|POST /in.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Submit).await;
+    let req = request::read(&state, req, request::Endpoint::Submit).await;
     let drawn = faults::draw(&state, &req, "in.php", "method");
     if let Drawn::Instead(f) = drawn {
         return faults::instead(&state, req, "in.php", "method", f).await;
@@ -29,7 +29,7 @@ pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -
 /// `GET|POST /solve.php`: submit, wait for the task to finish (at most 5
 /// simulated minutes), then answer as `res.php?action=get` would.
 pub(crate) async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Submit).await;
+    let req = request::read(&state, req, request::Endpoint::Submit).await;
     let drawn = faults::draw(&state, &req, "solve.php", "method");
     if let Drawn::Instead(f) = drawn {
         return faults::instead(&state, req, "solve.php", "method", f).await;

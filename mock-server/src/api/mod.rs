@@ -3,8 +3,8 @@
 //!
 //! A request flows through these files in order:
 //!
-//! - [`request`] reads it: [`crate::params`] from all four encodings merged, the format
-//!   asked for;
+//! - [`request`] reads it: [`crate::params`] from all four encodings merged (the body within
+//!   the endpoint's limit: [`body`]), the format asked for;
 //! - [`faults`] draws its API fault (`[[api.rules]]`) and, for a page, a reset, a stall or
 //!   another code, answers instead of the service;
 //! - the state admits it (key, [`crate::limits`]) and does the work;
@@ -14,6 +14,7 @@
 //!   [`request`] journals request, answer and fault ([`faults`] delays or cuts the answer
 //!   when its fault says so).
 
+pub(crate) mod body;
 pub(crate) mod faults;
 pub(crate) mod images;
 pub(crate) mod in_php;

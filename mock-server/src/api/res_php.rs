@@ -21,7 +21,7 @@ use crate::{
 
 /// `GET|POST /res.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Result).await;
+    let req = request::read(&state, req, request::Endpoint::Result).await;
     let drawn = faults::draw(&state, &req, "res.php", "action");
     if let Drawn::Instead(f) = drawn {
         return faults::instead(&state, req, "res.php", "action", f).await;

@@ -28,9 +28,6 @@ use crate::{
 /// The endpoints a rule can match.
 pub(crate) const ENDPOINTS: [&str; 3] = ["in.php", "res.php", "solve.php"];
 
-/// The longest stall a rule may ask for.
-const MAX_STALL: Duration = Duration::from_secs(86_400);
-
 /// One ordered API fault rule, in the syntax the mock's TOML config (`[[api.rules]]`), the
 /// admin API (`PUT /__admin/api/rules`, JSON of the same shape) and the conformance harness's
 /// scenario files (`[[api-faults]]`) share.
@@ -43,7 +40,7 @@ const MAX_STALL: Duration = Duration::from_secs(86_400);
 ///
 /// ```toml
 /// [[api.rules]]
-/// name = "flaky polls"                         # optional, shown in the journal
+/// name = "flaky polls"                         # optional (100 characters at most), shown in the journal
 /// probability = 0.3                            # 0 to 1, default 1
 /// match = { endpoints = ["res.php"], actions = ["get"], http-methods = ["GET"], requests = { from = 2, to = 20 } }
 /// fault = { status = 502, body = "html" }
@@ -67,6 +64,11 @@ const MAX_STALL: Duration = Duration::from_secs(86_400);
 /// | `{ delay = <distribution> }` | the real answer, late by a delay drawn from `fixed`, `uniform`, `normal`, `log-normal` |
 /// | `{ answer = "ERROR_SERVER_ERROR" }` | this code instead of the answer (HTTP 200, in the request's format), any code the service has |
 ///
+/// Every duration in a rule is at most a day (a stall; a delay's draw is cut there), and a
+/// rule's name at most 100 characters (every faulted request's journal entry keeps it): the
+/// bounds of the pingback rules. The TOML config, the admin API and scenario files check
+/// rules with the same function, so the bounds and the messages are the same everywhere.
+///
 /// A request a fault answers instead of the service (a page, a reset, a stall, an `answer`)
 /// is not processed: no task is created, nothing is counted. A delayed or truncated request
 /// is processed, and its journal entry says how its answer was sent.
@@ -88,7 +90,7 @@ const MAX_STALL: Duration = Duration::from_secs(86_400);
 // The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
 #[schemars(description = "One ordered API fault rule.")]
 pub struct ApiFaultRule {
-    /// A name for the journal.
+    /// A name for the journal (at most 100 characters).
     pub name: Option<String>,
     /// Chance that the rule applies to a request it fits.
     pub probability: f64,
@@ -102,7 +104,7 @@ pub struct ApiFaultRule {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawApiFaultRule {
-    /// A name for the journal.
+    /// A name for the journal (at most 100 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Chance that the rule applies to a request it fits, 0 to 1 (default 1).
@@ -178,6 +180,7 @@ impl ApiFaultRule {
     /// Rust); the message names the offending key.
     pub(crate) fn validate(&self) -> Result<(), String> {
         rules::check_probability(self.probability)?;
+        rules::check_name(self.name.as_deref())?;
         let m = &self.matches;
         if let Some(e) = m
             .endpoints
@@ -264,9 +267,11 @@ impl ApiFault {
             ApiFault::Page { status, .. } if !(400..=599).contains(status) => Err(format!(
                 "status must be an HTTP error status, 400 to 599, got {status}"
             )),
-            ApiFault::Stall(d) if d.is_zero() || *d > MAX_STALL => {
-                Err("stall must be above zero and at most a day".into())
-            }
+            ApiFault::Stall(d) if d.is_zero() || *d > rules::MAX_RULE_DURATION => Err(format!(
+                "stall must be above zero and at most {}, got {}",
+                humantime::format_duration(rules::MAX_RULE_DURATION),
+                humantime::format_duration(*d)
+            )),
             ApiFault::Answer(code) if Code::parse(code).is_none_or(|c| !c.is_error()) => {
                 Err(format!(
                     "answer must be one of the service's error codes (ERROR_..., MAX_USER_TURN, CAPCHA_NOT_READY, ...), got {code:?}"
@@ -398,11 +403,20 @@ fault = "none"
 
     #[test]
     fn invalid_rules_are_explained() {
+        let long_name = format!("name = \"{}\"\nfault = \"reset\"", "n".repeat(101));
         for (text, says) in [
             ("fault = { status = 200 }", "400 to 599"),
             ("fault = { status = 502, stall = \"1s\" }", "exactly one of"),
             ("fault = { body = \"html\" }", "exactly one of"),
             ("fault = { stall = \"0s\" }", "above zero"),
+            (
+                "fault = { stall = \"1000000years\" }",
+                "stall must be above zero and at most 1day, got 1000000years",
+            ),
+            (
+                long_name.as_str(),
+                "name must be at most 100 characters, got 101",
+            ),
             ("fault = { answer = \"OK\" }", "error codes"),
             ("fault = { answer = \"OK_REPORT_RECORDED\" }", "error codes"),
             ("fault = \"rset\"", "rset"),

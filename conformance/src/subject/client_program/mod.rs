@@ -36,7 +36,8 @@
 //!   `CAPTCHAAI_FALLBACK_SECONDS` (the scenario's quiet period before polling, simulated).
 //!
 //! Its whole process group is stopped at the end (whatever it left running
-//! too), or at the scenario's deadline plus a margin.
+//! too), or at the scenario's deadline plus a margin, or when the harness is stopped by
+//! SIGTERM or SIGINT.
 
 mod driver;
 mod output;
