@@ -96,7 +96,7 @@ pub(super) fn busy_backoff(ix: &Index<'_>) -> CheckResult {
         .filter(|e| matches!(&e.event, Event::Submit { answer, .. } if answer.class() == AnswerClass::Busy))
         .collect();
     if busy.is_empty() {
-        return c.info("not graded: the run met no busy answer");
+        return c.not_graded("the run met no busy answer");
     }
     let window = ms(BUSY_WAIT).saturating_sub(ix.tol(BUSY_WAIT));
     let tasks = ix.tasks.len();
@@ -210,7 +210,7 @@ pub(super) fn blocks(ix: &Index<'_>) -> CheckResult {
         }
     }
     if blocks == 0 {
-        return c.info("not graded: the client met no ERROR: 100x block");
+        return c.not_graded("the client met no ERROR: 100x block");
     }
     c.ok(format!("{blocks} block(s), no request until each lifted"))
 }

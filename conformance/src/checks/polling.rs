@@ -159,6 +159,9 @@ pub(super) fn no_resubmit(ix: &Index<'_>) -> CheckResult {
         .filter(|e| matches!(e.event, Event::Submit { task: Some(_), .. }))
         .collect();
     let tasks = ix.tasks.len();
+    if accepted.is_empty() {
+        return c.not_graded("no submit was accepted: nothing could be resubmitted");
+    }
     if accepted.len() <= tasks {
         return c.ok(format!(
             "{} task(s) accepted for {tasks} workload task(s)",
