@@ -18,7 +18,7 @@ use crate::{
 const ENDPOINT_STRIDE: u64 = 1 << 40;
 
 /// The longest delay a `delay` fault draws (a `"never"` distribution is a day).
-const MAX_DELAY: Duration = Duration::from_secs(86_400);
+const MAX_DELAY: Duration = crate::rules::MAX_RULE_DURATION;
 
 /// The key check shared by both endpoints.
 pub(crate) enum KeyCheck {

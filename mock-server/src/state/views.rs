@@ -59,6 +59,8 @@ impl crate::journal::Weigh for InboundRequest {
             + owned(&self.answer)
             + owned(&self.http_method)
             + self.action.as_ref().map_or(0, owned)
+            // A fault's words: at most about 150 bytes (a rule's name is bounded).
+            + self.fault.as_ref().map_or(0, |f| f.len())
     }
 }
 
