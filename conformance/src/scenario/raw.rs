@@ -122,7 +122,8 @@ pub(crate) struct RawMock {
     /// Share of requests answered HTTP 503 with an empty body, 0 to 1.
     pub(crate) http_error_rate: f64,
     /// Rate-limit penalties, the mock's `[api.rate-limits]` syntax: `max-user-turn`,
-    /// `poll-ratio` (`ERROR: 1005`), `ip-ban`.
+    /// `poll-ratio` (`ERROR: 1005`), `ip-ban`, and 2captcha's blocks `no-slot-block`,
+    /// `zero-balance-block`, `queue-block`, `bad-key-block` (`ERROR: 1001` to `1004`).
     pub(crate) rate_limits: RateLimitConfig,
 }
 
