@@ -38,7 +38,7 @@ fn the_official_sdk_passes_every_client_scenario_it_supports() {
     let py = venv_python();
     let cmd = format!("{} adapters/captchaai_sdk_adapter.py", py.display());
     let (code, failed, _) = run_json(&["--client-cmd".into(), cmd], &["scenarios"]);
-    // What captchaai 1.0.1 does not handle (docs/sdk-results.md has the table, scenario by
+    // What captchaai 1.0.1 does not handle (docs/client-results.md has the table, scenario by
     // scenario): ERROR_NO_SLOT_AVAILABLE and MAX_USER_TURN ("Unexpected submit error"), a
     // pingback (it has none, and polls at once), 2captcha's dialect (no threadsinfo: it cannot
     // start), an HTML error page or a reset while polling (an error at once).
