@@ -27,119 +27,103 @@ const UNBOUNDED: [(&str, &str, &str); 3] = [
     ),
 ];
 
-/// The admin API, the config file and a scenario file refuse each with the same message.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fault_rules_have_the_same_bounds_everywhere() {
+/// Where a kind of rule is written: its admin route, its config table, its scenario table.
+struct Fronts {
+    admin: &'static str,
+    config: &'static str,
+    scenario: &'static str,
+}
+
+const PINGBACK_RULES: Fronts = Fronts {
+    admin: "pingback/rules",
+    config: "[[pingback.rules]]",
+    scenario: "[[faults]]",
+};
+
+const API_RULES: Fronts = Fronts {
+    admin: "api/rules",
+    config: "[[api.rules]]",
+    scenario: "[[api-faults]]",
+};
+
+/// Checks that the admin API, the config file and a scenario file each refuse the rule (as
+/// JSON and as the lines of a TOML table) with `message`, and that the admin API replaced
+/// nothing.
+async fn refused_everywhere(fronts: &Fronts, json_rule: Value, toml_rule: &str, message: &str) {
     let mock = Mock::start(&[]);
     let dir = temp_dir();
+    let resp = http()
+        .put(format!("{}/__admin/{}", mock.loopback_url(), fronts.admin))
+        .json(&json!([json_rule]))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 400, "admin API, {json_rule}: {body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(error.contains(message), "admin API: {error}");
+    let (_, rules) = mock.admin(fronts.admin).await;
+    assert_eq!(rules, json!([]), "nothing was replaced");
+
+    let config = dir.path().join("mock.toml");
+    std::fs::write(&config, format!("{}\n{toml_rule}\n", fronts.config)).unwrap();
+    let out = mock_command(&["--config", &config.display().to_string()], &[])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "config file: {stderr}");
+    assert!(stderr.contains(message), "config file: {stderr}");
+
     let scenario = std::fs::read_to_string(
         crate::bins::workspace().join("scenarios/strategies/poll-only.toml"),
     )
     .unwrap();
+    let file = dir.path().join("bounds.toml");
+    std::fs::write(
+        &file,
+        format!("{scenario}\n{}\n{toml_rule}\n", fronts.scenario),
+    )
+    .unwrap();
+    let out = Command::new(crate::bins::conformance())
+        .args(["check", &file.display().to_string()])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "scenario: {stderr}");
+    assert!(stderr.contains(message), "scenario: {stderr}");
+}
+
+/// The admin API, the config file and a scenario file refuse each with the same message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_rules_have_the_same_bounds_everywhere() {
     for (json_fault, toml_fault, message) in UNBOUNDED {
-        let rules = json!([{ "fault": serde_json::from_str::<Value>(json_fault).unwrap() }]);
-        let resp = http()
-            .put(format!("{}/__admin/pingback/rules", mock.loopback_url()))
-            .json(&rules)
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(status, 400, "admin API, {json_fault}: {body}");
-        let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains(message), "admin API: {error}");
-
-        let config = dir.path().join("mock.toml");
-        std::fs::write(
-            &config,
-            format!("[[pingback.rules]]\nfault = {toml_fault}\n"),
-        )
-        .unwrap();
-        let out = mock_command(&["--config", &config.display().to_string()], &[])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "config file: {stderr}");
-        assert!(stderr.contains(message), "config file: {stderr}");
-
-        let file = dir.path().join("bounds.toml");
-        std::fs::write(
-            &file,
-            format!("{scenario}\n[[faults]]\nfault = {toml_fault}\n"),
-        )
-        .unwrap();
-        let out = Command::new(crate::bins::conformance())
-            .args(["check", &file.display().to_string()])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "scenario: {stderr}");
-        assert!(stderr.contains(message), "scenario: {stderr}");
+        let rule = json!({ "fault": serde_json::from_str::<Value>(json_fault).unwrap() });
+        let toml_rule = format!("fault = {toml_fault}");
+        refused_everywhere(&PINGBACK_RULES, rule, &toml_rule, message).await;
     }
-    let (_, rules) = mock.admin("pingback/rules").await;
-    assert_eq!(rules, json!([]), "nothing was replaced");
 }
 
 /// API fault rules take the pingback rules' bounds (a stall of at most a day, a name of at
 /// most 100 characters), from the admin API, the config file and a scenario file alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_fault_rules_have_the_same_bounds_everywhere() {
-    let mock = Mock::start(&[]);
-    let dir = temp_dir();
-    let scenario = std::fs::read_to_string(
-        crate::bins::workspace().join("scenarios/strategies/poll-only.toml"),
-    )
-    .unwrap();
     let long = "n".repeat(101);
-    let cases = [
-        (
-            json!({ "fault": { "stall": "1000000years" } }),
-            r#"fault = { stall = "1000000years" }"#.to_owned(),
-            "stall must be above zero and at most 1day",
-        ),
-        (
-            json!({ "name": long, "fault": "reset" }),
-            format!("name = \"{long}\"\nfault = \"reset\""),
-            "name must be at most 100 characters",
-        ),
-    ];
-    for (json_rule, toml_rule, message) in cases {
-        let resp = http()
-            .put(format!("{}/__admin/api/rules", mock.loopback_url()))
-            .json(&json!([json_rule]))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap();
-        assert_eq!(status, 400, "admin API, {json_rule}: {body}");
-        let error = body["error"].as_str().unwrap_or_default();
-        assert!(error.contains(message), "admin API: {error}");
-
-        let config = dir.path().join("mock.toml");
-        std::fs::write(&config, format!("[[api.rules]]\n{toml_rule}\n")).unwrap();
-        let out = mock_command(&["--config", &config.display().to_string()], &[])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "config file: {stderr}");
-        assert!(stderr.contains(message), "config file: {stderr}");
-
-        let file = dir.path().join("bounds.toml");
-        std::fs::write(&file, format!("{scenario}\n[[api-faults]]\n{toml_rule}\n")).unwrap();
-        let out = Command::new(crate::bins::conformance())
-            .args(["check", &file.display().to_string()])
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "scenario: {stderr}");
-        assert!(stderr.contains(message), "scenario: {stderr}");
-    }
-    let (_, rules) = mock.admin("api/rules").await;
-    assert_eq!(rules, json!([]), "nothing was replaced");
+    refused_everywhere(
+        &API_RULES,
+        json!({ "fault": { "stall": "1000000years" } }),
+        r#"fault = { stall = "1000000years" }"#,
+        "stall must be above zero and at most 1day",
+    )
+    .await;
+    refused_everywhere(
+        &API_RULES,
+        json!({ "name": long, "fault": "reset" }),
+        &format!("name = \"{long}\"\nfault = \"reset\""),
+        "name must be at most 100 characters",
+    )
+    .await;
 }
 
 /// A result past its TTL was served until the next submit ran the expiry. It expires when
