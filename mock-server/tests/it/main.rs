@@ -9,10 +9,11 @@
 //!   behaviour, by property and by example, through real sockets;
 //! - [`public_api`]: the library's test API as a user's test meets it;
 //! - [`binary`], [`python_sdk`]: the `captchaai-mock` binary, and the official Python SDK
-//!   against it.
+//!   against it; [`observe`]: what the binary shows of its work (the request log, metrics).
 
 mod admin_api;
 mod binary;
+mod observe;
 mod pingback;
 mod public_api;
 mod python_sdk;
