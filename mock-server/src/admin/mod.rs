@@ -14,6 +14,7 @@
 //! | `GET /__admin/pingbacks?since=&limit=&task=` | outbound delivery attempts |
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
+//! | `GET /__admin/metrics` | metrics in the Prometheus text format ([`crate::telemetry`]) |
 //!
 //! Every error is JSON, `{"error": "..."}`. Without a token, the admin API serves loopback
 //! clients of a mock listening on loopback only (403 otherwise, to everyone when the mock
@@ -25,9 +26,11 @@
 //! - this file: the router, and the JSON shape of every admin error;
 //! - [`guard`]: who may use the admin API (loopback clients of a loopback mock, or a bearer
 //!   token);
-//! - [`routes`]: the handlers, thin wrappers over the state's inspection and control.
+//! - [`routes`]: the handlers, thin wrappers over the state's inspection and control;
+//! - [`metrics`]: the Prometheus exposition.
 
 mod guard;
+mod metrics;
 mod routes;
 
 #[cfg(feature = "cli")]
@@ -47,6 +50,7 @@ use crate::state::MockState;
 /// The admin router (mounted at `/__admin`).
 pub(crate) fn router(state: MockState) -> Router<MockState> {
     routes::routes()
+        .merge(metrics::routes())
         .fallback(no_route)
         .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(state, guard::guard))

@@ -113,14 +113,27 @@ pub(crate) fn journal(
 ) {
     let action = req.params.get(action_param).map(interned);
     let now = state.clock().now();
+    let (code, latency) = (
+        super::log::answer_code(&answer),
+        now.saturating_since(req.received_at),
+    );
     super::log::request(
         &req.http_method,
         endpoint,
         action.as_deref(),
         task_id,
-        super::log::answer_code(&answer),
-        now.saturating_since(req.received_at),
+        code,
+        latency,
     );
+    // A label's values must be few: an action the mock does not know is `other`.
+    let known_action = action.as_ref().map(|a| match a {
+        Cow::Borrowed(known) => *known,
+        Cow::Owned(_) => "other",
+    });
+    state
+        .dispatcher()
+        .telemetry()
+        .request(endpoint, known_action, code, latency);
     state.journal_inbound(InboundRequest {
         // Numbered when read: the journal knows the position.
         seq: 0,

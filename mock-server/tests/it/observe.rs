@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use captchaai_mock::DEFAULT_KEY;
+use captchaai_mock::{DEFAULT_KEY, testing::PingbackRecorder};
 
 use crate::{
     binary::signal,
-    support::child::{MockProcess, Stderr},
+    support::child::{MockProcess, Stderr, TempDir},
 };
 
 /// The value of `name=` in a log line.
@@ -127,4 +127,125 @@ async fn every_api_request_is_one_plain_log_line() {
             "rounded: {latency} in {line}"
         );
     }
+}
+
+/// The value of one sample (`name{labels} value`) in a Prometheus text exposition.
+fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `/__admin/metrics` of a real binary: requests by endpoint, action and code, tasks by
+/// state, pingback attempts by outcome and fault, latency histograms; behind the admin guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_tasks_and_pingbacks() {
+    let rx = PingbackRecorder::start().await.unwrap();
+    // A long attempt timeout: at this time scale the default 10 s is 10 ms of real time.
+    let dir = TempDir::new("metrics");
+    let config = dir.0.join("mock.toml");
+    std::fs::write(&config, "[pingback]\nattempt-timeout = \"10m\"\n").unwrap();
+    let config = config.display().to_string();
+    let p = MockProcess::start(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--time-scale",
+        "1000",
+        "--admin-token",
+        "metrics-token",
+        "--config",
+        &config,
+    ]);
+    let http = crate::support::http();
+    let metrics_url = format!("{}/__admin/metrics", p.url);
+    let refused = crate::support::send(http.get(&metrics_url)).await;
+    assert_eq!(refused.status, 401, "the admin guard: {}", refused.body);
+
+    let a = crate::support::send(http.get(format!("{}/in.php", p.url)).query(&[
+        ("key", DEFAULT_KEY),
+        ("method", "turnstile"),
+        ("sitekey", "0x4AAAAAAA"),
+        ("pageurl", "https://example.com"),
+        ("pingback", &rx.url("/hook")),
+    ]))
+    .await;
+    assert!(a.body.starts_with("OK|"), "{}", a.body);
+    for action in ["getbalance", "no-such-action-7f3a"] {
+        let a = crate::support::send(
+            http.get(format!("{}/res.php", p.url))
+                .query(&[("key", DEFAULT_KEY), ("action", action)]),
+        )
+        .await;
+        assert_eq!(a.status, 200);
+    }
+    rx.wait_for(1, Duration::from_secs(20))
+        .await
+        .expect("the pingback");
+
+    // The attempt is counted once its answer is read: poll, bounded.
+    let deadline = crate::support::child::real_now() + Duration::from_secs(20);
+    let (content_type, text) = loop {
+        let resp = http
+            .get(&metrics_url)
+            .bearer_auth("metrics-token")
+            .send()
+            .await
+            .expect("metrics answer");
+        assert_eq!(resp.status(), 200);
+        let ct = resp.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.expect("a body");
+        let delivered =
+            r#"captchaai_mock_pingback_attempts_total{outcome="delivered",fault="none"}"#;
+        if sample(&text, delivered).is_some() || crate::support::child::real_now() > deadline {
+            break (ct, text);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    for (series, value) in [
+        (
+            r#"captchaai_mock_requests_total{endpoint="in.php",action="turnstile",code="OK"}"#,
+            1.0,
+        ),
+        (
+            r#"captchaai_mock_requests_total{endpoint="res.php",action="getbalance",code="OK"}"#,
+            1.0,
+        ),
+        // An action the mock does not know is `other`: a label's values stay few.
+        (
+            r#"captchaai_mock_requests_total{endpoint="res.php",action="other",code="ERROR_EMPTY_ACTION"}"#,
+            1.0,
+        ),
+        (
+            r#"captchaai_mock_request_duration_seconds_count{endpoint="res.php"}"#,
+            2.0,
+        ),
+        (r#"captchaai_mock_tasks{state="solved"}"#, 1.0),
+        (r#"captchaai_mock_tasks{state="pending"}"#, 0.0),
+        (
+            r#"captchaai_mock_pingback_attempts_total{outcome="delivered",fault="none"}"#,
+            1.0,
+        ),
+        (
+            r#"captchaai_mock_pingback_duration_seconds_count{outcome="delivered"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(value), "{series} in:\n{text}");
+    }
+    assert!(!text.contains("no-such-action"), "{text}");
+    assert!(
+        text.contains("# TYPE captchaai_mock_request_duration_seconds histogram"),
+        "{text}"
+    );
 }
