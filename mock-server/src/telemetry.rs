@@ -52,6 +52,10 @@ struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     samples: AtomicU64,
+    /// API requests answered, and pingback journal entries: the dashboard's event stream
+    /// reads them to tell a browser that something happened (`admin::dashboard`).
+    requests: AtomicU64,
+    attempts: AtomicU64,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -91,6 +95,8 @@ impl Telemetry {
             recorder,
             handle,
             samples: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
         }))
     }
 
@@ -103,6 +109,7 @@ impl Telemetry {
         code: &'static str,
         latency: Duration,
     ) {
+        self.0.requests.fetch_add(1, Ordering::Relaxed);
         metrics::with_local_recorder(&self.0.recorder, || {
             counter!(
                 "captchaai_mock_requests_total",
@@ -125,6 +132,7 @@ impl Telemetry {
         latency: Option<Duration>,
     ) {
         let outcome = outcome_label(outcome);
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
         metrics::with_local_recorder(&self.0.recorder, || {
             counter!(
                 "captchaai_mock_pingback_attempts_total",
@@ -150,6 +158,15 @@ impl Telemetry {
             }
         });
         self.0.handle.render()
+    }
+
+    /// API requests answered and pingback journal entries so far (two relaxed loads: what
+    /// the dashboard's event stream watches).
+    pub(crate) fn activity(&self) -> (u64, u64) {
+        (
+            self.0.requests.load(Ordering::Relaxed),
+            self.0.attempts.load(Ordering::Relaxed),
+        )
     }
 
     fn sampled(&self) {

@@ -15,6 +15,8 @@
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
 //! | `GET /__admin/metrics` | metrics in the Prometheus text format ([`crate::telemetry`]) |
+//! | `GET /__admin/` | the live dashboard, one self-contained page ([`dashboard`]) |
+//! | `GET /__admin/events` | its event stream (server-sent events) |
 //!
 //! Every error is JSON, `{"error": "..."}`. Without a token, the admin API serves loopback
 //! clients of a mock listening on loopback only (403 otherwise, to everyone when the mock
@@ -27,12 +29,15 @@
 //! - [`guard`]: who may use the admin API (loopback clients of a loopback mock, or a bearer
 //!   token);
 //! - [`routes`]: the handlers, thin wrappers over the state's inspection and control;
-//! - [`metrics`]: the Prometheus exposition.
+//! - [`metrics`]: the Prometheus exposition;
+//! - [`dashboard`]: the live dashboard and its event stream.
 
+mod dashboard;
 mod guard;
 mod metrics;
 mod routes;
 
+pub(crate) use dashboard::landing;
 #[cfg(feature = "cli")]
 pub(crate) use guard::is_loopback;
 
@@ -51,8 +56,17 @@ use crate::state::MockState;
 pub(crate) fn router(state: MockState) -> Router<MockState> {
     routes::routes()
         .merge(metrics::routes())
+        .merge(dashboard::routes())
         .fallback(no_route)
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn_with_state(state, guard::guard))
+}
+
+/// `GET /__admin/` (with its slash: a nested router's `/` is `/__admin` alone), behind the
+/// same guard; mounted beside [`router`].
+pub(crate) fn dashboard_page(state: MockState) -> Router<MockState> {
+    Router::new()
+        .route("/__admin/", axum::routing::get(dashboard::page))
         .layer(middleware::from_fn_with_state(state, guard::guard))
 }
 
