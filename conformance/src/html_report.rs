@@ -73,10 +73,10 @@ pub(crate) fn render(r: &SuiteReport) -> String {
                         "subject: " b { (r.subject) }
                         @if let Some(seed) = r.seed_override { " · seed " (seed) }
                         " · " (t.scenarios) " scenario(s): "
-                        span.v-OK { (t.ok) " OK" } ", "
-                        span.v-NON-STRICT { (t.non_strict) " NON-STRICT" } ", "
-                        span.v-NOT-GRADED { (t.not_graded) " NOT-GRADED" } ", "
-                        span.v-FAILED { (t.failed) " FAILED" } ", "
+                        span.t-OK { (t.ok) " OK" } ", "
+                        span.t-NON-STRICT { (t.non_strict) " NON-STRICT" } ", "
+                        span.t-NOT-GRADED { (t.not_graded) " NOT-GRADED" } ", "
+                        span.t-FAILED { (t.failed) " FAILED" } ", "
                         (t.skipped) " skipped; "
                         (t.checks) " check(s), " (t.failed_checks) " failed"
                     }
