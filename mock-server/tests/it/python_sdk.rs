@@ -170,6 +170,12 @@ async fn check_solved(
 async fn the_official_python_sdk_works_against_the_mock() {
     let python = python();
     let dir = TempDir::new("sdk");
+    // Results are kept 2 simulated hours: the SDK's first poll comes 10-15 real seconds
+    // after its submit, 1000-1500 simulated seconds at this scale, past the default 15
+    // minutes, and a result past its time to live is never served.
+    let main_cfg = dir.0.join("main.toml");
+    std::fs::write(&main_cfg, "[solving]\nresult-ttl = \"2h\"\n").unwrap();
+    let main_cfg_arg = main_cfg.display().to_string();
     let main = MockProcess::start(&[
         "--bind",
         "127.0.0.1:0",
@@ -179,6 +185,8 @@ async fn the_official_python_sdk_works_against_the_mock() {
         "50",
         "--seed",
         "7",
+        "-c",
+        &main_cfg_arg,
     ]);
     let unsolvable = MockProcess::start(&[
         "--bind",
@@ -187,6 +195,8 @@ async fn the_official_python_sdk_works_against_the_mock() {
         "100",
         "--unsolvable-rate",
         "1",
+        "-c",
+        &main_cfg_arg,
     ]);
     // One thread, held 300 simulated seconds (3 s real) by each task: the
     // second solve arrives while the first holds it, and the SDK's retry
@@ -196,7 +206,7 @@ async fn the_official_python_sdk_works_against_the_mock() {
         &busy_cfg,
         format!(
             "time-scale = 100.0\n[[accounts]]\nkey = \"{}\"\nthreads = 1\n\
-             [solving]\ndefault-time = {{ fixed = \"300s\" }}\n",
+             [solving]\ndefault-time = {{ fixed = \"300s\" }}\nresult-ttl = \"2h\"\n",
             captchaai_mock::DEFAULT_KEY
         ),
     )
