@@ -44,6 +44,17 @@ const BUCKETS: [f64; 14] = [
 /// Histogram samples between two foldings into buckets.
 const UPKEEP_EVERY: u64 = 4096;
 
+/// What the mock has done so far, as the dashboard's event stream compares it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Activity {
+    /// API requests answered.
+    pub(crate) requests: u64,
+    /// Pingback journal entries.
+    pub(crate) attempts: u64,
+    /// Admin resets.
+    pub(crate) resets: u64,
+}
+
 /// One mock's metrics (cheap to clone).
 #[derive(Clone)]
 pub(crate) struct Telemetry(Arc<Inner>);
@@ -56,6 +67,8 @@ struct Inner {
     /// reads them to tell a browser that something happened (`admin::dashboard`).
     requests: AtomicU64,
     attempts: AtomicU64,
+    /// Admin resets: the journals start again from 1, so a page reloads its views.
+    resets: AtomicU64,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -97,6 +110,7 @@ impl Telemetry {
             samples: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
         }))
     }
 
@@ -160,13 +174,19 @@ impl Telemetry {
         self.0.handle.render()
     }
 
-    /// API requests answered and pingback journal entries so far (two relaxed loads: what
-    /// the dashboard's event stream watches).
-    pub(crate) fn activity(&self) -> (u64, u64) {
-        (
-            self.0.requests.load(Ordering::Relaxed),
-            self.0.attempts.load(Ordering::Relaxed),
-        )
+    /// API requests answered, pingback journal entries and admin resets so far (relaxed
+    /// loads: what the dashboard's event stream watches).
+    pub(crate) fn activity(&self) -> Activity {
+        Activity {
+            requests: self.0.requests.load(Ordering::Relaxed),
+            attempts: self.0.attempts.load(Ordering::Relaxed),
+            resets: self.0.resets.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Counts an admin reset (metrics are not reset: counters only grow).
+    pub(crate) fn reset_seen(&self) {
+        self.0.resets.fetch_add(1, Ordering::Relaxed);
     }
 
     fn sampled(&self) {

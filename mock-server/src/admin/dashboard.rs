@@ -5,8 +5,8 @@
 //!
 //! # The event stream, and why a slow browser cannot stall the mock
 //!
-//! Nothing is queued for a browser. Each stream looks at two counters of the mock (API
-//! requests answered, pingback journal entries: [`crate::telemetry::Telemetry::activity`])
+//! Nothing is queued for a browser. Each stream looks at counters of the mock (API
+//! requests answered, pingback journal entries, admin resets: [`crate::telemetry::Telemetry::activity`])
 //! every [`TICK`] and, when they moved, sends one `change` event with the new counts; the page
 //! then fetches what is new from `/__admin/journal?since=` and `/__admin/pingbacks?since=`.
 //! The stream is pulled: a browser that reads slowly is sent nothing more until it has read
@@ -14,7 +14,8 @@
 //! request path pays two relaxed atomic increments whether a dashboard is open or not. When
 //! more happened between two events than the journals keep ([`RESYNC_AFTER`]), the event is
 //! `resync` instead: the page reloads its views rather than page through entries the journals
-//! may have dropped. The stream ends when the mock shuts down.
+//! may have dropped; so it is after an admin reset, when the journals number from 1 again.
+//! The stream ends when the mock shuts down.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -30,7 +31,7 @@ use axum::{
 };
 use futures::{Stream, StreamExt as _};
 
-use crate::state::MockState;
+use crate::{state::MockState, telemetry::Activity};
 
 /// How often a stream looks for news (real time: a browser's view, not the simulation's).
 const TICK: Duration = Duration::from_millis(200);
@@ -73,8 +74,7 @@ pub(crate) async fn landing() -> Response {
 /// What a stream last told its browser.
 struct Seen {
     state: MockState,
-    requests: u64,
-    attempts: u64,
+    told: Activity,
     first: bool,
 }
 
@@ -82,8 +82,7 @@ async fn events(State(s): State<MockState>) -> Sse<impl Stream<Item = Result<Eve
     let stop = s.shutdown_token().clone();
     let seen = Seen {
         state: s,
-        requests: 0,
-        attempts: 0,
+        told: Activity::default(),
         first: true,
     };
     let stream = futures::stream::unfold(seen, |mut seen| async move {
@@ -91,25 +90,24 @@ async fn events(State(s): State<MockState>) -> Sse<impl Stream<Item = Result<Eve
             if !seen.first {
                 tokio::time::sleep(TICK).await;
             }
-            let (requests, attempts) = seen.state.dispatcher().telemetry().activity();
+            let now = seen.state.dispatcher().telemetry().activity();
             let first = std::mem::take(&mut seen.first);
-            if !first && requests == seen.requests && attempts == seen.attempts {
+            if !first && now == seen.told {
                 continue;
             }
-            let behind =
-                requests.saturating_sub(seen.requests) + attempts.saturating_sub(seen.attempts);
-            let name = if first
-                || behind > RESYNC_AFTER
-                || requests < seen.requests
-                || attempts < seen.attempts
-            {
+            let was = seen.told;
+            let behind = now.requests.saturating_sub(was.requests)
+                + now.attempts.saturating_sub(was.attempts);
+            let name = if first || now.resets != was.resets || behind > RESYNC_AFTER {
                 "resync"
             } else {
                 "change"
             };
-            seen.requests = requests;
-            seen.attempts = attempts;
-            let data = format!(r#"{{"requests":{requests},"pingbacks":{attempts}}}"#);
+            seen.told = now;
+            let data = format!(
+                r#"{{"requests":{},"pingbacks":{}}}"#,
+                now.requests, now.attempts
+            );
             return Some((Ok(Event::default().event(name).data(data)), seen));
         }
     });

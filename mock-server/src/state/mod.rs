@@ -249,6 +249,7 @@ impl MockState {
         self.0.inbound.clear();
         self.0.limiter.clear();
         self.0.dispatcher.reset();
+        self.0.dispatcher.telemetry().reset_seen();
         self.0.finish_notify.notify_one();
     }
 

@@ -92,6 +92,17 @@ async fn the_stream_tells_the_page_when_something_happened() {
         next_event(&mut events, &mut buf, "change").await,
         r#"{"requests":1,"pingbacks":0}"#
     );
+    // After a reset the journals number from 1 again: the page must reload, not page on.
+    let reset = http
+        .post(format!("{}/__admin/reset", mock.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(
+        next_event(&mut events, &mut buf, "resync").await,
+        r#"{"requests":1,"pingbacks":0}"#
+    );
 }
 
 #[tokio::test]
