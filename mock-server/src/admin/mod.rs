@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /__admin/health` | status, version, dialect, seed, clock, counters, pingback totals, keys |
 //! | `POST /__admin/reset` | back to start-up state (tasks, journals, ids, fault rules) |
-//! | `GET /__admin/tasks?limit=` | stored tasks with their ground truth |
+//! | `GET /__admin/tasks?limit=&newest=` | stored tasks with their ground truth (the first `limit` by id, or with `newest=true` the last) |
 //! | `GET /__admin/tasks/{id}` | one task |
 //! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional); 409 once finished |
 //! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional); 409 once finished |

@@ -165,6 +165,25 @@ impl MockState {
             .collect()
     }
 
+    /// The newest `limit` stored tasks, oldest first (the dashboard shows what is happening
+    /// now). Picks them in linear time under the lock, then sorts only those.
+    pub(crate) fn newest_tasks(&self, limit: usize) -> Vec<TaskView> {
+        let cfg = &*self.0.config;
+        let now = self.0.clock.now();
+        let w = self.world();
+        let mut ids: Vec<u64> = w.tasks.keys().copied().collect();
+        let skip = ids.len().saturating_sub(limit);
+        if skip > 0 {
+            ids.select_nth_unstable(skip);
+        }
+        let newest = &mut ids[skip..];
+        newest.sort_unstable();
+        newest
+            .iter()
+            .filter_map(|id| w.tasks.get(id).map(|t| self.view(cfg, &w, *id, t, now)))
+            .collect()
+    }
+
     pub(super) fn view(
         &self,
         cfg: &Config,

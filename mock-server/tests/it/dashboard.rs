@@ -119,3 +119,42 @@ async fn the_dashboard_and_its_stream_need_the_token_when_one_is_set() {
         assert_eq!(allowed.status(), 200, "{path}");
     }
 }
+
+/// The dashboard shows what is happening now: the newest tasks, oldest first.
+#[tokio::test]
+async fn the_newest_tasks_for_the_dashboard() {
+    let mock = MockServer::start().await.unwrap();
+    let http = crate::support::http();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let a = crate::support::send(http.get(format!("{}/in.php", mock.uri())).query(&[
+            ("key", DEFAULT_KEY),
+            ("method", "turnstile"),
+            ("sitekey", "0x4AAAAAAA"),
+            ("pageurl", "https://example.com"),
+        ]))
+        .await;
+        ids.push(
+            a.body
+                .strip_prefix("OK|")
+                .expect("submitted")
+                .parse::<u64>()
+                .unwrap(),
+        );
+    }
+    let listed = |query: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/__admin/tasks?{query}", mock.uri());
+        async move {
+            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_u64().unwrap())
+                .collect::<Vec<u64>>()
+        }
+    };
+    assert_eq!(listed("limit=2&newest=true").await, ids[2..]);
+    assert_eq!(listed("limit=2").await, ids[..2]);
+    assert_eq!(listed("limit=10&newest=true").await, ids);
+}
