@@ -12,12 +12,13 @@
 //!   [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
 //!   [`request`] journals request, answer and fault ([`faults`] delays or cuts the answer
-//!   when its fault says so).
+//!   when its fault says so), and [`log`] writes the request log's line.
 
 pub(crate) mod body;
 pub(crate) mod faults;
 pub(crate) mod images;
 pub(crate) mod in_php;
+pub(crate) mod log;
 pub(crate) mod request;
 pub(crate) mod res_php;
 pub(crate) mod submission;
