@@ -7,8 +7,8 @@
 //! ```
 //!
 //! `code` is the answer's code (`OK` for every successful answer, the error or status code
-//! otherwise, `HTTP_503` for an injected transient fault), never the answer itself: answers
-//! carry tokens. Latency is the mock's own time (simulated under a time scale), rounded.
+//! otherwise; for an API fault what the client got: `HTTP_502` for an error page, `RESET`,
+//! `STALL`, `TRUNCATED`), never the answer itself: answers carry tokens. Latency is the mock's own time (simulated under a time scale), rounded.
 
 use std::{fmt, time::Duration};
 
@@ -35,12 +35,32 @@ pub(crate) fn request(
     );
 }
 
-/// The code of an answer as the journal records it: a code's own text, `HTTP_503` for the
-/// injected transient fault, `OK` for every answer that carries a value (`OK|<id>`, a
-/// balance, `threadsinfo`'s JSON, a bulk `get`).
+/// The code of an answer as the journal records it: a code's own text; for an API fault
+/// (`crate::api::faults`) what the client got: `HTTP_500` ... `HTTP_522` for the error pages
+/// the fronts send (`HTTP_4XX`, `HTTP_5XX` for other statuses: a metric label's values must
+/// be few), `RESET`, `STALL`, `TRUNCATED`; `OK` for every answer that carries a value
+/// (`OK|<id>`, a balance, `threadsinfo`'s JSON, a bulk `get`).
 pub(crate) fn answer_code(answer: &str) -> &'static str {
-    if answer == "HTTP 503" {
-        return "HTTP_503";
+    if let Some(status) = answer.strip_prefix("HTTP ") {
+        return match status {
+            "500" => "HTTP_500",
+            "502" => "HTTP_502",
+            "503" => "HTTP_503",
+            "504" => "HTTP_504",
+            "521" => "HTTP_521",
+            "522" => "HTTP_522",
+            s if s.starts_with('4') => "HTTP_4XX",
+            _ => "HTTP_5XX",
+        };
+    }
+    if answer.starts_with("(reset") {
+        return "RESET";
+    }
+    if answer.starts_with("(stalled") {
+        return "STALL";
+    }
+    if answer.starts_with("(truncated") {
+        return "TRUNCATED";
     }
     Code::parse(answer).map_or("OK", Code::as_str)
 }
@@ -98,5 +118,12 @@ mod tests {
         assert_eq!(answer_code("CAPCHA_NOT_READY"), "CAPCHA_NOT_READY");
         assert_eq!(answer_code("ERROR_WRONG_USER_KEY"), "ERROR_WRONG_USER_KEY");
         assert_eq!(answer_code("HTTP 503"), "HTTP_503");
+        // What an API fault gave the client, never OK.
+        assert_eq!(answer_code("HTTP 521"), "HTTP_521");
+        assert_eq!(answer_code("HTTP 429"), "HTTP_4XX");
+        assert_eq!(answer_code("HTTP 599"), "HTTP_5XX");
+        assert_eq!(answer_code("(reset: no answer)"), "RESET");
+        assert_eq!(answer_code("(stalled: no answer)"), "STALL");
+        assert_eq!(answer_code("(truncated: OK|74000000001)"), "TRUNCATED");
     }
 }
