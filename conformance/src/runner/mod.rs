@@ -255,13 +255,7 @@ impl Run<'_> {
             }
             runs.push(tokio::spawn(driver.run(task)));
         }
-        let longest = scenario.batch_deadline.unwrap_or(Duration::ZERO);
-        let cap = if self.caps.in_process {
-            longest.max(scenario.subject.deadline * 3) + Duration::from_secs(600)
-        } else {
-            // Another process keeps its own time: the deadline twice over, plus a margin.
-            longest.max(scenario.subject.deadline * 2) + Duration::from_secs(60)
-        };
+        let cap = workload_cap(scenario, self.caps.in_process);
         let mut aborted = None;
         let all = futures::future::join_all(runs);
         if tokio::time::timeout(scale.real(cap), all).await.is_err() {
@@ -276,6 +270,32 @@ impl Run<'_> {
         }
         aborted
     }
+}
+
+/// How long the runner waits for the workload's tasks after the last submit.
+fn workload_cap(scenario: &Scenario, in_process: bool) -> Duration {
+    let longest = scenario.batch_deadline.unwrap_or(Duration::ZERO);
+    if in_process {
+        longest.max(scenario.subject.deadline * 3) + Duration::from_secs(600)
+    } else {
+        // Another process keeps its own time: the deadline twice over, plus a margin.
+        longest.max(scenario.subject.deadline * 2) + Duration::from_secs(60)
+    }
+}
+
+/// The most simulated time an in-process run of `scenario` can last, phase by phase: the
+/// submits and the wait for their tasks (or the last forged callback, if later), then
+/// settling. An in-process subject that keeps what it receives for this long still has it
+/// when the run reads it back.
+pub(crate) fn longest_in_process(scenario: &Scenario) -> Duration {
+    let workload = scenario.submit_span() + workload_cap(scenario, true);
+    let injections = scenario
+        .inject
+        .iter()
+        .map(|i| i.at)
+        .max()
+        .unwrap_or_default();
+    workload.max(injections) + settle::LONGEST_IN_PROCESS
 }
 
 /// A first task id no earlier run has used: a slot from the wall clock and

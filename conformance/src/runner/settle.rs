@@ -7,13 +7,22 @@ use captchaai_mock::MockHandle;
 
 use super::TimeScale;
 
+/// How long settling waits in-process, at most (simulated time).
+const DRAIN_IN_PROCESS: Duration = Duration::from_secs(3 * 86_400);
+/// The longest pause between two looks at the dispatcher in-process.
+const LONGEST_STEP: Duration = Duration::from_secs(3600);
+/// The longest settling takes in-process: the wait, a last pause that may run past it, and
+/// the second after it.
+pub(super) const LONGEST_IN_PROCESS: Duration =
+    DRAIN_IN_PROCESS.saturating_add(LONGEST_STEP.saturating_add(Duration::from_secs(1)));
+
 /// Waits until the dispatcher has nothing pending and every planned callback was attempted,
 /// at most three simulated days in-process (30 s real for another process), then one more
 /// simulated second for the last answers to be recorded.
 pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale) {
     let mut step = Duration::from_millis(100);
     let drain_for = if in_process {
-        Duration::from_secs(3 * 86_400)
+        DRAIN_IN_PROCESS
     } else {
         Duration::from_secs(30)
     };
@@ -24,7 +33,7 @@ pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale
         }
         if in_process {
             tokio::time::sleep(step).await;
-            step = (step * 2).min(Duration::from_secs(3600));
+            step = (step * 2).min(LONGEST_STEP);
         } else {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
