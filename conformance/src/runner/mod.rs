@@ -124,7 +124,7 @@ impl Run<'_> {
         settle::drain(&state, self.caps.in_process, scale).await;
 
         let ids = recorder.ids();
-        let truth = record::collect_truth(&state, &state.tasks());
+        let truth = record::collect_truth(&state, state.tasks());
         let (stored, probe_error) = match &started.probe {
             Some(probe) => probe::read_stored(probe.as_ref(), &state, &recorder, &truth).await,
             None => (BTreeMap::new(), None),
