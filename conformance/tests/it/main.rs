@@ -8,6 +8,8 @@
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
 //! - `external`: external receivers and client programs through the binary (needs
 //!   `python3` and the SDK's virtualenv: `scripts/setup-python-peer.sh`);
+//! - `limits`: the harness's own limits never decide a verdict (worst-case journals, long
+//!   settling);
 //! - `support`: what they share.
 //!
 //! A test function is listed in its module's `trials()`; one that is not is dead code, which
@@ -32,6 +34,7 @@ macro_rules! trials {
 mod broken_subjects;
 mod cli;
 mod external;
+mod limits;
 mod scenarios;
 mod support;
 
@@ -50,5 +53,6 @@ fn main() {
     trials.extend(broken_subjects::trials());
     trials.extend(cli::trials());
     trials.extend(external::trials());
+    trials.extend(limits::trials());
     libtest_mimic::run(&args, trials).exit();
 }
