@@ -43,7 +43,7 @@ pub(crate) use record::{RunRecord, Truth};
 use crate::{
     scenario::{KeyChoice, SCENARIO_KEY, Scenario, SubmitPattern},
     subject::{Capabilities, RunContext, Started, Subject},
-    timeline::{Recorder, Timeline},
+    timeline::{Deliveries, Recorder, Timeline},
 };
 
 /// Runs a scenario on a fresh runtime (paused clock for in-process subjects).
@@ -121,17 +121,20 @@ impl Run<'_> {
             let _ = i.await;
         }
         let state = mock.handle();
-        settle::drain(&state, self.caps.in_process, scale).await;
+        let mut deliveries = Deliveries::default();
+        settle::drain(&state, &mut deliveries, self.caps.in_process, scale).await;
 
         let ids = recorder.ids();
         let truth = record::collect_truth(&state, state.tasks());
         let (stored, probe_error) = match &started.probe {
-            Some(probe) => probe::read_stored(probe.as_ref(), &state, &recorder, &truth).await,
+            Some(probe) => {
+                probe::read_stored(probe.as_ref(), &state, &mut deliveries, &recorder, &truth).await
+            }
             None => (BTreeMap::new(), None),
         };
         let busy_rejections = state.counters().busy_rejections;
         let ended_at_ms = state.now().as_millis() as u64;
-        let timeline = Timeline::assemble(&state, &recorder);
+        let timeline = Timeline::assemble(&state, deliveries, &recorder);
         shutdown.cancel();
         mock.shutdown().await;
         if self.caps.mock_tls {

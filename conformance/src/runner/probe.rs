@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use captchaai_mock::MockHandle;
 
 use super::record::Truth;
-use crate::{subject::Probe, timeline::Recorder};
-
-/// Journal entries read from the mock at a time.
-const PAGE: usize = 16_384;
+use crate::{
+    subject::Probe,
+    timeline::{Deliveries, Event, Recorder},
+};
 
 /// What was stored per id (`None`: nothing), and why reading stopped, if it did.
 pub(super) type Stored = (BTreeMap<String, Option<String>>, Option<String>);
@@ -19,18 +19,17 @@ pub(super) type Stored = (BTreeMap<String, Option<String>>, Option<String>);
 pub(super) async fn read_stored(
     probe: &dyn Probe,
     state: &MockHandle,
+    deliveries: &mut Deliveries,
     recorder: &Recorder,
     truth: &BTreeMap<u64, Truth>,
 ) -> Stored {
     let mut stored = BTreeMap::new();
     let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
-    // The journal a page at a time: a run's attempts are never all copied at once.
-    let mut since = 0;
-    loop {
-        let page = state.pingbacks().since(since).limit(PAGE).list();
-        let Some(last) = page.last() else { break };
-        since = last.seq;
-        asked.extend(page.into_iter().filter_map(|e| e.id));
+    deliveries.read_new(state);
+    for e in deliveries.read() {
+        if let Event::Delivery { id: Some(id), .. } = &e.event {
+            asked.insert(id.clone());
+        }
     }
     asked.extend(recorder.injected_ids());
     for id in asked {

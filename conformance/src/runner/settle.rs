@@ -3,9 +3,10 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use captchaai_mock::{AttemptOutcome, MockHandle, TaskState, TaskView};
+use captchaai_mock::{MockHandle, TaskState, TaskView};
 
 use super::TimeScale;
+use crate::timeline::{Deliveries, DeliveryOutcome, Event};
 
 /// How long settling waits in-process, at most (simulated time).
 const DRAIN_IN_PROCESS: Duration = Duration::from_secs(3 * 86_400);
@@ -19,7 +20,12 @@ pub(super) const LONGEST_IN_PROCESS: Duration =
 /// Waits until the dispatcher has nothing pending and every planned callback was attempted,
 /// at most three simulated days in-process (30 s real for another process), then one more
 /// simulated second for the last answers to be recorded.
-pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale) {
+pub(super) async fn drain(
+    state: &MockHandle,
+    deliveries: &mut Deliveries,
+    in_process: bool,
+    scale: TimeScale,
+) {
     let mut step = Duration::from_millis(100);
     let drain_for = if in_process {
         DRAIN_IN_PROCESS
@@ -29,7 +35,7 @@ pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale
     let drain_until = tokio::time::Instant::now() + drain_for;
     let mut settling = Settling::default();
     while tokio::time::Instant::now() < drain_until {
-        if state.pingback_stats().pending == 0 && settling.settled(state) {
+        if state.pingback_stats().pending == 0 && settling.settled(state, deliveries) {
             break;
         }
         if in_process {
@@ -43,12 +49,10 @@ pub(super) async fn drain(state: &MockHandle, in_process: bool, scale: TimeScale
 }
 
 /// What settling has seen so far, so that each look at the mock reads only what changed
-/// since the last one (the journal since its last entry, the tasks still open) and a run's
+/// since the last one (the attempts journalled since, the tasks still open) and a run's
 /// settling costs what its journal and tasks do once, not once per look.
 #[derive(Default)]
 struct Settling {
-    /// The outbound journal was read up to this entry.
-    read_to: u64,
     /// Per task, its first attempts and its callbacks never sent (dropped, shed).
     first_attempts: HashMap<u64, usize>,
     /// How many tasks the mock had accepted at the last full look.
@@ -62,12 +66,18 @@ impl Settling {
     /// True when every finished task's planned callbacks have all been attempted (or
     /// recorded as dropped or shed): nothing is still held back, for example in a reorder
     /// window waiting for its max-hold.
-    fn settled(&mut self, state: &MockHandle) -> bool {
-        for r in state.pingbacks().since(self.read_to) {
-            self.read_to = r.seq;
-            if r.attempt <= 1 || matches!(r.outcome, AttemptOutcome::Dropped | AttemptOutcome::Shed)
+    fn settled(&mut self, state: &MockHandle, deliveries: &mut Deliveries) -> bool {
+        for e in deliveries.read_new(state) {
+            if let Event::Delivery {
+                task,
+                attempt,
+                outcome,
+                ..
+            } = &e.event
+                && (*attempt <= 1
+                    || matches!(outcome, DeliveryOutcome::Dropped | DeliveryOutcome::Shed))
             {
-                *self.first_attempts.entry(r.task_id).or_default() += 1;
+                *self.first_attempts.entry(*task).or_default() += 1;
             }
         }
         let accepted = state.counters().submitted;
