@@ -6,8 +6,10 @@
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
-//! - `external`: external receivers and client programs through the binary (needs
-//!   `python3` and the SDK's virtualenv: `scripts/setup-python-peer.sh`);
+//! - `receivers`: external receivers through the binary: the gallery of
+//!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
+//! - `external`: client programs and chaos through the binary (needs `python3` and the SDK's
+//!   virtualenv: `scripts/setup-python-peer.sh`);
 //! - `limits`: the harness's own limits never decide a verdict (worst-case journals, long
 //!   settling);
 //! - `support`: what they share.
@@ -35,6 +37,7 @@ mod broken_subjects;
 mod cli;
 mod external;
 mod limits;
+mod receivers;
 mod scenarios;
 mod support;
 
@@ -52,6 +55,7 @@ fn main() {
     trials.extend(scenarios::trials());
     trials.extend(broken_subjects::trials());
     trials.extend(cli::trials());
+    trials.extend(receivers::trials());
     trials.extend(external::trials());
     trials.extend(limits::trials());
     libtest_mimic::run(&args, trials).exit();
