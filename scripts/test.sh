@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (see README): sets up the real peer (the official
-# CaptchaAI Python SDK in .venv), then runs every test of the workspace,
-# including doc tests. Exits non-zero on the first failure.
+# CaptchaAI Python SDK in .venv) and the browser (Chromium and chromedriver), then runs
+# every test of the workspace, including doc tests. Exits non-zero on the first failure.
 #
 # Extra arguments go to both cargo invocations, e.g. `scripts/test.sh --release`.
 set -euo pipefail
@@ -13,6 +13,10 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "scripts/setup-python-peer.sh"
 scripts/setup-python-peer.sh
+
+# The browser tests drive Debian's headless Chromium over WebDriver.
+step "scripts/setup-browser.sh"
+scripts/setup-browser.sh
 
 # `cargo test` builds examples but does not place them at target/<profile>/examples/<name>,
 # where the end-to-end tests (tests/tests/binaries.rs) run them from: build them first.
