@@ -49,6 +49,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use reject::RejectReason;
+#[cfg(feature = "redis")]
+pub use store::{DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig};
 pub use store::{
     Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats, TaskResult,
 };
