@@ -184,8 +184,12 @@ impl Shared {
     /// The connection is lost: nothing is subscribed any more, and waiters still waiting
     /// for a confirmation are told why.
     fn set_down(&self, reason: String) {
-        tracing::warn!(%reason, "redis subscription connection down");
         let mut state = self.lock();
+        if state.down.as_ref() == Some(&reason) {
+            tracing::debug!(%reason, "redis subscription connection still down");
+        } else {
+            tracing::warn!(%reason, "redis subscription connection down");
+        }
         let State {
             interests, dirty, ..
         } = &mut *state;
