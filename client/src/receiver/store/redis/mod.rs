@@ -83,11 +83,11 @@ const SCRIPT: &str = include_str!("store.lua");
 /// | `P orphans` | sorted set | results nobody registered, by expiry: evicted first | capacity |
 /// | `P waited` | sorted set | awaited entries, by their last waiter's deadline | capacity plus the waits |
 /// | `P seq` | string | a counter that orders changes in the same millisecond | one number |
-/// | `P counts` | hash | `stored`, `duplicates`, `conflicts` across all replicas | three numbers |
+/// | `P counts` | hash | `duplicates` and `conflicts` seen by the script, across all replicas | two numbers |
 /// | channel `P ch:<id>` | pub/sub | the first result of `<id>`, as `<source>\n<code>` | |
 ///
-/// A task key expires `ttl` after its last change; the sorted sets drop what expired at
-/// each operation. An awaited entry's key lives at least until its waiter's deadline, and
+/// A task key expires `ttl` after its last change; the sorted sets drop what expired when
+/// the store is full (before evicting anything) and when it is counted. An awaited entry's key lives at least until its waiter's deadline, and
 /// when its last waiter leaves without a result it counts as changed then (in memory, it
 /// keeps its old place in the eviction order: the one difference between the backends).
 #[derive(Clone)]

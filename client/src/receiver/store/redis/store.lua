@@ -16,15 +16,30 @@ local op, prefix, ttl, capacity, id =
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
--- A change of an entry: it expires ttl from now and moves to the end of the eviction order.
--- Members of `all` and `orphans` are `<change serial, 16 hex digits>:<id>` scored by the
--- entry's expiry, so that entries expiring in the same millisecond leave in change order.
+-- A new member for an entry: `<change serial, 16 hex digits>:<id>`. Members of `all` and
+-- `orphans` are scored by the entry's expiry, so that entries expiring in the same
+-- millisecond leave in change order.
+local function member_for(entry_id)
+  return string.format('%016x', redis.call('INCR', seq)) .. ':' .. entry_id
+end
+
+-- A new entry for the task, with these fields: at the end of the eviction order, expiring
+-- ttl from now. Returns its member.
+local function create(...)
+  local member = member_for(id)
+  redis.call('HSET', task, 'm', member, ...)
+  redis.call('PEXPIREAT', task, now + ttl)
+  redis.call('ZADD', all, now + ttl, member)
+  return member
+end
+
+-- A change of an existing entry: it expires ttl from now and moves to the end of the order.
 local function renew(key, entry_id)
   local old = redis.call('HGET', key, 'm')
   if old then
     redis.call('ZREM', all, old)
   end
-  local member = string.format('%016x', redis.call('INCR', seq)) .. ':' .. entry_id
+  local member = member_for(entry_id)
   redis.call('HSET', key, 'm', member)
   redis.call('PEXPIREAT', key, now + ttl)
   redis.call('ZADD', all, now + ttl, member)
@@ -47,12 +62,22 @@ local function trim()
   end
 end
 
+-- How many entries there are: those nobody waits on, and the awaited ones. Until a trim,
+-- entries Redis expired still count: an operation that finds the store full trims first.
+local function count()
+  return redis.call('ZCARD', all) + redis.call('ZCARD', waited)
+end
+
 -- Makes room for one more entry: the oldest result nobody registered goes first, then the
 -- entry that expires first among those nobody waits on. Awaited entries are in neither
 -- index, so they are never evicted.
 local function make_room(evicted)
-  local count = redis.call('ZCARD', all) + redis.call('ZCARD', waited)
-  while count >= capacity do
+  if count() < capacity then
+    return
+  end
+  trim()
+  local entries = count()
+  while entries >= capacity do
     local victim = redis.call('ZPOPMIN', orphans)[1]
     if victim then
       redis.call('ZREM', all, victim)
@@ -70,7 +95,7 @@ local function make_room(evicted)
       table.insert(evicted, redis.call('HEXISTS', key, 'c'))
       redis.call('DEL', key)
     end
-    count = count - 1
+    entries = entries - 1
   end
 end
 
@@ -87,12 +112,10 @@ local function register(evicted)
     return 1
   end
   make_room(evicted)
-  redis.call('HSET', task, 'r', '1')
-  renew(task, id)
+  create('r', '1')
   return 1
 end
 
-trim()
 local evicted = {}
 
 if op == 'register' then
@@ -114,18 +137,17 @@ elseif op == 'record' then
     redis.call('HINCRBY', counts, 'conflicts', 1)
     return {'conflict', kept[1], kept[2], evicted}
   end
-  if not registered then
+  if registered then
+    redis.call('HSET', task, 'c', code, 's', source)
+    if redis.call('HDEL', task, 'w') == 1 then
+      redis.call('ZREM', waited, id)
+    end
+    renew(task, id)
+  else
     make_room(evicted)
-  end
-  redis.call('HSET', task, 'c', code, 's', source)
-  if redis.call('HDEL', task, 'w') == 1 then
-    redis.call('ZREM', waited, id)
-  end
-  local member = renew(task, id)
-  if not registered then
+    local member = create('c', code, 's', source)
     redis.call('ZADD', orphans, now + ttl, member)
   end
-  redis.call('HINCRBY', counts, 'stored', 1)
   redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
   return {'stored', code, source, evicted}
 
@@ -157,7 +179,8 @@ elseif op == 'unwait' then
   return {1, false, false, evicted}
 
 elseif op == 'len' then
-  return {redis.call('ZCARD', all) + redis.call('ZCARD', waited), false, false, evicted}
+  trim()
+  return {count(), false, false, evicted}
 end
 
 return redis.error_reply('unknown store operation ' .. tostring(op))
