@@ -9,7 +9,9 @@
 //! `concurrency` requests in flight over keep-alive connections, spread round-robin over the
 //! replicas. A callback counts when it is answered `200` (stored, so acknowledged); the
 //! latency is from sending the request to reading the status. The first tenth of each round
-//! warms up and is not counted. Rates are acknowledged callbacks over the wall time of the
+//! warms up and is not counted. The store's capacity is 20 000 entries, so from the first
+//! fifth of a round on every callback also evicts the oldest result: a receiver that has
+//! been running for a while. Rates are acknowledged callbacks over the wall time of the
 //! counted part; the table shows the median round and its p50 and p99.
 //!
 //! The driver is a plain concurrent reqwest loop (one tokio worker). Driver, replicas and
@@ -17,6 +19,7 @@
 //! less.
 //!
 //! Environment: `RECEIVER_BENCH_N` (callbacks per round, default 100 000),
+//! `RECEIVER_BENCH_CAPACITY` (the replicas' `--capacity`, default 20 000),
 //! `RECEIVER_BENCH_CONCURRENCY` (default 64), `RECEIVER_BENCH_ROUNDS` (default 3),
 //! `RECEIVER_BENCH_ONLY` (one configuration: `memory`, `redis`, `redis-x2`). Without
 //! `--bench` (as `cargo test --all-targets` runs it) it is a smoke run: 2 000 callbacks, one
@@ -67,10 +70,15 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(store: &str) -> Replica {
+    fn start(store: &str, capacity: u64) -> Replica {
         let mut child = Command::new(env!("CARGO_BIN_EXE_captchaai-receiver"))
             .args(["--bind", "127.0.0.1:0", "--workers", "1", "--store", store])
-            .args(["--capacity", "1000000", "--key-prefix", "bench:"])
+            .args([
+                "--capacity",
+                &capacity.to_string(),
+                "--key-prefix",
+                "bench:",
+            ])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -186,11 +194,13 @@ async fn drive(urls: &[String], n: u64, concurrency: usize) -> Round {
     }
 }
 
-fn run_round(setup: Setup, n: u64, concurrency: usize) -> Round {
+fn run_round(setup: Setup, n: u64, concurrency: usize, capacity: u64) -> Round {
     let redis = (setup != Setup::Memory).then(|| RedisServer::start(Persistence::Off));
     let store = redis.as_ref().map_or("memory".to_owned(), RedisServer::url);
     let count = if setup == Setup::RedisTwice { 2 } else { 1 };
-    let replicas: Vec<Replica> = (0..count).map(|_| Replica::start(&store)).collect();
+    let replicas: Vec<Replica> = (0..count)
+        .map(|_| Replica::start(&store, capacity))
+        .collect();
     let urls: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -224,20 +234,21 @@ fn main() {
         (2_000, 1)
     };
     let concurrency = env_or("RECEIVER_BENCH_CONCURRENCY", 64) as usize;
+    let capacity = env_or("RECEIVER_BENCH_CAPACITY", 20_000);
     let only = std::env::var("RECEIVER_BENCH_ONLY").ok();
     let setups: Vec<Setup> = Setup::ALL
         .into_iter()
         .filter(|s| only.as_deref().is_none_or(|o| o == s.name()))
         .collect();
     println!(
-        "receiver replicas: {n} callbacks per round, {concurrency} in flight, {rounds} round(s), {} CPUs",
+        "receiver replicas: {n} callbacks per round, {concurrency} in flight, capacity {capacity}, {rounds} round(s), {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut medians = Vec::new();
     for setup in setups {
         let mut results: Vec<Round> = (0..rounds)
             .map(|r| {
-                let round = run_round(setup, n, concurrency);
+                let round = run_round(setup, n, concurrency, capacity);
                 println!(
                     "  {:<9} round {}: {:>8.0} acknowledged/s  p50 {}  p99 {}  ({} acknowledged, {} not)",
                     setup.name(),

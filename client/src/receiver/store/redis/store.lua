@@ -15,6 +15,10 @@ local op, prefix, ttl, capacity, id =
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+-- Times as integer strings, formatted once: Redis would format each Lua number it is given
+-- as a double (`%.17g`), which costs more than the command itself.
+local expiry = string.format('%d', now + ttl)
+local before_now = '(' .. string.format('%d', now)
 
 -- A new member for an entry: `<change serial, 16 hex digits>:<id>`. Members of `all` and
 -- `orphans` are scored by the entry's expiry, so that entries expiring in the same
@@ -28,8 +32,8 @@ end
 local function create(...)
   local member = member_for(id)
   redis.call('HSET', task, 'm', member, ...)
-  redis.call('PEXPIREAT', task, now + ttl)
-  redis.call('ZADD', all, now + ttl, member)
+  redis.call('PEXPIREAT', task, expiry)
+  redis.call('ZADD', all, expiry, member)
   return member
 end
 
@@ -41,17 +45,17 @@ local function renew(key, entry_id)
   end
   local member = member_for(entry_id)
   redis.call('HSET', key, 'm', member)
-  redis.call('PEXPIREAT', key, now + ttl)
-  redis.call('ZADD', all, now + ttl, member)
+  redis.call('PEXPIREAT', key, expiry)
+  redis.call('ZADD', all, expiry, member)
   return member
 end
 
 -- Entries Redis expired leave the indexes; an awaited entry whose last deadline passed (its
 -- waiters gave up, or their replica went away) rejoins the eviction order.
 local function trim()
-  redis.call('ZREMRANGEBYSCORE', all, '-inf', '(' .. now)
-  redis.call('ZREMRANGEBYSCORE', orphans, '-inf', '(' .. now)
-  local due = redis.call('ZRANGEBYSCORE', waited, '-inf', '(' .. now, 'LIMIT', 0, 64)
+  redis.call('ZREMRANGEBYSCORE', all, '-inf', before_now)
+  redis.call('ZREMRANGEBYSCORE', orphans, '-inf', before_now)
+  local due = redis.call('ZRANGEBYSCORE', waited, '-inf', before_now, 'LIMIT', 0, 64)
   for _, due_id in ipairs(due) do
     redis.call('ZREM', waited, due_id)
     local key = prefix .. 't:' .. due_id
@@ -146,7 +150,7 @@ elseif op == 'record' then
   else
     make_room(evicted)
     local member = create('c', code, 's', source)
-    redis.call('ZADD', orphans, now + ttl, member)
+    redis.call('ZADD', orphans, expiry, member)
   end
   redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
   return {'stored', code, source, evicted}
@@ -158,7 +162,7 @@ elseif op == 'wait' then
   if kept[1] then
     return {newly, kept[1], kept[2], evicted}
   end
-  local deadline = now + tonumber(ARGV[6])
+  local deadline = string.format('%d', now + tonumber(ARGV[6]))
   redis.call('HINCRBY', task, 'w', 1)
   redis.call('ZREM', all, redis.call('HGET', task, 'm'))
   redis.call('ZADD', waited, 'GT', deadline, id)
