@@ -4,21 +4,31 @@
 //! Run in release: `cargo bench -p captchaai-receiver --bench replicas`.
 //!
 //! Each configuration runs in rounds; each round starts a fresh `redis-server` (own port,
-//! no persistence) and fresh replicas (`--workers 1` each), then a driver in this process
-//! sends `n` callbacks (`GET /pingback?id=<unique>&code=<a 300-character token>`) with
-//! `concurrency` requests in flight over keep-alive connections, spread round-robin over the
-//! replicas. A callback counts when it is answered `200` (stored, so acknowledged); the
-//! latency is from sending the request to reading the status. The first tenth of each round
-//! warms up and is not counted. The store's capacity is 20 000 entries, so from the first
-//! fifth of a round on every callback also evicts the oldest result: a receiver that has
-//! been running for a while. Rates are acknowledged callbacks over the wall time of the
-//! counted part; the table shows the median round and its p50 and p99.
+//! no persistence) and fresh replicas (`--workers 1` each), and a driver in this process
+//! sends callbacks (`GET /pingback?id=<unique>&code=<a 300-character token>`) over
+//! keep-alive connections, spread round-robin over the replicas, twice:
 //!
-//! The driver is a plain concurrent reqwest loop (one tokio worker). Driver, replicas and
-//! Redis share the machine's cores: the absolute figures depend on the machine, the ratios
-//! less.
+//! - **saturation**: `n` callbacks with `concurrency` requests in flight (a closed loop):
+//!   the most the configuration acknowledges per second. Its latency is mostly queueing
+//!   (in flight divided by rate), so it says little about the receiver.
+//! - **paced**: callbacks sent at a fixed rate (`rate` per second, for `n / 2` callbacks),
+//!   whatever the answers (an open loop, as a sender with many tasks behaves; at most 256
+//!   in flight, as a sender caps its connections to a host). Latency is counted from the
+//!   moment each callback was due, so a receiver that falls behind shows it (no
+//!   coordinated omission); it includes up to a millisecond of the pacer's timer.
 //!
-//! Environment: `RECEIVER_BENCH_N` (callbacks per round, default 100 000),
+//! A callback counts when it is answered `200` (stored, so acknowledged); the latency is up
+//! to reading the status. The first tenth of each run warms up and is not counted. The
+//! store's capacity is 20 000 entries, so every callback after the first 20 000 of a round
+//! also evicts the oldest result: a receiver that has been running for a while. The table
+//! shows the median round of each (by rate at saturation, by p99 when paced).
+//!
+//! The driver is a plain concurrent reqwest loop on one tokio worker. Driver, replicas and
+//! Redis share the machine's cores: the absolute figures depend on the machine and its
+//! load, the ratios less.
+//!
+//! Environment: `RECEIVER_BENCH_N` (callbacks per saturation run, default 100 000),
+//! `RECEIVER_BENCH_RATE` (paced rate, default 10 000 per second),
 //! `RECEIVER_BENCH_CAPACITY` (the replicas' `--capacity`, default 20 000),
 //! `RECEIVER_BENCH_CONCURRENCY` (default 64), `RECEIVER_BENCH_ROUNDS` (default 3),
 //! `RECEIVER_BENCH_ONLY` (one configuration: `memory`, `redis`, `redis-x2`). Without
@@ -123,24 +133,52 @@ struct Round {
     p99: Duration,
 }
 
-/// Sends `n` callbacks, `concurrency` at a time, round-robin over `urls`.
-async fn drive(urls: &[String], n: u64, concurrency: usize) -> Round {
-    let client = reqwest::Client::builder()
+impl Round {
+    fn from(mut latencies: Vec<Duration>, refused: u64, elapsed: Duration) -> Round {
+        latencies.sort_unstable();
+        let at = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Round {
+            acked: latencies.len() as u64,
+            refused,
+            rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+            p50: at(0.50),
+            p99: at(0.99),
+        }
+    }
+}
+
+fn client(concurrency: usize) -> reqwest::Client {
+    reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(30))
         .build()
-        .expect("a reqwest client");
-    let warm_up = n / 10;
-    // Prepared before the clock starts.
-    let requests: Arc<Vec<String>> = Arc::new(
+        .expect("a reqwest client")
+}
+
+/// The callbacks, prepared before the clock starts: ids from `first`, round-robin over the
+/// replicas.
+fn callbacks(urls: &[String], first: u64, n: u64) -> Arc<Vec<String>> {
+    Arc::new(
         (0..n)
             .map(|i| {
                 let base = &urls[i as usize % urls.len()];
-                format!("{base}/pingback?id={}&code={}", 1_000_000 + i, code_for(i))
+                format!("{base}/pingback?id={}&code={}", first + i, code_for(i))
             })
             .collect(),
-    );
+    )
+}
+
+/// Sends `n` callbacks, `concurrency` at a time.
+async fn saturate(urls: &[String], n: u64, concurrency: usize) -> Round {
+    let client = client(concurrency);
+    let warm_up = n / 10;
+    let requests = callbacks(urls, 1_000_000, n);
     let next = Arc::new(AtomicU64::new(0));
     let counted_from = Arc::new(std::sync::OnceLock::<Instant>::new());
     let mut workers = Vec::new();
@@ -175,31 +213,66 @@ async fn drive(urls: &[String], n: u64, concurrency: usize) -> Round {
             (latencies, refused)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut refused = 0;
+    let (mut latencies, mut refused) = (Vec::new(), 0);
     for worker in workers {
         let (mine, not_acked) = worker.await.expect("a driver task");
         latencies.extend(mine);
         refused += not_acked;
     }
     let elapsed = counted_from.get().map_or(Duration::ZERO, Instant::elapsed);
-    latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Round {
-        acked: latencies.len() as u64,
-        refused,
-        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-    }
+    Round::from(latencies, refused, elapsed)
 }
 
-fn run_round(setup: Setup, n: u64, concurrency: usize, capacity: u64) -> Round {
+/// Most paced callbacks in flight at once (per driver, whatever the number of replicas).
+const PACED_IN_FLIGHT: usize = 256;
+
+/// Sends `n` callbacks at `rate` per second, each when it is due.
+async fn paced(urls: &[String], n: u64, rate: u64) -> Round {
+    let client = client(PACED_IN_FLIGHT);
+    let warm_up = n / 10;
+    let requests = callbacks(urls, 50_000_000, n);
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now() + Duration::from_millis(10);
+    // As a sender caps its connections to one host (the mock: 128 per host), so that a
+    // receiver that falls behind is not buried under new connections; a callback waiting
+    // for a free slot is late, and its latency says so.
+    let slots = Arc::new(tokio::sync::Semaphore::new(PACED_IN_FLIGHT));
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let due = start + period.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let slot = Arc::clone(&slots).acquire_owned().await.expect("open");
+        let (client, requests) = (client.clone(), requests.clone());
+        sends.spawn(async move {
+            let status = client
+                .get(&requests[i as usize])
+                .send()
+                .await
+                .map(|r| r.status());
+            drop(slot);
+            (i, due.elapsed(), status.is_ok_and(|s| s.is_success()))
+        });
+    }
+    let (mut latencies, mut refused) = (Vec::new(), 0);
+    while let Some(sent) = sends.join_next().await {
+        let (i, latency, acked) = sent.expect("a send");
+        match (i < warm_up, acked) {
+            (true, _) => {}
+            (false, true) => latencies.push(latency),
+            (false, false) => refused += 1,
+        }
+    }
+    let counted = start + period.mul_f64(warm_up as f64);
+    Round::from(latencies, refused, counted.elapsed())
+}
+
+/// One round: fresh Redis and replicas, a saturation run, then a paced one.
+fn run_round(setup: Setup, settings: &Settings) -> (Round, Round) {
     let redis = (setup != Setup::Memory).then(|| RedisServer::start(Persistence::Off));
     let store = redis.as_ref().map_or("memory".to_owned(), RedisServer::url);
     let count = if setup == Setup::RedisTwice { 2 } else { 1 };
     let replicas: Vec<Replica> = (0..count)
-        .map(|_| Replica::start(&store, capacity))
+        .map(|_| Replica::start(&store, settings.capacity))
         .collect();
     let urls: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -207,10 +280,19 @@ fn run_round(setup: Setup, n: u64, concurrency: usize, capacity: u64) -> Round {
         .enable_all()
         .build()
         .expect("the driver's runtime");
-    let round = runtime.block_on(drive(&urls, n, concurrency));
+    let saturated = runtime.block_on(saturate(&urls, settings.n, settings.concurrency));
+    let paced = runtime.block_on(paced(&urls, settings.n / 2, settings.rate));
     drop(replicas);
     drop(redis);
-    round
+    (saturated, paced)
+}
+
+struct Settings {
+    n: u64,
+    rate: u64,
+    capacity: u64,
+    concurrency: usize,
+    rounds: u64,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -225,70 +307,91 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
-    let (n, rounds) = if bench {
-        (
-            env_or("RECEIVER_BENCH_N", 100_000),
-            env_or("RECEIVER_BENCH_ROUNDS", 3),
-        )
-    } else {
-        (2_000, 1)
+    let settings = Settings {
+        n: if bench {
+            env_or("RECEIVER_BENCH_N", 100_000)
+        } else {
+            2_000
+        },
+        rate: env_or("RECEIVER_BENCH_RATE", if bench { 10_000 } else { 1_000 }),
+        capacity: env_or("RECEIVER_BENCH_CAPACITY", 20_000),
+        concurrency: env_or("RECEIVER_BENCH_CONCURRENCY", 64) as usize,
+        rounds: if bench {
+            env_or("RECEIVER_BENCH_ROUNDS", 3)
+        } else {
+            1
+        },
     };
-    let concurrency = env_or("RECEIVER_BENCH_CONCURRENCY", 64) as usize;
-    let capacity = env_or("RECEIVER_BENCH_CAPACITY", 20_000);
     let only = std::env::var("RECEIVER_BENCH_ONLY").ok();
     let setups: Vec<Setup> = Setup::ALL
         .into_iter()
         .filter(|s| only.as_deref().is_none_or(|o| o == s.name()))
         .collect();
     println!(
-        "receiver replicas: {n} callbacks per round, {concurrency} in flight, capacity {capacity}, {rounds} round(s), {} CPUs",
+        "receiver replicas: {} callbacks at saturation ({} in flight), {} paced at {}/s, capacity {}, {} round(s), {} CPUs",
+        settings.n,
+        settings.concurrency,
+        settings.n / 2,
+        settings.rate,
+        settings.capacity,
+        settings.rounds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let mut medians = Vec::new();
     for setup in setups {
-        let mut results: Vec<Round> = (0..rounds)
+        let (mut saturated, mut paced): (Vec<Round>, Vec<Round>) = (0..settings.rounds)
             .map(|r| {
-                let round = run_round(setup, n, concurrency, capacity);
+                let (s, p) = run_round(setup, &settings);
                 println!(
-                    "  {:<9} round {}: {:>8.0} acknowledged/s  p50 {}  p99 {}  ({} acknowledged, {} not)",
+                    "  {:<9} round {}: saturation {:>6.0}/s p99 {} | paced {:>6.0}/s p50 {} p99 {} | acknowledged {}, not {}",
                     setup.name(),
                     r + 1,
-                    round.rate,
-                    ms(round.p50),
-                    ms(round.p99),
-                    round.acked,
-                    round.refused
+                    s.rate,
+                    ms(s.p99),
+                    p.rate,
+                    ms(p.p50),
+                    ms(p.p99),
+                    s.acked + p.acked,
+                    s.refused + p.refused,
                 );
                 if !bench {
-                    assert_eq!(round.refused, 0, "{setup:?}: every callback is acknowledged");
+                    assert_eq!(s.refused + p.refused, 0, "{setup:?}: every callback is acknowledged");
                 }
-                round
+                (s, p)
             })
-            .collect();
-        results.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-        medians.push((setup, results.swap_remove(results.len() / 2)));
+            .unzip();
+        saturated.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        paced.sort_by_key(|p| p.p99);
+        let middle = saturated.len() / 2;
+        medians.push((
+            setup,
+            saturated.swap_remove(middle),
+            paced.swap_remove(middle),
+        ));
     }
     let memory = medians
         .iter()
-        .find(|(s, _)| *s == Setup::Memory)
-        .map(|(_, r)| r.rate);
+        .find(|(s, ..)| *s == Setup::Memory)
+        .map(|(_, s, _)| s.rate);
     println!();
     println!(
-        "| receiver | acknowledged/s | p50 | p99 | share of one in-memory replica | not acknowledged |"
+        "| receiver | acknowledged/s at saturation | share of one in-memory replica | paced at {}/s: acknowledged/s | p50 | p99 | not acknowledged |",
+        settings.rate
     );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (setup, round) in &medians {
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (setup, saturated, paced) in &medians {
         let share = memory.map_or("n/a".to_owned(), |m| {
-            format!("{:.0}%", 100.0 * round.rate / m)
+            format!("{:.0}%", 100.0 * saturated.rate / m)
         });
         println!(
-            "| {} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {:.0} | {} | {} | {} |",
             setup.describe(),
-            round.rate,
-            ms(round.p50),
-            ms(round.p99),
+            saturated.rate,
             share,
-            round.refused
+            paced.rate,
+            ms(paced.p50),
+            ms(paced.p99),
+            saturated.refused + paced.refused,
         );
     }
 }
