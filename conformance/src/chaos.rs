@@ -6,6 +6,9 @@
 //! checks, and a failing case is shrunk (fewer tasks, fewer and simpler
 //! rules) to the smallest schedule that still fails. That case is written as
 //! a scenario file the user can keep, with the command that replays it.
+//!
+//! It runs each generated case through the same flow as `run` ([`run_one`]); the
+//! `chaos` command (`cli::chaos`) prints what it found.
 
 use std::{
     io::IsTerminal,
@@ -34,7 +37,7 @@ use crate::{
 
 /// One generated fault.
 #[derive(Clone, Debug)]
-pub enum ChaosFault {
+pub(crate) enum ChaosFault {
     /// Identical copies.
     Duplicate {
         /// Copies.
@@ -89,16 +92,16 @@ impl ChaosFault {
 
 /// One generated case.
 #[derive(Clone, Debug)]
-pub struct ChaosCase {
+pub(crate) struct ChaosCase {
     /// Tasks in the workload.
-    pub tasks: u32,
+    pub(crate) tasks: u32,
     /// Rules, in order, with their probabilities.
-    pub rules: Vec<(f64, ChaosFault)>,
+    pub(crate) rules: Vec<(f64, ChaosFault)>,
     /// The run's seed.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Callbacks the receiver's side fails (HTTP 500) before passing any on; in-process
     /// subjects only (an external receiver is graded as it is).
-    pub receiver_fails: u32,
+    pub(crate) receiver_fails: u32,
 }
 
 fn fault() -> impl Strategy<Value = ChaosFault> {
@@ -140,7 +143,12 @@ fn case() -> impl Strategy<Value = ChaosCase> {
 }
 
 /// The scenario file for a case.
-pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str, name: &str) -> String {
+pub(crate) fn scenario_toml(
+    case: &ChaosCase,
+    kind: ScenarioKind,
+    origin: &str,
+    name: &str,
+) -> String {
     let mut s = String::new();
     s.push_str(&format!("name = \"{name}\"\n"));
     s.push_str(&format!(
@@ -188,51 +196,51 @@ pub fn scenario_toml(case: &ChaosCase, kind: ScenarioKind, origin: &str, name: &
 
 /// How to run chaos mode.
 #[derive(Clone, Debug)]
-pub struct ChaosOptions {
+pub(crate) struct ChaosOptions {
     /// Cases to try (before shrinking).
-    pub runs: u32,
+    pub(crate) runs: u32,
     /// Seed of the case generator.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Stop trying new cases after this much wall time.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
     /// Where to write the failing scenario file.
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
     /// Show a progress bar on a terminal.
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// Extra arguments for the replay command.
-    pub replay_args: String,
+    pub(crate) replay_args: String,
 }
 
 /// A failure found and shrunk.
 #[derive(Clone, Debug)]
-pub struct ChaosFailure {
+pub(crate) struct ChaosFailure {
     /// The shrunk case.
-    pub case: ChaosCase,
+    pub(crate) case: ChaosCase,
     /// Its scenario file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Its text.
-    pub toml: String,
+    pub(crate) toml: String,
     /// The report of the shrunk run.
-    pub report: ScenarioReport,
+    pub(crate) report: ScenarioReport,
     /// Callbacks the shrunk schedule sent.
-    pub callbacks: usize,
+    pub(crate) callbacks: usize,
     /// The replay command.
-    pub replay: String,
+    pub(crate) replay: String,
     /// Whether the scenario file was written (why not, if it was not).
-    pub saved: Result<(), String>,
+    pub(crate) saved: Result<(), String>,
 }
 
 /// What chaos mode found.
 #[derive(Clone, Debug)]
-pub struct ChaosOutcome {
+pub(crate) struct ChaosOutcome {
     /// Generated cases run, up to and including the first failure.
-    pub runs: u32,
+    pub(crate) runs: u32,
     /// Runs spent shrinking the failure (not counted in `runs`).
-    pub shrink_steps: u32,
+    pub(crate) shrink_steps: u32,
     /// The shrunk failure, if any.
-    pub failure: Option<ChaosFailure>,
+    pub(crate) failure: Option<ChaosFailure>,
     /// True when the time budget ended the search early.
-    pub budget_exhausted: bool,
+    pub(crate) budget_exhausted: bool,
 }
 
 /// Where a finding is kept: `chaos-<generator seed>-<n>.toml`, the first `n`
@@ -271,25 +279,21 @@ fn run_case(
     ))
 }
 
-/// Runs chaos mode against a subject.
-pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
-    let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
-    #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
-    let started = std::time::Instant::now();
-    let runs = AtomicU32::new(0);
-    let shrink_steps = AtomicU32::new(0);
-    let found = std::sync::atomic::AtomicBool::new(false);
-    let exhausted = std::sync::atomic::AtomicBool::new(false);
-    let bar = (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err())
-        .then(|| {
-            let b = indicatif::ProgressBar::new(opts.runs as u64);
-            if let Ok(style) =
-                indicatif::ProgressStyle::with_template("chaos {bar:30} {pos}/{len} {wide_msg}")
-            {
-                b.set_style(style);
-            }
-            b
-        });
+/// A progress bar on a terminal outside CI, else none.
+fn progress_bar(opts: &ChaosOptions) -> Option<indicatif::ProgressBar> {
+    (opts.progress && std::io::stderr().is_terminal() && std::env::var("CI").is_err()).then(|| {
+        let b = indicatif::ProgressBar::new(opts.runs as u64);
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("chaos {bar:30} {pos}/{len} {wide_msg}")
+        {
+            b.set_style(style);
+        }
+        b
+    })
+}
+
+/// The case generator: `opts.runs` cases from the generator seed, shrinking at most 256 steps.
+fn case_runner(opts: &ChaosOptions) -> TestRunner {
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&opts.seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
@@ -299,7 +303,57 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
         failure_persistence: None,
         ..ProptestConfig::default()
     };
-    let mut runner = TestRunner::new_with_rng(config, rng);
+    TestRunner::new_with_rng(config, rng)
+}
+
+/// Runs the shrunk case once more, with the user's replay flags, and saves it as a scenario
+/// file beside earlier findings.
+fn keep_failure(
+    minimal: ChaosCase,
+    kind: ScenarioKind,
+    subject: &dyn Subject,
+    opts: &ChaosOptions,
+    origin: &str,
+) -> Option<ChaosFailure> {
+    let dir = std::fs::create_dir_all(&opts.out_dir);
+    let path = finding_path(&opts.out_dir, opts.seed);
+    let (report, toml) =
+        run_case(&minimal, kind, subject, &path, (origin, &opts.replay_args)).ok()?;
+    let saved = dir
+        .and_then(|()| std::fs::write(&path, &toml))
+        .map_err(|e| e.to_string());
+    let replay = format!(
+        "captchaai-conformance run {} --seed {}{}",
+        crate::suite::shell_word(&path.display().to_string()),
+        minimal.seed,
+        if opts.replay_args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", opts.replay_args)
+        }
+    );
+    Some(ChaosFailure {
+        callbacks: report.callbacks as usize,
+        case: minimal,
+        path,
+        toml,
+        report,
+        replay,
+        saved,
+    })
+}
+
+/// Runs chaos mode against a subject.
+pub(crate) fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> ChaosOutcome {
+    let origin = format!("`captchaai-conformance chaos --seed {}`", opts.seed);
+    #[allow(clippy::disallowed_methods)] // the wall-time budget of the search
+    let started = std::time::Instant::now();
+    let runs = AtomicU32::new(0);
+    let shrink_steps = AtomicU32::new(0);
+    let found = std::sync::atomic::AtomicBool::new(false);
+    let exhausted = std::sync::atomic::AtomicBool::new(false);
+    let bar = progress_bar(opts);
+    let mut runner = case_runner(opts);
     let result = runner.run(&case(), |c| {
         if started.elapsed() > opts.budget {
             exhausted.store(true, Ordering::Relaxed);
@@ -322,7 +376,7 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
                     .checks
                     .iter()
                     .filter(|c| c.verdict == Verdict::Failed)
-                    .map(|c| c.id)
+                    .map(|c| c.check.as_str())
                     .collect();
                 Err(TestCaseError::fail(failed.join(", ")))
             }
@@ -336,37 +390,7 @@ pub fn run(subject: &dyn Subject, kind: ScenarioKind, opts: &ChaosOptions) -> Ch
         b.finish_and_clear();
     }
     let failure = match result {
-        Err(TestError::Fail(_, minimal)) => {
-            let dir = std::fs::create_dir_all(&opts.out_dir);
-            let path = finding_path(&opts.out_dir, opts.seed);
-            match run_case(&minimal, kind, subject, &path, (&origin, &opts.replay_args)) {
-                Ok((report, toml)) => {
-                    let saved = dir
-                        .and_then(|()| std::fs::write(&path, &toml))
-                        .map_err(|e| e.to_string());
-                    let replay = format!(
-                        "captchaai-conformance run {} --seed {}{}",
-                        crate::suite::shell_word(&path.display().to_string()),
-                        minimal.seed,
-                        if opts.replay_args.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" {}", opts.replay_args)
-                        }
-                    );
-                    Some(ChaosFailure {
-                        callbacks: report.callbacks as usize,
-                        case: minimal,
-                        path,
-                        toml,
-                        report,
-                        replay,
-                        saved,
-                    })
-                }
-                Err(_) => None,
-            }
-        }
+        Err(TestError::Fail(_, minimal)) => keep_failure(minimal, kind, subject, opts, &origin),
         _ => None,
     };
     ChaosOutcome {

@@ -1,4 +1,10 @@
 //! Reports: the human table, JSON (with a format version) and JUnit XML.
+//!
+//! Where they sit in the flow: scenario → runner → mock and subject → timeline → checks →
+//! **report**. A [`ScenarioReport`] is one scenario's checks with what identifies its run
+//! (seed, compiled fault schedule, replay command); the suite report totals them, and the
+//! renderers here write it for people (terminal) and machines (JSON, JUnit). Check ids and
+//! titles come from the registry; evidence lines are the timeline's own one-line form.
 
 use std::{fmt::Write as _, io::Write};
 
@@ -12,7 +18,7 @@ use crate::{
 
 /// Version of the JSON report format; bumped on any incompatible change (2: a skipped
 /// scenario's verdict is `SKIPPED`, not `OK`, and it has no replay command).
-pub const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 
 /// One scenario's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -51,49 +57,49 @@ pub struct ScenarioReport {
 
 /// Verdict counts.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Scenarios run.
-    pub scenarios: usize,
+    pub(crate) scenarios: usize,
     /// Scenarios OK.
-    pub ok: usize,
+    pub(crate) ok: usize,
     /// Scenarios NON-STRICT.
-    pub non_strict: usize,
+    pub(crate) non_strict: usize,
     /// Scenarios FAILED.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Scenarios skipped.
-    pub skipped: usize,
+    pub(crate) skipped: usize,
     /// Checks run.
-    pub checks: usize,
+    pub(crate) checks: usize,
     /// Checks FAILED.
-    pub failed_checks: usize,
+    pub(crate) failed_checks: usize,
 }
 
 /// The whole suite.
 #[derive(Clone, Debug, Serialize)]
-pub struct SuiteReport {
+pub(crate) struct SuiteReport {
     /// [`FORMAT_VERSION`].
-    pub format_version: u32,
+    pub(crate) format_version: u32,
     /// `captchaai-conformance`.
-    pub tool: &'static str,
+    pub(crate) tool: &'static str,
     /// Tool version.
-    pub version: &'static str,
+    pub(crate) version: &'static str,
     /// The subject graded.
-    pub subject: String,
+    pub(crate) subject: String,
     /// `--seed`, when given.
-    pub seed_override: Option<u64>,
+    pub(crate) seed_override: Option<u64>,
     /// Scenarios, ordered by id.
-    pub scenarios: Vec<ScenarioReport>,
+    pub(crate) scenarios: Vec<ScenarioReport>,
     /// Counts.
-    pub totals: Totals,
+    pub(crate) totals: Totals,
     /// Simulated time in all.
-    pub simulated_ms: u64,
+    pub(crate) simulated_ms: u64,
     /// Wall time in all (0 with `--redact-timings`).
-    pub wall_ms: u64,
+    pub(crate) wall_ms: u64,
 }
 
 impl SuiteReport {
     /// Builds the report and its totals.
-    pub fn new(
+    pub(crate) fn new(
         subject: String,
         seed_override: Option<u64>,
         scenarios: Vec<ScenarioReport>,
@@ -135,17 +141,17 @@ impl SuiteReport {
     }
 
     /// True when some scenario failed.
-    pub fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.totals.failed > 0
     }
 
     /// The JSON report.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
     /// The JUnit XML report: a suite per scenario, a case per check.
-    pub fn to_junit(&self) -> String {
+    pub(crate) fn to_junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
         let mut report = Report::new("captchaai-conformance");
         for s in &self.scenarios {
@@ -166,7 +172,7 @@ impl SuiteReport {
                     }
                     _ => TestCaseStatus::success(),
                 };
-                let mut case = TestCase::new(c.id, status);
+                let mut case = TestCase::new(c.check.as_str(), status);
                 case.set_classname(s.id.as_str());
                 if c.verdict != Verdict::Failed {
                     case.set_system_out(xml_text(&format!("{}: {}", c.verdict.label(), c.summary)));
@@ -266,7 +272,13 @@ pub fn write_scenario(
         }
     }
     for c in &s.checks {
-        writeln!(out, "    {} {:<17} {}", paint(c.verdict), c.id, c.summary)?;
+        writeln!(
+            out,
+            "    {} {:<17} {}",
+            paint(c.verdict),
+            c.check,
+            c.summary
+        )?;
         if matches!(c.verdict, Verdict::Failed | Verdict::NonStrict)
             && (verbose || c.verdict == Verdict::Failed)
         {
@@ -295,7 +307,7 @@ fn evidence_line(e: &Entry) -> String {
 }
 
 /// Writes the summary line.
-pub fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()> {
+pub(crate) fn write_totals(out: &mut dyn Write, r: &SuiteReport) -> std::io::Result<()> {
     let t = &r.totals;
     let sim = humantime::format_duration(std::time::Duration::from_secs(r.simulated_ms / 1000));
     writeln!(

@@ -1,6 +1,9 @@
 //! Loading a suite and running it: scenarios in parallel (`--jobs`), each on
 //! its own runtime with its own mock and receiver, reported in scenario order
 //! whatever order they finish in.
+//!
+//! [`run_one`] is the whole flow for one scenario (runner, checks, report) and the entry
+//! point for a Rust subject: the CLI, chaos mode and the tests all go through it.
 
 use std::{
     collections::BTreeMap,
@@ -80,7 +83,7 @@ fn scenario_dup_error(
     let mut e = ScenarioError::new(
         path,
         text,
-        captchaai_mock::config::locate(text, "name"),
+        captchaai_mock::TomlLocator::new(text).span("name"),
         format!(
             "scenario name {name:?} is already used by {}",
             first.display()
@@ -144,7 +147,7 @@ pub fn run_one(
         .timeline
         .entries
         .iter()
-        .filter(|e| matches!(&e.event, crate::timeline::Event::Delivery { outcome, .. } if outcome != "dropped" && outcome != "shed"))
+        .filter(|e| matches!(&e.event, crate::timeline::Event::Delivery { outcome, .. } if outcome.was_sent()))
         .count() as u64;
     let schedule = record
         .truth
@@ -165,7 +168,7 @@ pub fn run_one(
 }
 
 /// Runs scenarios in parallel and calls `on_report` for each, in scenario order.
-pub fn run_suite(
+pub(crate) fn run_suite(
     scenarios: Vec<Scenario>,
     subject: &dyn Subject,
     opts: &SuiteOptions,
@@ -254,7 +257,7 @@ fn progress_bar(wanted: bool, total: usize) -> Option<indicatif::ProgressBar> {
 
 /// `word` as one shell word: as it is when it holds only characters no shell treats
 /// specially, else in single quotes.
-pub fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn shell_word(word: &str) -> std::borrow::Cow<'_, str> {
     let plain = !word.is_empty()
         && word
             .bytes()

@@ -8,9 +8,10 @@
 //!
 //! 1. **plain**: `concurrency` tasks pulling ids from a counter, one reqwest
 //!    client; the ceiling for this machine and receiver.
-//! 2. **dispatcher, no faults**: every job handed to [`Dispatcher::enqueue`] at
-//!    once, capped by `max-in-flight-per-host`; timed until the last attempt is
-//!    journalled.
+//! 2. **dispatcher, no faults**: every finished task handed to the dispatcher
+//!    (the `bench` feature's `BenchDispatcher`: the dispatcher without the API in
+//!    front of it), capped by `max-in-flight-per-host`; timed until the last
+//!    attempt is journalled.
 //! 3. **dispatcher, every fault at 10%**: delay, duplicate, conflicting
 //!    duplicate, drop, reorder, early, malformed and retry, with waits of a
 //!    few milliseconds so it still measures throughput. The `oversized-code`
@@ -44,20 +45,9 @@ use std::{
 
 use axum::{Router, routing::any};
 use captchaai_mock::{
-    Config,
-    clock::{Clock, SimTime},
-    dist::Distribution,
-    methods::TaskKind,
-    pingback::{
-        Dispatcher, Fault, FaultRule, RetryPolicy,
-        dispatcher::Job,
-        faults::{
-            self, CallbackMethod, DeliveryKind, DuplicateFault, MalformedKind, ReorderFault,
-            TaskFacts,
-        },
-    },
+    Config, Distribution, DuplicateFault, Fault, FaultRule, MalformedKind, ReorderFault,
+    RetryPolicy, bench::BenchDispatcher,
 };
-use tokio_util::sync::CancellationToken;
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -76,6 +66,8 @@ fn code_for(i: u64) -> String {
     s
 }
 
+/// A receiver as fast as axum gets: it counts and answers `OK`. (Not the `testing`
+/// feature's recorder: recording every callback would be part of what is measured.)
 async fn receiver(hits: Arc<AtomicU64>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -229,17 +221,14 @@ async fn dispatcher(
     if let Ok(Ok(cap)) = std::env::var("PINGBACK_BENCH_JOURNAL").map(|v| v.parse()) {
         cfg.pingback.journal_capacity = cap;
     }
-    let clock = Clock::new(1.0);
-    let cancel = CancellationToken::new();
-    let d = Dispatcher::new(&cfg, clock.clone(), cancel.clone());
-    let url: Arc<str> = Arc::from(url);
+    let d = Arc::new(BenchDispatcher::new(&cfg));
     // Jobs are made on a runtime worker, as the mock's finisher makes them,
     // before the clock starts: their cost is the finisher's, not the
     // dispatcher's.
     let rules = rules.to_vec();
     let (jobs, expected) = {
-        let (cfg, url) = (cfg.clone(), url.clone());
-        tokio::spawn(async move { make_jobs(&cfg, &url, &rules, n) })
+        let (d, url) = (d.clone(), url.to_owned());
+        tokio::spawn(async move { d.finished_tasks(&url, &rules, n, code_for) })
             .await
             .unwrap()
     };
@@ -247,19 +236,18 @@ async fn dispatcher(
     let cpu = cpu_time();
     // Handed over from a runtime worker, as the finisher does.
     let feeder = {
-        let (d, cfg, clock) = (d.clone(), cfg.clone(), clock.clone());
+        let d = d.clone();
         tokio::spawn(async move {
-            for (i, mut job) in jobs.into_iter().enumerate() {
+            for (i, job) in jobs.into_iter().enumerate() {
                 if !burst && i % 1024 == 0 {
                     while d.stats().pending > 4096 {
                         tokio::time::sleep(Duration::from_millis(2)).await;
                     }
                 }
-                job.finished_at = clock.now();
-                if job.schedule.early {
+                if job.is_early() {
                     // The submit handler awaits this; here, a task per submit.
-                    let (d, cfg) = (d.clone(), cfg.clone());
-                    tokio::spawn(async move { d.deliver_now(job, &cfg).await });
+                    let d = d.clone();
+                    tokio::spawn(async move { d.deliver_now(job).await });
                 } else {
                     d.enqueue(job);
                 }
@@ -277,12 +265,11 @@ async fn dispatcher(
     let elapsed = start.elapsed();
     let cpu = cpu_time() - cpu;
     let s = d.stats();
-    cancel.cancel();
     // Anything sent that did not reach the receiver is a dispatcher failure.
     let lost: Vec<_> = d
-        .journal(0, usize::MAX, None)
+        .attempts()
         .into_iter()
-        .filter(|r| !r.entry.outcome.reached_receiver() && r.entry.attempt > 0)
+        .filter(|r| !r.outcome.reached_receiver() && r.was_sent())
         .take(3)
         .collect();
     assert!(lost.is_empty(), "{s:?} {lost:#?}");
@@ -306,56 +293,63 @@ fn cpu_time() -> Duration {
     Duration::from_millis((f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 10)
 }
 
-/// `n` finished tasks as the mock's state would hand them over, and the
-/// number of callbacks their schedules plan.
-fn make_jobs(cfg: &Config, url: &Arc<str>, rules: &[FaultRule], n: u64) -> (Vec<Job>, u64) {
-    let mut expected = 0;
-    let jobs = (0..n)
-        .map(|i| {
-            let task_id = cfg.first_task_id + i;
-            let schedule = faults::compile(
-                cfg.seed,
-                rules,
-                &cfg.pingback.retry,
-                TaskFacts {
-                    task_id,
-                    ordinal: i + 1,
-                    kind: TaskKind::Turnstile,
-                    url,
-                    method: CallbackMethod::Get,
-                },
-            );
-            expected += schedule.deliveries.len() as u64;
-            // The state draws a conflicting code only when it is sent.
-            let conflicting = schedule.deliveries.iter().any(|d| {
-                matches!(
-                    d.kind,
-                    DeliveryKind::Conflicting
-                        | DeliveryKind::Malformed(
-                            MalformedKind::UnknownId | MalformedKind::StaleId
-                        )
-                )
-            });
-            Job {
-                task_id,
-                url: url.clone(),
-                schedule: Arc::new(schedule),
-                code: Arc::from(code_for(i)),
-                conflicting_code: Arc::from(if conflicting {
-                    code_for(i + n)
-                } else {
-                    String::new()
-                }),
-                first_task_id: cfg.first_task_id,
-                finished_at: SimTime::ZERO,
-            }
-        })
-        .collect();
-    (jobs, expected)
-}
-
 fn rate(count: u64, d: Duration) -> f64 {
     count as f64 / d.as_secs_f64()
+}
+
+/// The three runs, `rounds` times: per round the rates (callbacks/s) and the CPU time per
+/// callback (µs) of plain, dispatcher without faults, dispatcher with every fault.
+async fn run_rounds(
+    url: &str,
+    n: u64,
+    concurrency: usize,
+    rounds: usize,
+    rules: &[FaultRule],
+) -> (Vec<[f64; 3]>, Vec<[f64; 3]>) {
+    // Rounds alternate the order of the three runs, so a slow drift in
+    // the machine's load favours none of them; ratios are taken within
+    // a round and the median reported.
+    let mut rows = Vec::new();
+    let mut cpus = Vec::new();
+    for round in 1..=rounds {
+        let mut r = [0f64; 3];
+        let mut cpu = [0f64; 3];
+        let order: [usize; 3] = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
+        for which in order {
+            let (c, d, used) = match which {
+                0 => plain(url, n, concurrency).await,
+                1 => dispatcher(url, n, concurrency, &[], false).await,
+                _ => dispatcher(url, n, concurrency, rules, false).await,
+            };
+            r[which] = rate(c, d);
+            cpu[which] = used.as_secs_f64() * 1e6 / c as f64;
+        }
+        println!(
+            "round {round}: plain {:.0}/s | dispatcher {:.0}/s ({:.1}%) | with faults {:.0}/s ({:.1}% of no faults) \
+             | CPU per callback (sender + receiver): {:.1} / {:.1} / {:.1} µs",
+            r[0],
+            r[1],
+            100.0 * r[1] / r[0],
+            r[2],
+            100.0 * r[2] / r[1],
+            cpu[0],
+            cpu[1],
+            cpu[2]
+        );
+        rows.push(r);
+        cpus.push(cpu);
+    }
+    (rows, cpus)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
 }
 
 fn main() {
@@ -396,48 +390,7 @@ fn main() {
             );
             return;
         }
-        // Rounds alternate the order of the three runs, so a slow drift in
-        // the machine's load favours none of them; ratios are taken within
-        // a round and the median reported.
-        let mut rows = Vec::new();
-        let mut cpus = Vec::new();
-        for round in 1..=rounds {
-            let mut r = [0f64; 3];
-            let mut cpu = [0f64; 3];
-            let order: [usize; 3] = if round % 2 == 1 { [0, 1, 2] } else { [2, 1, 0] };
-            for which in order {
-                let (c, d, used) = match which {
-                    0 => plain(&url, n, concurrency).await,
-                    1 => dispatcher(&url, n, concurrency, &[], false).await,
-                    _ => dispatcher(&url, n, concurrency, &rules, false).await,
-                };
-                r[which] = rate(c, d);
-                cpu[which] = used.as_secs_f64() * 1e6 / c as f64;
-            }
-            println!(
-                "round {round}: plain {:.0}/s | dispatcher {:.0}/s ({:.1}%) | with faults {:.0}/s ({:.1}% of no faults) \
-                 | CPU per callback (sender + receiver): {:.1} / {:.1} / {:.1} µs",
-                r[0],
-                r[1],
-                100.0 * r[1] / r[0],
-                r[2],
-                100.0 * r[2] / r[1],
-                cpu[0],
-                cpu[1],
-                cpu[2]
-            );
-            rows.push(r);
-            cpus.push(cpu);
-        }
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            let m = v.len() / 2;
-            if v.len().is_multiple_of(2) {
-                (v[m - 1] + v[m]) / 2.0
-            } else {
-                v[m]
-            }
-        };
+        let (rows, cpus) = run_rounds(&url, n, concurrency, rounds, &rules).await;
         let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
         let none_vs_plain = median(rows.iter().map(|r| r[1] / r[0]).collect());
         let faults_vs_none = median(rows.iter().map(|r| r[2] / r[1]).collect());

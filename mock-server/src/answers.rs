@@ -11,17 +11,17 @@
 use rand::Rng;
 
 use crate::{
-    methods::{AnswerShape, TaskKind},
+    model::{AnswerShape, TaskKind},
     seed::{self, Stream},
 };
 
 /// A solved task's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The `request` value (and the pingback `code`).
-    pub text: String,
+    pub(crate) text: String,
     /// `user_agent` for enterprise, Cloudflare and CaptchaFox answers.
-    pub user_agent: Option<&'static str>,
+    pub(crate) user_agent: Option<&'static str>,
 }
 
 const USER_AGENTS: [&str; 4] = [
@@ -46,7 +46,7 @@ fn len_between(rng: &mut impl Rng, lo: usize, hi: usize) -> usize {
 }
 
 /// The answer for a task; the same inputs always give the same answer.
-pub fn answer(seed_value: u64, task_id: u64, kind: TaskKind, shape: AnswerShape) -> Answer {
+pub(crate) fn answer(seed_value: u64, task_id: u64, kind: TaskKind, shape: AnswerShape) -> Answer {
     answer_from(
         &mut seed::stream(seed_value, Stream::Answer, task_id),
         kind,
@@ -55,14 +55,14 @@ pub fn answer(seed_value: u64, task_id: u64, kind: TaskKind, shape: AnswerShape)
 }
 
 /// The browser user agent a task's worker reports (2captcha Turnstile `useragent`).
-pub fn user_agent(seed_value: u64, task_id: u64) -> &'static str {
+pub(crate) fn user_agent(seed_value: u64, task_id: u64) -> &'static str {
     let mut rng = seed::stream(seed_value ^ 0x05E7_A6E1, Stream::Answer, task_id);
     USER_AGENTS[seed::below(&mut rng, USER_AGENTS.len() as u64) as usize]
 }
 
 /// A different, equally plausible answer for the same task: what a conflicting
 /// duplicate pingback carries.
-pub fn conflicting_answer(
+pub(crate) fn conflicting_answer(
     seed_value: u64,
     task_id: u64,
     kind: TaskKind,

@@ -17,49 +17,50 @@ use tokio::time::Instant;
 /// Stored as nanoseconds in a `u64` (584 years of range) so that millions of
 /// pending tasks stay compact; convert with [`SimTime::as_duration`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SimTime(u64);
+pub(crate) struct SimTime(u64);
 
 impl SimTime {
     /// The start of simulated time.
-    pub const ZERO: SimTime = SimTime(0);
+    #[cfg(any(test, feature = "bench"))]
+    pub(crate) const ZERO: SimTime = SimTime(0);
     /// A time that never comes (used for tasks that never finish).
-    pub const NEVER: SimTime = SimTime(u64::MAX);
+    pub(crate) const NEVER: SimTime = SimTime(u64::MAX);
 
     /// Builds a simulated time from the duration elapsed since start.
-    pub fn from_duration(d: Duration) -> Self {
+    pub(crate) fn from_duration(d: Duration) -> Self {
         SimTime(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// The duration elapsed since start.
-    pub fn as_duration(self) -> Duration {
+    pub(crate) fn as_duration(self) -> Duration {
         Duration::from_nanos(self.0)
     }
 
     /// Milliseconds since start, for journals and reports.
-    pub fn as_millis(self) -> u64 {
+    pub(crate) fn as_millis(self) -> u64 {
         self.0 / 1_000_000
     }
 
     /// This time plus a duration, saturating at [`SimTime::NEVER`].
-    pub fn saturating_add(self, d: Duration) -> Self {
+    pub(crate) fn saturating_add(self, d: Duration) -> Self {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         SimTime(self.0.saturating_add(nanos))
     }
 
     /// The duration from `earlier` to `self`, zero if `earlier` is later.
-    pub fn saturating_since(self, earlier: SimTime) -> Duration {
+    pub(crate) fn saturating_since(self, earlier: SimTime) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
 
     /// True for [`SimTime::NEVER`].
-    pub fn is_never(self) -> bool {
+    pub(crate) fn is_never(self) -> bool {
         self == SimTime::NEVER
     }
 }
 
 /// Simulated time for one mock instance: a start instant and a time scale.
 #[derive(Clone, Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     start: Instant,
     scale: f64,
 }
@@ -72,7 +73,7 @@ impl Clock {
     ///
     /// Never: a non-finite or non-positive scale is replaced by 1.0; the
     /// configuration layer rejects such values with a clear error before this.
-    pub fn new(scale: f64) -> Self {
+    pub(crate) fn new(scale: f64) -> Self {
         let scale = if scale.is_finite() && scale > 0.0 {
             scale
         } else {
@@ -84,19 +85,14 @@ impl Clock {
         }
     }
 
-    /// The time scale.
-    pub fn scale(&self) -> f64 {
-        self.scale
-    }
-
     /// The current simulated time.
-    pub fn now(&self) -> SimTime {
+    pub(crate) fn now(&self) -> SimTime {
         let real = Instant::now().saturating_duration_since(self.start);
         SimTime::from_duration(self.to_sim(real))
     }
 
     /// Converts a real duration to simulated time.
-    pub fn to_sim(&self, real: Duration) -> Duration {
+    pub(crate) fn to_sim(&self, real: Duration) -> Duration {
         if self.scale == 1.0 {
             real
         } else {
@@ -105,7 +101,7 @@ impl Clock {
     }
 
     /// Converts a simulated duration to real time.
-    pub fn to_real(&self, sim: Duration) -> Duration {
+    pub(crate) fn to_real(&self, sim: Duration) -> Duration {
         if self.scale == 1.0 {
             sim
         } else {
@@ -114,7 +110,7 @@ impl Clock {
     }
 
     /// The real instant at which simulated time `t` is reached.
-    pub fn instant_at(&self, t: SimTime) -> Instant {
+    pub(crate) fn instant_at(&self, t: SimTime) -> Instant {
         let real = self
             .to_real(t.as_duration())
             .min(Duration::from_secs(86_400 * 365 * 30));
@@ -122,12 +118,12 @@ impl Clock {
     }
 
     /// Sleeps for a simulated duration.
-    pub async fn sleep(&self, sim: Duration) {
+    pub(crate) async fn sleep(&self, sim: Duration) {
         tokio::time::sleep(self.to_real(sim)).await;
     }
 
     /// Sleeps until simulated time `t`.
-    pub async fn sleep_until(&self, t: SimTime) {
+    pub(crate) async fn sleep_until(&self, t: SimTime) {
         if t.is_never() {
             std::future::pending::<()>().await;
         }

@@ -1,15 +1,6 @@
 //! Duration distributions: solve times, pingback delays, retry jitter.
 //!
-//! The same syntax is used in the mock's TOML config, the admin API (JSON) and
-//! the conformance harness's scenario files:
-//!
-//! ```toml
-//! solve-time = { fixed = "5s" }
-//! solve-time = { uniform = { min = "3s", max = "8s" } }
-//! solve-time = { normal = { mean = "37s", std-dev = "8s" } }   # truncated at 0
-//! solve-time = { log-normal = { median = "37s", sigma = 0.4 } }
-//! solve-time = "never"                                         # the task never finishes
-//! ```
+//! The syntax is documented on [`Distribution`].
 
 use std::time::Duration;
 
@@ -20,6 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::seed;
 
 /// A distribution of durations, sampled from a seeded stream.
+///
+/// The same syntax is used in the mock's TOML config, the admin API (JSON) and
+/// the conformance harness's scenario files:
+///
+/// ```toml
+/// solve-time = { fixed = "5s" }
+/// solve-time = { uniform = { min = "3s", max = "8s" } }
+/// solve-time = { normal = { mean = "37s", std-dev = "8s" } }   # truncated at 0
+/// solve-time = { log-normal = { median = "37s", sigma = 0.4 } }
+/// solve-time = "never"                                         # the task never finishes
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(
     rename_all = "kebab-case",
@@ -28,6 +30,8 @@ use crate::seed;
     into = "RawDistribution"
 )]
 #[schemars(with = "RawDistribution")]
+// The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
+#[schemars(description = "A distribution of durations, sampled from a seeded stream.")]
 pub enum Distribution {
     /// Always the same duration.
     Fixed(Duration),
@@ -59,7 +63,7 @@ pub enum Distribution {
 /// The serde form of [`Distribution`]; validated into it.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub enum RawDistribution {
+pub(crate) enum RawDistribution {
     /// Always the same duration, e.g. `{ fixed = "5s" }`.
     Fixed(
         #[serde(with = "humantime_serde")]
@@ -151,7 +155,7 @@ const MAX_SAMPLE: Duration = Duration::from_secs(86_400);
 
 impl Distribution {
     /// Draws one duration; `None` means never.
-    pub fn sample(&self, rng: &mut impl Rng) -> Option<Duration> {
+    pub(crate) fn sample(&self, rng: &mut impl Rng) -> Option<Duration> {
         let secs = match *self {
             Distribution::Fixed(d) => return Some(d),
             Distribution::Uniform { min, max } => {

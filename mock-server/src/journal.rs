@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// A bounded, append-only journal of `T`.
 #[derive(Debug)]
-pub struct Journal<T> {
+pub(crate) struct Journal<T> {
     inner: Mutex<Ring<T>>,
 }
 
@@ -19,28 +19,26 @@ struct Ring<T> {
     entries: VecDeque<(u64, T)>,
     capacity: usize,
     next_seq: u64,
-    dropped: u64,
 }
 
 /// One journal entry with its sequence number.
 #[derive(Clone, Debug, Serialize)]
-pub struct Numbered<T> {
+pub(crate) struct Numbered<T> {
     /// Position in the journal since start (or the last reset), from 1.
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// The entry.
     #[serde(flatten)]
-    pub entry: T,
+    pub(crate) entry: T,
 }
 
 impl<T: Clone> Journal<T> {
     /// An empty journal keeping at most `capacity` entries.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Journal {
             inner: Mutex::new(Ring {
                 entries: VecDeque::with_capacity(capacity.min(4096)),
                 capacity: capacity.max(1),
                 next_seq: 1,
-                dropped: 0,
             }),
         }
     }
@@ -52,12 +50,11 @@ impl<T: Clone> Journal<T> {
     }
 
     /// Appends an entry and returns its sequence number.
-    pub fn push(&self, entry: T) -> u64 {
+    pub(crate) fn push(&self, entry: T) -> u64 {
         let mut r = self.lock();
         let seq = r.next_seq;
         r.next_seq += 1;
         let evicted = if r.entries.len() == r.capacity {
-            r.dropped += 1;
             r.entries.pop_front()
         } else {
             None
@@ -71,7 +68,12 @@ impl<T: Clone> Journal<T> {
     }
 
     /// Entries with a sequence number above `since`, oldest first, that pass `keep`, at most `limit`.
-    pub fn query(&self, since: u64, limit: usize, keep: impl Fn(&T) -> bool) -> Vec<Numbered<T>> {
+    pub(crate) fn query(
+        &self,
+        since: u64,
+        limit: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Vec<Numbered<T>> {
         let r = self.lock();
         let start = r.entries.partition_point(|(s, _)| *s <= since);
         r.entries
@@ -85,23 +87,11 @@ impl<T: Clone> Journal<T> {
             .collect()
     }
 
-    /// Every retained entry, oldest first.
-    pub fn all(&self) -> Vec<Numbered<T>> {
-        self.query(0, usize::MAX, |_| true)
-    }
-
-    /// Entries pushed in all (retained or not) and entries that fell off.
-    pub fn counts(&self) -> (u64, u64) {
-        let r = self.lock();
-        (r.next_seq - 1, r.dropped)
-    }
-
     /// Forgets everything and restarts numbering.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut r = self.lock();
         r.entries.clear();
         r.next_seq = 1;
-        r.dropped = 0;
     }
 }
 
@@ -115,9 +105,12 @@ mod tests {
         for i in 0..5 {
             j.push(i);
         }
-        let all: Vec<(u64, i32)> = j.all().into_iter().map(|n| (n.seq, n.entry)).collect();
-        assert_eq!(all, vec![(3, 2), (4, 3), (5, 4)]);
-        assert_eq!(j.counts(), (5, 2));
+        let all: Vec<(u64, i32)> = j
+            .query(0, usize::MAX, |_| true)
+            .into_iter()
+            .map(|n| (n.seq, n.entry))
+            .collect();
+        assert_eq!(all, vec![(3, 2), (4, 3), (5, 4)], "the oldest fell off");
         let since: Vec<i32> = j
             .query(4, 10, |_| true)
             .into_iter()

@@ -1,22 +1,7 @@
 //! Rate-limit penalties, opt-in (`[api.rate-limits]`): what the services answer to clients that
-//! submit too fast, poll too much or keep trying bad keys (protocol.md, error table).
+//! submit too fast, poll too much or keep trying bad keys (the services' documented errors).
 //!
-//! ```toml
-//! [api.rate-limits]
-//! max-user-turn = { submits = 60, window = "3s", ban = "10s" }           # in.php per key
-//! poll-ratio = { allowance = 1200, per-submit = 20, window = "1h" }      # res.php per key: `ERROR: 1005`
-//! ip-ban = { bad-keys = 10, window = "1m", ban = "5m" }                  # `IP_BANNED` per client address
-//! ```
-//!
-//! - **`max-user-turn`**: more than `submits` `in.php` requests of one key within `window`
-//!   bans the key's submits for `ban`: each answered `MAX_USER_TURN` (CaptchaAI: more than 60
-//!   in 3 s, a 10 s ban). Refused submits do not count.
-//! - **`poll-ratio`**: within each `window`, a key may make `allowance` plus `per-submit` times
-//!   its submits `res.php` requests; beyond that every `res.php` request of the key is answered
-//!   `ERROR: 1005` until the window ends (2captcha: 20 per submit plus 1 200).
-//! - **`ip-ban`**: more than `bad-keys` requests with a malformed or unknown key from one client
-//!   address within `window` ban that address for `ban`: every `in.php` and `res.php` request
-//!   from it is answered `IP_BANNED` (CaptchaAI: the ban lifts after about 5 minutes).
+//! The syntax is documented on [`RateLimitConfig`].
 //!
 //! Windows are fixed (they start at a key's or an address's first counted request), on the
 //! mock's clock, so a time scale or the paused clock of a test applies. Nothing here runs
@@ -32,11 +17,31 @@ use std::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::Code;
+use crate::codes::Code;
 
 /// `[api.rate-limits]`: each penalty is off unless given.
+///
+/// ```toml
+/// [api.rate-limits]
+/// max-user-turn = { submits = 60, window = "3s", ban = "10s" }           # in.php per key
+/// poll-ratio = { allowance = 1200, per-submit = 20, window = "1h" }      # res.php per key: `ERROR: 1005`
+/// ip-ban = { bad-keys = 10, window = "1m", ban = "5m" }                  # `IP_BANNED` per client address
+/// ```
+///
+/// - **`max-user-turn`**: more than `submits` `in.php` requests of one key within `window`
+///   bans the key's submits for `ban`: each answered `MAX_USER_TURN` (CaptchaAI: more than 60
+///   in 3 s, a 10 s ban). Refused submits do not count.
+/// - **`poll-ratio`**: within each `window`, a key may make `allowance` plus `per-submit` times
+///   its submits `res.php` requests; beyond that every `res.php` request of the key is answered
+///   `ERROR: 1005` until the window ends (2captcha: 20 per submit plus 1 200).
+/// - **`ip-ban`**: more than `bad-keys` requests with a malformed or unknown key from one client
+///   address within `window` ban that address for `ban`: every `in.php` and `res.php` request
+///   from it is answered `IP_BANNED` (CaptchaAI: the ban lifts after about 5 minutes).
+///
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+// The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
+#[schemars(description = "`[api.rate-limits]`: each penalty is off unless given.")]
 pub struct RateLimitConfig {
     /// `MAX_USER_TURN` for submit bursts.
     pub max_user_turn: Option<SubmitBurst>,
@@ -48,12 +53,12 @@ pub struct RateLimitConfig {
 
 impl RateLimitConfig {
     /// True when any penalty is configured.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.max_user_turn.is_some() || self.poll_ratio.is_some() || self.ip_ban.is_some()
     }
 
     /// The first setting that cannot work, as (config key, reason).
-    pub fn invalid(&self) -> Option<(&'static str, &'static str)> {
+    pub(crate) fn invalid(&self) -> Option<(&'static str, &'static str)> {
         let zero = Duration::ZERO;
         if let Some(b) = &self.max_user_turn
             && (b.window == zero || b.ban == zero || b.submits == 0)
@@ -226,7 +231,7 @@ const MAX_ADDRESSES: usize = 65_536;
 
 /// The counters of every key and address (behind one lock; only touched when configured).
 #[derive(Debug, Default)]
-pub struct Limiter {
+pub(crate) struct Limiter {
     inner: Mutex<LimiterState>,
 }
 
@@ -242,12 +247,12 @@ impl Limiter {
     }
 
     /// Forgets every count and ban (admin reset).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         *self.lock() = LimiterState::default();
     }
 
     /// Before anything else: `IP_BANNED` while the address is banned.
-    pub fn check_address(
+    pub(crate) fn check_address(
         &self,
         cfg: &RateLimitConfig,
         ip: Option<IpAddr>,
@@ -261,7 +266,7 @@ impl Limiter {
     }
 
     /// A request with a malformed or unknown key from `ip`: counts towards `ip-ban`.
-    pub fn bad_key(&self, cfg: &RateLimitConfig, ip: Option<IpAddr>, now: Duration) {
+    pub(crate) fn bad_key(&self, cfg: &RateLimitConfig, ip: Option<IpAddr>, now: Duration) {
         let (Some(rule), Some(ip)) = (&cfg.ip_ban, ip) else {
             return;
         };
@@ -279,7 +284,12 @@ impl Limiter {
 
     /// An `in.php` request of `account` with a good key: `MAX_USER_TURN` while banned or when
     /// this submit is one too many; otherwise it counts (towards both limits).
-    pub fn submit(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
+    pub(crate) fn submit(
+        &self,
+        cfg: &RateLimitConfig,
+        account: u32,
+        now: Duration,
+    ) -> Option<Code> {
         if cfg.max_user_turn.is_none() && cfg.poll_ratio.is_none() {
             return None;
         }
@@ -299,7 +309,7 @@ impl Limiter {
 
     /// A `res.php` request of `account` with a good key: `ERROR: 1005` once the window's
     /// allowance is spent.
-    pub fn poll(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
+    pub(crate) fn poll(&self, cfg: &RateLimitConfig, account: u32, now: Duration) -> Option<Code> {
         let rule = cfg.poll_ratio.as_ref()?;
         let mut st = self.lock();
         let k = st.keys.entry(account).or_default();

@@ -14,13 +14,13 @@ const SUMMARY_MAX: usize = 200;
 
 /// An uploaded file from a multipart body.
 #[derive(Clone, Debug)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// The form field name (`file`, `file_1`, ...).
-    pub field: String,
+    pub(crate) field: String,
     /// The client's file name, if any.
-    pub filename: Option<String>,
+    pub(crate) filename: Option<String>,
     /// The file's bytes.
-    pub data: Bytes,
+    pub(crate) data: Bytes,
 }
 
 /// Merged request parameters.
@@ -29,17 +29,17 @@ pub struct Upload {
 /// whatever their number: the decoded keys and values back to back in one
 /// string, and their positions.
 #[derive(Clone, Debug, Default)]
-pub struct Params {
+pub(crate) struct Params {
     buf: String,
     /// `(key start, key end = value start, value end)` into `buf`.
     spans: Vec<(u32, u32, u32)>,
     /// Files from a multipart body.
-    pub uploads: Vec<Upload>,
+    pub(crate) uploads: Vec<Upload>,
 }
 
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// A multipart body that does not parse.
     #[error("malformed multipart body")]
     Multipart,
@@ -50,7 +50,7 @@ pub enum BodyError {
 
 impl Params {
     /// Parameters from a query string alone.
-    pub fn from_query(query: Option<&str>) -> Self {
+    pub(crate) fn from_query(query: Option<&str>) -> Self {
         let mut p = Params::default();
         if let Some(q) = query {
             p.extend_urlencoded(q.as_bytes());
@@ -76,7 +76,7 @@ impl Params {
     }
 
     /// Adds the pairs of an urlencoded string.
-    pub fn extend_urlencoded(&mut self, body: &[u8]) {
+    pub(crate) fn extend_urlencoded(&mut self, body: &[u8]) {
         // Exactly `form_urlencoded::parse`, with a fast path for what nearly
         // every request is (`key=...&action=get&id=74000000001&json=1`):
         // valid UTF-8 with nothing to decode, where decoding is the identity.
@@ -98,7 +98,7 @@ impl Params {
     /// Adds the members of a JSON object: strings as they are, numbers and
     /// booleans as their text (`true` as `1`), an array of those joined by commas
     /// (`"ids": [1, 2]` is `ids=1,2`), anything else as JSON text.
-    pub fn extend_json(&mut self, body: &[u8]) -> Result<(), BodyError> {
+    pub(crate) fn extend_json(&mut self, body: &[u8]) -> Result<(), BodyError> {
         use serde_json::Value;
         fn scalar(v: &Value) -> Option<String> {
             match v {
@@ -127,7 +127,11 @@ impl Params {
     }
 
     /// Adds the fields and files of a multipart body.
-    pub async fn extend_multipart(&mut self, boundary: &str, body: Bytes) -> Result<(), BodyError> {
+    pub(crate) async fn extend_multipart(
+        &mut self,
+        boundary: &str,
+        body: Bytes,
+    ) -> Result<(), BodyError> {
         let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
         let mut mp = multer::Multipart::new(stream, boundary);
         loop {
@@ -153,7 +157,7 @@ impl Params {
     }
 
     /// Adds a body according to its content type.
-    pub async fn extend_body(
+    pub(crate) async fn extend_body(
         &mut self,
         content_type: Option<&str>,
         body: Bytes,
@@ -177,7 +181,7 @@ impl Params {
     }
 
     /// The first value of a parameter.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         // Compare key bytes first; slice (with its boundary checks) only the match.
         let bytes = self.buf.as_bytes();
         self.spans
@@ -187,19 +191,19 @@ impl Params {
     }
 
     /// The first non-empty value among several spellings of a parameter.
-    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
+    pub(crate) fn get_any(&self, names: &[&str]) -> Option<&str> {
         names
             .iter()
             .find_map(|n| self.get(n).filter(|v| !v.trim().is_empty()))
     }
 
     /// A non-empty, trimmed value.
-    pub fn non_empty(&self, name: &str) -> Option<&str> {
+    pub(crate) fn non_empty(&self, name: &str) -> Option<&str> {
         self.get(name).map(str::trim).filter(|v| !v.is_empty())
     }
 
     /// A flag such as `json=1`, `enterprise=1` or `invisible=true`.
-    pub fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         matches!(
             self.get(name).map(str::trim),
             Some("1" | "true" | "True" | "TRUE" | "yes")
@@ -207,12 +211,12 @@ impl Params {
     }
 
     /// All pairs in arrival order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.spans.iter().map(|&span| self.pair(span))
     }
 
     /// Pairs for the journal: long values (images) are summarised.
-    pub fn summary(&self) -> Vec<(String, String)> {
+    pub(crate) fn summary(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .pairs()
             .map(|(k, v)| {
@@ -230,20 +234,21 @@ impl Params {
     }
 }
 
-/// Parameters as the inbound journal keeps them: the request's own
-/// [`Params`], moved in (no copy on the request path) and summarised only when
-/// someone reads the journal. Serialises as `[[key, value], ...]`.
+/// The parameters of a journalled request, from every encoding merged (query first):
+/// the request's own parameters, moved in (no copy on the request path) and summarised only
+/// when someone reads them. Serialises as `[[key, value], ...]`.
 #[derive(Clone, Debug, Default)]
-pub struct JournalParams(Params);
+pub struct RequestParams(Params);
 
-impl From<Params> for JournalParams {
+impl From<Params> for RequestParams {
     fn from(p: Params) -> Self {
-        JournalParams(p)
+        RequestParams(p)
     }
 }
 
-impl JournalParams {
-    /// The summarised pairs (long values as `<N bytes>`, files as `<file N bytes>`).
+impl RequestParams {
+    /// Every pair in arrival order, long values summarised (`<N bytes>`, uploaded files as
+    /// `<file N bytes>`).
     pub fn pairs(&self) -> Vec<(String, String)> {
         self.0.summary()
     }
@@ -254,7 +259,7 @@ impl JournalParams {
     }
 }
 
-impl serde::Serialize for JournalParams {
+impl serde::Serialize for RequestParams {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.pairs().serialize(s)
     }
@@ -290,7 +295,7 @@ mod tests {
     fn summaries_agree() {
         let mut p = Params::from_query(Some("key=k&action=get&id=1&json=1"));
         p.extend_urlencoded(format!("body={}", "x".repeat(300)).as_bytes());
-        let journal = JournalParams::from(p.clone());
+        let journal = RequestParams::from(p.clone());
         assert_eq!(p.summary(), journal.pairs());
         assert_eq!(p.summary()[4].1, "<300 bytes>");
         assert_eq!(

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng, rngs::ChaCha8Rng};
 /// What a stream is used for; part of its seed so purposes never collide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u64)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// Solve time and solvability of a task.
     Solve = 1,
     /// The answer a task is given.
@@ -31,7 +31,7 @@ pub enum Stream {
 }
 
 /// SplitMix64 finaliser: a good 64-bit mixer for deriving seeds.
-pub fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -39,18 +39,18 @@ pub fn mix(mut z: u64) -> u64 {
 }
 
 /// The RNG for one purpose and one subject (usually a task id).
-pub fn stream(seed: u64, purpose: Stream, subject: u64) -> ChaCha8Rng {
+pub(crate) fn stream(seed: u64, purpose: Stream, subject: u64) -> ChaCha8Rng {
     let s = mix(mix(seed ^ mix(purpose as u64)) ^ subject);
     ChaCha8Rng::seed_from_u64(s)
 }
 
 /// A uniform float in `[0, 1)` from 53 random bits.
-pub fn unit(rng: &mut impl Rng) -> f64 {
+pub(crate) fn unit(rng: &mut impl Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// A uniform integer in `[0, n)`; `n == 0` yields 0.
-pub fn below(rng: &mut impl Rng, n: u64) -> u64 {
+pub(crate) fn below(rng: &mut impl Rng, n: u64) -> u64 {
     if n == 0 {
         return 0;
     }
@@ -59,7 +59,7 @@ pub fn below(rng: &mut impl Rng, n: u64) -> u64 {
 }
 
 /// True with probability `p` (clamped to `[0, 1]`).
-pub fn chance(rng: &mut impl Rng, p: f64) -> bool {
+pub(crate) fn chance(rng: &mut impl Rng, p: f64) -> bool {
     if p <= 0.0 {
         // Still draw, so adding a rule with p = 0 does not shift later draws.
         let _ = rng.next_u64();
@@ -69,14 +69,14 @@ pub fn chance(rng: &mut impl Rng, p: f64) -> bool {
 }
 
 /// A standard normal variate (Box-Muller, one of the pair).
-pub fn standard_normal(rng: &mut impl Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1 = unit(rng).max(f64::MIN_POSITIVE);
     let u2 = unit(rng);
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
 /// Shuffles a slice in place (Fisher-Yates) with our own index mapping.
-pub fn shuffle<T>(rng: &mut impl Rng, items: &mut [T]) {
+pub(crate) fn shuffle<T>(rng: &mut impl Rng, items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let j = below(rng, i as u64 + 1) as usize;
         items.swap(i, j);

@@ -10,18 +10,18 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 
 /// A generated CA and leaf, as PEM.
 #[derive(Debug, Clone)]
-pub struct Generated {
+pub(crate) struct Generated {
     /// The CA certificate (trust this).
-    pub ca_pem: String,
+    pub(crate) ca_pem: String,
     /// The leaf certificate chain (leaf then CA).
-    pub chain_pem: String,
+    pub(crate) chain_pem: String,
     /// The leaf's private key.
-    pub key_pem: String,
+    pub(crate) key_pem: String,
 }
 
 /// Errors while generating or writing certificates.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// Certificate generation failed.
     #[error("generating certificates: {0}")]
     Rcgen(#[from] rcgen::Error),
@@ -36,7 +36,7 @@ pub enum TlsError {
 }
 
 /// Generates a CA and a leaf signed by it.
-pub fn generate() -> Result<Generated, TlsError> {
+pub(crate) fn generate() -> Result<Generated, TlsError> {
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::default();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -74,7 +74,7 @@ pub fn generate() -> Result<Generated, TlsError> {
 }
 
 /// Writes the CA certificate to `dir/captchaai-mock-ca.pem` and returns the path.
-pub fn write_ca(generated: &Generated, dir: &Path) -> Result<PathBuf, TlsError> {
+pub(crate) fn write_ca(generated: &Generated, dir: &Path) -> Result<PathBuf, TlsError> {
     let path = dir.join("captchaai-mock-ca.pem");
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
         path: dir.to_owned(),

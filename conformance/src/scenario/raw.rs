@@ -3,17 +3,14 @@
 //! Every table denies unknown fields (a misspelt key is an error with its
 //! position), enums are externally tagged, durations are humantime strings
 //! (`"150ms"`, `"2s"`, `"1m 30s"`). Fault rules use the mock's own syntax,
-//! documented in `captchaai_mock::pingback::faults`. [`super::Scenario`] is
-//! built from this after validation.
+//! documented in `captchaai_mock::FaultRule`. [`super::Scenario`] is
+//! built from this by `validate`.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use captchaai_mock::{
-    config::{BusyMode, Dialect, TaskIdEncoding},
-    dist::Distribution,
-    limits::RateLimitConfig,
-    methods::TaskKind,
-    pingback::faults::{FaultRule, RetryPolicy},
+    BusyMode, Dialect, Distribution, FaultRule, RateLimitConfig, RetryPolicy, TaskIdEncoding,
+    TaskKind,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -23,44 +20,44 @@ use serde_spanned::Spanned;
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[schemars(title = "captchaai-conformance scenario")]
-pub struct RawScenario {
+pub(crate) struct RawScenario {
     /// Short name, unique in the suite (kebab-case).
     #[schemars(with = "String")]
-    pub name: Spanned<String>,
+    pub(crate) name: Spanned<String>,
     /// What the scenario shows, in a sentence or two.
-    pub description: String,
+    pub(crate) description: String,
     /// Tags for `--filter`.
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Seed for every random decision (mock, faults, jitter); `--seed` overrides it.
     #[serde(default = "default_seed")]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Which side of the integration the scenario grades.
     #[serde(default)]
-    pub kind: ScenarioKind,
+    pub(crate) kind: ScenarioKind,
     /// The mock service's settings.
     #[serde(default)]
-    pub mock: RawMock,
+    pub(crate) mock: RawMock,
     /// Pingback fault rules, in order; the first that applies to a task wins.
     #[serde(default)]
-    pub faults: Vec<FaultRule>,
+    pub(crate) faults: Vec<FaultRule>,
     /// Pingback delivery policy.
     #[serde(default)]
-    pub pingback: RawPingback,
+    pub(crate) pingback: RawPingback,
     /// What the application asks the subject to solve.
-    pub workload: RawWorkload,
+    pub(crate) workload: RawWorkload,
     /// How the subject (client and receiver) is set up.
     #[serde(default)]
-    pub subject: RawSubject,
+    pub(crate) subject: RawSubject,
     /// Faults on the receiver's side (it fails or is slow), injected in front of it.
     #[serde(default)]
-    pub receiver: RawReceiverEnv,
+    pub(crate) receiver: RawReceiverEnv,
     /// Callbacks the harness sends to the receiver itself (spoofed, unknown ids).
     #[serde(default)]
-    pub inject: Vec<RawInjection>,
+    pub(crate) inject: Vec<RawInjection>,
     /// Named expectations beyond the checks every run gets.
     #[serde(default)]
-    pub expect: RawExpect,
+    pub(crate) expect: RawExpect,
 }
 
 fn default_seed() -> u64 {
@@ -94,34 +91,34 @@ impl ScenarioKind {
 /// Mock settings.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct RawMock {
+pub(crate) struct RawMock {
     /// `captchaai` (GET callbacks, threadsinfo) or `2captcha` (POST callbacks, registration, plain text).
-    pub dialect: Dialect,
+    pub(crate) dialect: Dialect,
     /// What happens when every thread is busy: `zero-balance`, `no-slot`, `queue`.
-    pub busy_threads: BusyMode,
+    pub(crate) busy_threads: BusyMode,
     /// Threads of the account.
-    pub threads: u32,
+    pub(crate) threads: u32,
     /// Share of unsolvable tasks, 0 to 1.
-    pub unsolvable_rate: f64,
+    pub(crate) unsolvable_rate: f64,
     /// Per-kind unsolvable rates.
-    pub unsolvable: BTreeMap<TaskKind, f64>,
+    pub(crate) unsolvable: BTreeMap<TaskKind, f64>,
     /// Solve time of every kind not in `solve-times` (default: the mock's per-kind defaults).
-    pub solve_time: Option<Distribution>,
+    pub(crate) solve_time: Option<Distribution>,
     /// Per-kind solve times.
-    pub solve_times: BTreeMap<TaskKind, Distribution>,
+    pub(crate) solve_times: BTreeMap<TaskKind, Distribution>,
     /// Task ids in JSON answers: `string` or `integer`.
-    pub task_id: TaskIdEncoding,
+    pub(crate) task_id: TaskIdEncoding,
     /// Time scale when the subject is another process (`--client-cmd`, `--receiver`).
-    pub time_scale: f64,
+    pub(crate) time_scale: f64,
     /// Account balance (charged in the 2captcha dialect).
-    pub balance: f64,
+    pub(crate) balance: f64,
     /// Share of submits answered `ERROR_SERVER_ERROR` (a transient error clients must retry), 0 to 1.
-    pub server_error_rate: f64,
+    pub(crate) server_error_rate: f64,
     /// Share of requests answered HTTP 503 with an empty body, 0 to 1.
-    pub http_error_rate: f64,
+    pub(crate) http_error_rate: f64,
     /// Rate-limit penalties, the mock's `[api.rate-limits]` syntax: `max-user-turn`,
     /// `poll-ratio` (`ERROR: 1005`), `ip-ban`.
-    pub rate_limits: RateLimitConfig,
+    pub(crate) rate_limits: RateLimitConfig,
 }
 
 impl Default for RawMock {
@@ -147,13 +144,13 @@ impl Default for RawMock {
 /// Pingback delivery policy.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct RawPingback {
+pub(crate) struct RawPingback {
     /// Retry policy for failed deliveries (`"none"`, `{ fixed = ... }`, `{ exponential = ... }`, `{ preset = "svix" }`).
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Per-attempt timeout.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
-    pub attempt_timeout: Duration,
+    pub(crate) attempt_timeout: Duration,
 }
 
 impl Default for RawPingback {
@@ -168,34 +165,34 @@ impl Default for RawPingback {
 /// The workload.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawWorkload {
+pub(crate) struct RawWorkload {
     /// Groups of tasks, submitted in order.
     #[schemars(with = "Vec<RawTaskGroup>")]
-    pub tasks: Spanned<Vec<RawTaskGroup>>,
+    pub(crate) tasks: Spanned<Vec<RawTaskGroup>>,
     /// How submissions are spaced.
     #[serde(default)]
-    pub submit: SubmitPattern,
+    pub(crate) submit: SubmitPattern,
     /// Deadline for the whole batch (default: none beyond each task's deadline).
     #[serde(default, with = "humantime_serde::option")]
     #[schemars(with = "Option<String>")]
-    pub batch_deadline: Option<Duration>,
+    pub(crate) batch_deadline: Option<Duration>,
 }
 
 /// A group of identical tasks.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawTaskGroup {
+pub(crate) struct RawTaskGroup {
     /// Task kind (`turnstile`, `recaptcha-v2`, `normal`, ...).
-    pub method: TaskKind,
+    pub(crate) method: TaskKind,
     /// How many.
     #[serde(default = "one")]
-    pub count: u32,
+    pub(crate) count: u32,
     /// Parameter overrides sent to in.php (e.g. `pageurl = "not-a-url"` for bad input).
     #[serde(default)]
-    pub params: BTreeMap<String, String>,
+    pub(crate) params: BTreeMap<String, String>,
     /// Router route the results belong to (with `subject.router = true`).
     #[serde(default)]
-    pub route: Option<String>,
+    pub(crate) route: Option<String>,
 }
 
 fn one() -> u32 {
@@ -248,29 +245,29 @@ pub enum KeyChoice {
 /// The subject's settings.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct RawSubject {
+pub(crate) struct RawSubject {
     /// `poll-only`, `pingback-only` or `pingback-with-fallback`.
     #[schemars(with = "StrategyName")]
-    pub strategy: Spanned<StrategyName>,
+    pub(crate) strategy: Spanned<StrategyName>,
     /// Quiet period before fallback polling starts.
     #[serde(with = "spanned_duration")]
     #[schemars(with = "String")]
-    pub fallback_after: Spanned<Duration>,
+    pub(crate) fallback_after: Spanned<Duration>,
     /// Overall deadline per task.
     #[serde(with = "spanned_duration")]
     #[schemars(with = "String")]
-    pub deadline: Spanned<Duration>,
+    pub(crate) deadline: Spanned<Duration>,
     /// Which key the client uses.
-    pub key: KeyChoice,
+    pub(crate) key: KeyChoice,
     /// Carry a shared secret in the callback URL and require it.
-    pub secret: bool,
+    pub(crate) secret: bool,
     /// Accept callbacks only for task ids the application registered.
-    pub registered_only: bool,
+    pub(crate) registered_only: bool,
     /// Dispatch results through the router (handlers per route).
     #[schemars(with = "bool")]
-    pub router: Spanned<bool>,
+    pub(crate) router: Spanned<bool>,
     /// Ask for JSON answers (`json=1`); false = plain text.
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 impl Default for RawSubject {
@@ -312,30 +309,30 @@ mod spanned_duration {
 /// Faults on the receiver's side, injected in front of the subject's endpoint.
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct RawReceiverEnv {
+pub(crate) struct RawReceiverEnv {
     /// Answer the first N callbacks with `fail-status` without passing them on.
-    pub fail_first: u32,
+    pub(crate) fail_first: u32,
     /// Status for those failures (default 500).
-    pub fail_status: Option<u16>,
+    pub(crate) fail_status: Option<u16>,
     /// Hold every callback this long before passing it on (a slow endpoint).
     #[serde(with = "humantime_serde::option")]
     #[schemars(with = "Option<String>")]
-    pub latency: Option<Duration>,
+    pub(crate) latency: Option<Duration>,
 }
 
 /// A callback the harness sends to the receiver itself.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawInjection {
+pub(crate) struct RawInjection {
     /// When, after the run starts.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
-    pub at: Duration,
+    pub(crate) at: Duration,
     /// What to send.
-    pub callback: InjectedCallback,
+    pub(crate) callback: InjectedCallback,
     /// Which task (submission ordinal, 1 = first); ignored for `unknown-id`.
     #[serde(default = "one_u64")]
-    pub task: u64,
+    pub(crate) task: u64,
 }
 
 fn one_u64() -> u64 {
@@ -352,6 +349,17 @@ pub enum InjectedCallback {
     WrongSecret,
     /// A forged code for an id the application never submitted (with the right secret).
     UnknownId,
+}
+
+impl InjectedCallback {
+    /// The name as scenario files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedCallback::Spoofed => "spoofed",
+            InjectedCallback::WrongSecret => "wrong-secret",
+            InjectedCallback::UnknownId => "unknown-id",
+        }
+    }
 }
 
 /// What the result of every task should be.
@@ -385,13 +393,13 @@ pub enum Via {
 /// Named expectations.
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
-pub struct RawExpect {
+pub(crate) struct RawExpect {
     /// Every task's outcome.
-    pub outcome: ExpectedOutcome,
+    pub(crate) outcome: ExpectedOutcome,
     /// How results arrive.
-    pub via: Via,
+    pub(crate) via: Via,
     /// At most this many polls per task.
-    pub max_polls: Option<u32>,
+    pub(crate) max_polls: Option<u32>,
     /// The mock rejects at least one submit as busy (the scenario really exercised busy threads).
-    pub busy_rejections: bool,
+    pub(crate) busy_rejections: bool,
 }

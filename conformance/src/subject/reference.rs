@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
     scenario::{StrategyName, WorkTask},
-    timeline::{Event, Recorder, Source},
+    timeline::{AppErrorKind, Event, Recorder, ResultPath, Source},
 };
 
 /// `captchaai-client` as a subject.
@@ -25,16 +25,25 @@ use crate::{
 pub struct Reference;
 
 /// The shared secret the reference receiver uses for a seed.
-pub fn secret_for(seed: u64) -> String {
-    format!("s{:016x}", captchaai_mock::seed::mix(seed ^ 0x5EC2E7))
+pub(crate) fn secret_for(seed: u64) -> String {
+    // SplitMix64's finaliser, as the mock derives its own seeds: any fixed mixing works
+    // (reports must stay the same for a seed), this one keeps every secret of old reports.
+    let mut z = (seed ^ 0x5EC2E7).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("s{:016x}", z ^ (z >> 31))
+}
+
+fn result_path(s: ResultSource) -> ResultPath {
+    match s {
+        ResultSource::Pingback => ResultPath::Pingback,
+        ResultSource::Poll => ResultPath::Poll,
+        ResultSource::Manual => ResultPath::Manual,
+    }
 }
 
 fn source_name(s: ResultSource) -> &'static str {
-    match s {
-        ResultSource::Pingback => "pingback",
-        ResultSource::Poll => "poll",
-        ResultSource::Manual => "manual",
-    }
+    result_path(s).name()
 }
 
 fn record_store_event(rec: &Recorder, e: &StoreEvent) {
@@ -71,7 +80,7 @@ pub fn record_error(rec: &Recorder, ordinal: u64, task: Option<u64>, e: &ClientE
     rec.error(
         ordinal,
         task,
-        e.kind().as_str(),
+        AppErrorKind::from_name(e.kind().as_str()),
         e.api_code().map(str::to_owned),
         e.message(),
     );
@@ -85,18 +94,7 @@ impl Subject for Reference {
     fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
         Box::pin(async move {
             let s = &ctx.scenario.subject;
-            // Results must outlive the run: the harness reads them back at the end.
-            let ttl = (ctx.scenario.submit_span()
-                + ctx.scenario.batch_deadline.unwrap_or_default()
-                + s.deadline * 4
-                + std::time::Duration::from_secs(3600))
-            .max(StoreConfig::default().ttl);
-            let store = ResultStore::with_config(StoreConfig {
-                ttl,
-                ..StoreConfig::default()
-            });
-            let rec = ctx.recorder.clone();
-            store.on_event(move |e| record_store_event(&rec, e));
+            let store = result_store(&ctx);
 
             let mut rcfg = ReceiverConfig::default().registered_only(s.registered_only);
             if s.secret {
@@ -126,7 +124,7 @@ impl Subject for Reference {
             };
             // In the 2captcha dialect the application registers its callback host first.
             if strategy.uses_pingback()
-                && ctx.scenario.mock.dialect == captchaai_mock::config::Dialect::TwoCaptcha
+                && ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha
                 && let Err(e) = client.add_pingback(&callback_url).await
             {
                 ctx.recorder.record(
@@ -143,47 +141,9 @@ impl Subject for Reference {
 
             let ordinals: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
             let cancel = CancellationToken::new();
-            let router = if s.router {
-                let handler = {
-                    let rec = ctx.recorder.clone();
-                    let ordinals = ordinals.clone();
-                    move |d: Dispatch| {
-                        let id = d.result.task_id().get();
-                        let ordinal = ordinals
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get(&id)
-                            .copied()
-                            .unwrap_or(0);
-                        rec.result(
-                            ordinal,
-                            Some(id),
-                            d.result.code(),
-                            Some(source_name(d.result.source())),
-                            d.route.as_deref(),
-                        );
-                    }
-                };
-                let mut b = ResultRouter::builder().default_handler(handler.clone());
-                let mut routes: Vec<&str> = ctx
-                    .scenario
-                    .tasks
-                    .iter()
-                    .filter_map(|t| t.route.as_deref())
-                    .collect();
-                routes.sort_unstable();
-                routes.dedup();
-                for r in routes {
-                    b = b.route(r, handler.clone());
-                }
-                let router = b.build(&store);
-                let r2 = router.clone();
-                let c2 = cancel.clone();
-                tokio::spawn(async move { r2.run(c2).await });
-                Some(router)
-            } else {
-                None
-            };
+            let router = s
+                .router
+                .then(|| result_router(&ctx, &store, &ordinals, &cancel));
 
             let driver = ReferenceDriver {
                 solver,
@@ -200,6 +160,70 @@ impl Subject for Reference {
             })
         })
     }
+}
+
+/// The store behind the receiver, its events recorded; its results outlive the run (the
+/// harness reads them back at the end).
+fn result_store(ctx: &RunContext) -> ResultStore {
+    let ttl = (ctx.scenario.submit_span()
+        + ctx.scenario.batch_deadline.unwrap_or_default()
+        + ctx.scenario.subject.deadline * 4
+        + std::time::Duration::from_secs(3600))
+    .max(StoreConfig::default().ttl);
+    let store = ResultStore::with_config(StoreConfig {
+        ttl,
+        ..StoreConfig::default()
+    });
+    let rec = ctx.recorder.clone();
+    store.on_event(move |e| record_store_event(&rec, e));
+    store
+}
+
+/// The router (a handler per route of the workload, each recording what it is handed),
+/// running until `cancel`.
+fn result_router(
+    ctx: &RunContext,
+    store: &ResultStore,
+    ordinals: &Arc<Mutex<HashMap<u64, u64>>>,
+    cancel: &CancellationToken,
+) -> ResultRouter {
+    let handler = {
+        let rec = ctx.recorder.clone();
+        let ordinals = ordinals.clone();
+        move |d: Dispatch| {
+            let id = d.result.task_id().get();
+            let ordinal = ordinals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .copied()
+                .unwrap_or(0);
+            rec.result(
+                ordinal,
+                Some(id),
+                d.result.code(),
+                Some(result_path(d.result.source())),
+                d.route.as_deref(),
+            );
+        }
+    };
+    let mut b = ResultRouter::builder().default_handler(handler.clone());
+    let mut routes: Vec<&str> = ctx
+        .scenario
+        .tasks
+        .iter()
+        .filter_map(|t| t.route.as_deref())
+        .collect();
+    routes.sort_unstable();
+    routes.dedup();
+    for r in routes {
+        b = b.route(r, handler.clone());
+    }
+    let router = b.build(store);
+    let r2 = router.clone();
+    let c2 = cancel.clone();
+    tokio::spawn(async move { r2.run(c2).await });
+    router
 }
 
 struct ReferenceDriver {
@@ -237,7 +261,7 @@ impl Driver for ReferenceDriver {
             match solver.wait_for(&t, id).await {
                 Ok(solution) if router.is_none() => {
                     let kept = solver.store().get(id).await.ok().flatten();
-                    let via = kept.map(|r| source_name(r.source()));
+                    let via = kept.map(|r| result_path(r.source()));
                     rec.result(task.ordinal, Some(id.get()), solution.raw(), via, None);
                 }
                 Ok(_) => {} // the router handler records it

@@ -10,10 +10,10 @@ use captchaai_client::{
         Lemin, Normal, Proxy, ProxyType, RecaptchaV2, RecaptchaV3, Turnstile,
     },
 };
-use captchaai_mock::methods::TaskKind;
+use captchaai_mock::TaskKind;
 
 /// A small valid PNG (a 40x16 greyscale image, well over 100 bytes).
-pub fn sample_png() -> Vec<u8> {
+pub(crate) fn sample_png() -> Vec<u8> {
     fn crc32(data: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
         for &b in data {
@@ -169,9 +169,9 @@ mod tests {
     fn the_sample_png_is_a_png_over_100_bytes() {
         let png = sample_png();
         assert!(png.len() > 100);
-        assert_eq!(
-            captchaai_mock::methods::image_dimensions(&png),
-            Some((40, 16))
-        );
+        // The PNG signature, then the IHDR chunk's width and height.
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        let be = |i: usize| u32::from_be_bytes([png[i], png[i + 1], png[i + 2], png[i + 3]]);
+        assert_eq!((be(16), be(20)), (40, 16));
     }
 }

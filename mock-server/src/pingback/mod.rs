@@ -1,13 +1,14 @@
-//! Pingbacks: the callbacks the mock sends when a task finishes, and the
-//! faults it can inject into them.
+//! Pingbacks: the callbacks the mock sends when a task finishes, and the faults it can
+//! inject into them. In the order a callback meets them:
 //!
-//! - [`faults`]: the rule syntax (documented once, there) and the per-task
-//!   schedules compiled from it.
-//! - [`dispatcher`]: sends what the schedules say, retries on failure,
-//!   journals every attempt, and sheds work instead of blocking the API.
+//! - [`faults`]: the rule syntax (documented once, there): what a rule matches and what it
+//!   does; the rule engine ([`crate::rules`]) picks a task's rule.
+//! - [`retry`]: retry policies.
+//! - [`schedule`]: the per-task schedule compiled from the rule at submission.
+//! - [`dispatcher`]: sends what the schedules say, retries on failure, journals every
+//!   attempt, and sheds work instead of blocking the API.
 
-pub mod dispatcher;
-pub mod faults;
-
-pub use dispatcher::{AttemptOutcome, DeliveryRecord, Dispatcher, DispatcherStats};
-pub use faults::{Fault, FaultRule, RetryPolicy, Schedule};
+pub(crate) mod dispatcher;
+pub(crate) mod faults;
+pub(crate) mod retry;
+pub(crate) mod schedule;

@@ -1,0 +1,192 @@
+//! The flags of `run` and `chaos`, their value parsers, and the subject they select.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::ValueEnum;
+
+use crate::subject::{ExternalClient, ExternalReceiver, Reference, Subject};
+
+/// Who is graded: the reference subject, an external receiver, or a client program.
+#[derive(Debug, clap::Args)]
+pub(super) struct SubjectArgs {
+    #[command(flatten)]
+    pub(super) receiver: ReceiverArgs,
+    #[command(flatten)]
+    pub(super) client: ClientArgs,
+}
+
+/// An external pingback endpoint (run and chaos).
+#[derive(Debug, Default, clap::Args)]
+pub(super) struct ReceiverArgs {
+    /// Grade the pingback endpoint at this URL (receiver scenarios only).
+    #[arg(long, value_parser = http_url)]
+    pub(super) receiver: Option<String>,
+    /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none.
+    #[arg(long, requires = "receiver", value_parser = id_template)]
+    pub(super) results_url: Option<String>,
+    /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it.
+    #[arg(long, requires = "receiver", value_parser = id_template)]
+    pub(super) register_url: Option<String>,
+    /// With --receiver: how fast a valid callback must be acknowledged (real time).
+    #[arg(long, value_parser = positive_duration, default_value = "1s")]
+    pub(super) latency_budget: Duration,
+}
+
+/// An external client program (run only: chaos varies pingback faults, which a polling
+/// client never sees).
+#[derive(Debug, Default, clap::Args)]
+pub(super) struct ClientArgs {
+    /// Grade a client program run with `sh -c` (polling client scenarios only; see the README for the contract).
+    #[arg(long, conflicts_with = "receiver", value_parser = non_empty)]
+    pub(super) client_cmd: Option<String>,
+    /// With --client-cmd: serve the mock over HTTPS and point the child's CA variables at its CA.
+    #[arg(long, requires = "client_cmd")]
+    pub(super) tls: bool,
+}
+
+impl SubjectArgs {
+    pub(super) fn subject(&self) -> Box<dyn Subject> {
+        let r = &self.receiver;
+        if let Some(url) = &r.receiver {
+            Box::new(ExternalReceiver {
+                url: url.clone(),
+                results_url: r.results_url.clone(),
+                register_url: r.register_url.clone(),
+                latency_budget: r.latency_budget,
+            })
+        } else if let Some(cmd) = &self.client.client_cmd {
+            Box::new(ExternalClient {
+                cmd: cmd.clone(),
+                tls: self.client.tls,
+            })
+        } else {
+            Box::new(Reference)
+        }
+    }
+
+    /// The flags a replay command needs, shell-quoted.
+    pub(super) fn replay_args(&self) -> String {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let r = &self.receiver;
+        let mut v = Vec::new();
+        if let Some(u) = &r.receiver {
+            v.push(format!("--receiver {}", q(u)));
+            if let Some(u) = &r.results_url {
+                v.push(format!("--results-url {}", q(u)));
+            }
+            if let Some(u) = &r.register_url {
+                v.push(format!("--register-url {}", q(u)));
+            }
+            if r.latency_budget != DEFAULT_LATENCY_BUDGET {
+                v.push(format!(
+                    "--latency-budget {}",
+                    humantime::format_duration(r.latency_budget)
+                ));
+            }
+        }
+        if let Some(c) = &self.client.client_cmd {
+            v.push(format!("--client-cmd {}", q(c)));
+            if self.client.tls {
+                v.push("--tls".into());
+            }
+        }
+        v.join(" ")
+    }
+}
+
+/// A duration above zero.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A value that is not empty (or only blanks).
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+const DEFAULT_LATENCY_BUDGET: Duration = Duration::from_secs(1);
+
+/// An absolute `http://` or `https://` URL with a host: a mistyped receiver
+/// URL would otherwise grade nothing (every callback fails to send).
+fn http_url(s: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| format!("not a URL ({e}): {s:?}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "needs an http:// or https:// URL with a host, got {s:?}"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A URL with `{id}` where the task id goes.
+fn id_template(s: &str) -> Result<String, String> {
+    if !s.contains("{id}") {
+        return Err(format!("needs `{{id}}` where the task id goes, got {s:?}"));
+    }
+    http_url(&s.replace("{id}", "1"))?;
+    Ok(s.to_owned())
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ChaosArgs {
+    #[command(flatten)]
+    pub(super) receiver: ReceiverArgs,
+    /// Generated cases to try (before shrinking).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) runs: u32,
+    /// Seed of the case generator.
+    #[arg(long, default_value_t = 1)]
+    pub(super) seed: u64,
+    /// Stop trying new cases after this much wall time.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    pub(super) budget: Duration,
+    /// Where to write the shrunk failing scenario.
+    #[arg(long, default_value = "chaos-failures")]
+    pub(super) out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArgs {
+    /// Scenario files or folders (default: scenarios).
+    pub(super) paths: Vec<PathBuf>,
+    /// Seed for every scenario, overriding the files' seeds.
+    #[arg(long)]
+    pub(super) seed: Option<u64>,
+    /// Scenarios run at once (default: the number of CPUs).
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) jobs: Option<u16>,
+    /// Only scenarios whose name, id or tag contains this (repeatable: any).
+    #[arg(long)]
+    pub(super) filter: Vec<String>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub(super) format: Format,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    pub(super) junit: Option<PathBuf>,
+    /// Also write the JSON report here.
+    #[arg(long)]
+    pub(super) json: Option<PathBuf>,
+    /// Report wall times as 0 (for byte-identical reports of the same seed).
+    #[arg(long)]
+    pub(super) redact_timings: bool,
+    /// Show expected/actual and evidence for NON-STRICT checks and every schedule line.
+    #[arg(long, short = 'v')]
+    pub(super) verbose: bool,
+    #[command(flatten)]
+    pub(super) subject: SubjectArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum Format {
+    Human,
+    Json,
+}

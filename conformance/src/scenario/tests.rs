@@ -1,0 +1,191 @@
+//! Parsing and validation (a good file, and each kind of bad one pointed at its place), and
+//! the committed JSON schema.
+
+use super::*;
+
+const GOOD: &str = r#"
+name = "dup"
+description = "d"
+seed = 7
+[[faults]]
+fault = { duplicate = { copies = 2 } }
+[workload]
+tasks = [{ method = "turnstile", count = 3 }]
+"#;
+
+#[test]
+fn a_good_file_validates() {
+    let s = parse(GOOD, Path::new("scenarios/pingback/dup.toml")).unwrap();
+    assert_eq!(s.id, "pingback/dup");
+    assert_eq!(s.tasks.len(), 3);
+    assert_eq!(s.tasks[2].ordinal, 3);
+    assert_eq!(s.mock.pingback.rules.len(), 1);
+    assert_eq!(s.subject.strategy, StrategyName::PingbackWithFallback);
+}
+
+#[test]
+fn errors_name_file_line_and_column() {
+    let bad = GOOD.replace("seed = 7", "seed = 7\nsede = 8");
+    let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+    assert!(e.location.starts_with("x/y.toml:5:1"), "{}", e.location);
+    assert!(e.message.contains("sede"), "{}", e.message);
+
+    let bad = GOOD.replace(
+        "fault = { duplicate = { copies = 2 } }",
+        "fault = { duplicate = { copies = 0 } }",
+    );
+    let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+    assert!(
+        e.message
+            .contains("faults[0]: duplicate.copies must be between 1 and 100"),
+        "{}",
+        e.message
+    );
+    assert!(e.location.starts_with("x/y.toml:6:34"), "{}", e.location);
+
+    // The second of two rules is found in its own table, not at the first.
+    let bad = GOOD.replace(
+        "[workload]",
+        "[[faults]]\nprobability = 0.5\nfault = { duplicate = { copies = 500 } }\n[workload]",
+    );
+    let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+    assert!(
+        e.message.contains("faults[1]: duplicate.copies"),
+        "{}",
+        e.message
+    );
+    assert!(e.location.ends_with(":9:34"), "{}", e.location);
+
+    let bad = format!("{GOOD}[subject]\ndeadline = \"10s\"\nfallback-after = \"20s\"\n");
+    let e = parse(&bad, Path::new("x/y.toml")).unwrap_err();
+    assert!(
+        e.message.contains("must be shorter than subject.deadline"),
+        "{}",
+        e.message
+    );
+    assert!(e.location.ends_with(":11:18"), "{}", e.location);
+}
+
+/// Values that parse but are out of range point at themselves, under the
+/// scenario's own key, not at the top of the file.
+#[test]
+fn range_errors_point_at_the_value() {
+    let cases = [
+        (
+            format!("{GOOD}[mock]\nthreads = 2\nunsolvable-rate = 1.5\n"),
+            "mock.unsolvable-rate: must be between 0 and 1",
+            ":11:19",
+        ),
+        (
+            format!("{GOOD}[mock.unsolvable]\ngeetest = -1.0\n"),
+            "mock.unsolvable.geetest: must be between 0 and 1",
+            ":10:11",
+        ),
+        (
+            format!("{GOOD}[mock]\ntime-scale = 0.0\n"),
+            "mock.time-scale must be at least 1",
+            ":10:14",
+        ),
+        (
+            format!("{GOOD}[pingback]\nattempt-timeout = \"0s\"\n"),
+            "pingback.attempt-timeout: must be above zero",
+            ":10:19",
+        ),
+        (
+            format!(
+                "{GOOD}[[inject]]\nat = \"1s\"\ntask = 1\ncallback = \"spoofed\"\n\
+                 [[inject]]\nat = \"1s\"\ntask = 4\ncallback = \"spoofed\"\n"
+            ),
+            "inject.task 4 is not a task ordinal (1..=3)",
+            ":15:8",
+        ),
+        (
+            GOOD.replace("method = \"turnstile\"", "method = \"hcaptcha\""),
+            "hcaptcha exists only in the 2captcha dialect",
+            ":8:21",
+        ),
+        (
+            format!("{GOOD}[mock]\nthreads = 0\n"),
+            "mock.threads must be at least 1",
+            ":10:11",
+        ),
+        (
+            format!("{GOOD}[receiver]\nfail-first = 1\nfail-status = 200\n"),
+            "receiver.fail-status must be an HTTP error status",
+            ":11:15",
+        ),
+        (
+            format!(
+                "{GOOD}[pingback]\nretry = {{ fixed = {{ interval = \"1s\", attempts = 0 }} }}\n"
+            ),
+            "pingback.retry: retry attempts must be between 1 and 100",
+            ":10:9",
+        ),
+        (
+            format!("{GOOD}[mock.rate-limits]\nmax-user-turn = {{ submits = 0 }}\n"),
+            "mock.rate-limits.max-user-turn: submits must be at least 1",
+            ":10:17",
+        ),
+        (
+            GOOD.replace(
+                "[workload]",
+                "[subject]\ndeadline = \"500000000000years\"\n[workload]",
+            ),
+            "subject.deadline must be above zero and at most 7days",
+            ":8:12",
+        ),
+        (
+            GOOD.replace("[workload]", "[workload]\nsubmit = { per-second = 0 }"),
+            "per-second must be at least 1",
+            ":8:10",
+        ),
+        (
+            GOOD.replace(
+                "[workload]",
+                "[workload]\nsubmit = { every = \"1000years\" }",
+            ),
+            "takes longer than 30days",
+            ":8:10",
+        ),
+    ];
+    for (text, message, location) in cases {
+        let e = parse(&text, Path::new("x/y.toml")).unwrap_err();
+        assert!(e.message.contains(message), "{}\n{text}", e.message);
+        assert!(e.location.ends_with(location), "{} {text}", e.location);
+    }
+    let ok = GOOD.replace("method = \"turnstile\"", "method = \"hcaptcha\"")
+        + "[mock]\ndialect = \"2captcha\"\n";
+    parse(&ok, Path::new("x/y.toml")).unwrap();
+}
+
+/// The JSON schema of scenario files is generated from the raw types and committed as
+/// `scenarios/schema.json`; this fails when they drift.
+#[test]
+fn committed_schema_matches_the_types() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/schema.json");
+    let committed = std::fs::read_to_string(path).expect("scenarios/schema.json is committed");
+    let generated = serde_json::to_string_pretty(&schema()).unwrap();
+    assert!(
+        committed.trim_end() == generated.trim_end(),
+        "scenarios/schema.json is out of date; regenerate it with\n  cargo run -p captchaai-conformance -- schema > scenarios/schema.json"
+    );
+}
+
+#[test]
+fn the_schema_describes_the_fault_rules_and_durations() {
+    let schema = schema().to_string();
+    for needle in [
+        "faults",
+        "duplicate",
+        "reorder",
+        "malformed",
+        "log-normal",
+        "fallback-after",
+        "svix",
+        "workload",
+    ] {
+        assert!(schema.contains(needle), "schema mentions {needle}");
+    }
+    // deny_unknown_fields becomes additionalProperties: false.
+    assert!(schema.contains("\"additionalProperties\":false"));
+}

@@ -1,0 +1,232 @@
+//! A pingback endpoint run by someone else (`--receiver URL`), graded from the HTTP side.
+//!
+//! The harness submits each task to its mock with the endpoint's URL as `pingback` (after
+//! registering the callback host in the 2captcha dialect), tells the endpoint about each id
+//! (`--register-url`), and reads back what it stored (`--results-url`). The mock runs with
+//! the scenario's time scale: the endpoint does not share the harness's clock.
+
+use std::{sync::Arc, time::Duration};
+
+use captchaai_mock::{MockHandle, TaskState};
+
+use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Started, Subject, tasks};
+use crate::{
+    scenario::{Scenario, ScenarioKind, WorkTask},
+    timeline::{Event, Source},
+};
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// A pingback endpoint run by someone else, graded from the HTTP side.
+#[derive(Clone, Debug)]
+pub(crate) struct ExternalReceiver {
+    /// The callback URL given to the mock as `pingback` (a query such as `?token=s3cret` is kept).
+    pub(crate) url: String,
+    /// `http://host/results/{id}`: 200 with the stored code, 404 when nothing is stored.
+    pub(crate) results_url: Option<String>,
+    /// `http://host/register/{id}`: the harness POSTs each task id here after submitting, as the application would.
+    pub(crate) register_url: Option<String>,
+    /// How fast (real time) a valid callback must be acknowledged.
+    pub(crate) latency_budget: Duration,
+}
+
+impl Subject for ExternalReceiver {
+    fn name(&self) -> String {
+        format!("receiver at {}", self.url)
+    }
+
+    fn capabilities(&self, scenario: &Scenario) -> Capabilities {
+        Capabilities {
+            hosts_receiver: false,
+            in_process: false,
+            observes_app: false,
+            registered_only: self.register_url.is_some() && scenario.subject.registered_only,
+            secret: scenario.subject.secret && self.url.contains('?'),
+            latency_budget: Some(self.latency_budget),
+            mock_tls: false,
+        }
+    }
+
+    fn supports(&self, scenario: &Scenario) -> Result<(), String> {
+        if scenario.kind != ScenarioKind::Receiver {
+            return Err(
+                "not a receiver scenario: --receiver grades a pingback endpoint only".into(),
+            );
+        }
+        if scenario.receiver.fail_first > 0 || scenario.receiver.latency.is_some() {
+            return Err("injects faults inside the receiver, which only works in-process".into());
+        }
+        Ok(())
+    }
+
+    fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            // The application registers its callback host first in the 2captcha dialect.
+            if ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha {
+                let _ = http()
+                    .get(format!("{}/res.php", ctx.mock_uri))
+                    .query(&[
+                        ("key", ctx.api_key.as_str()),
+                        ("action", "add_pingback"),
+                        ("addr", this.url.as_str()),
+                    ])
+                    .send()
+                    .await;
+            }
+            let driver = SubmitOnly {
+                http: http(),
+                ctx: ctx.clone(),
+                callback_url: this.url.clone(),
+                register_url: this.register_url.clone(),
+            };
+            Ok(Started {
+                receiver: None,
+                callback_url: Some(this.url.clone()),
+                driver: Arc::new(driver),
+                probe: this.results_url.clone().map(|t| {
+                    Arc::new(ResultsUrl {
+                        template: t,
+                        http: http(),
+                    }) as Arc<dyn Probe>
+                }),
+            })
+        })
+    }
+}
+
+/// Submits each task with the external receiver's URL and waits until the mock has finished it.
+struct SubmitOnly {
+    http: reqwest::Client,
+    ctx: RunContext,
+    callback_url: String,
+    register_url: Option<String>,
+}
+
+impl Driver for SubmitOnly {
+    fn run(&self, task: WorkTask) -> BoxFuture<'static, ()> {
+        let http = self.http.clone();
+        let ctx = self.ctx.clone();
+        let url = self.callback_url.clone();
+        let register = self.register_url.clone();
+        Box::pin(async move {
+            let t = tasks::build(task.kind, &task.params);
+            let mut form: Vec<(String, String)> = t
+                .params()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+            form.push(("key".into(), ctx.api_key.clone()));
+            form.push(("json".into(), "1".into()));
+            form.push(("pingback".into(), url));
+            let resp = http
+                .post(format!("{}/in.php", ctx.mock_uri))
+                .form(&form)
+                .send()
+                .await;
+            let body: Option<serde_json::Value> = match resp {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            let id = body.as_ref().and_then(|b| match &b["request"] {
+                serde_json::Value::String(s) if b["status"] == 1 => s.parse::<u64>().ok(),
+                serde_json::Value::Number(n) if b["status"] == 1 => n.as_u64(),
+                _ => None,
+            });
+            let Some(id) = id else {
+                ctx.recorder.record(
+                    Source::App,
+                    Event::Note {
+                        message: format!(
+                            "harness submit for task #{} failed: {body:?}",
+                            task.ordinal
+                        ),
+                    },
+                );
+                return;
+            };
+            ctx.recorder.submitted(task.ordinal, id);
+            if let Some(template) = register {
+                let r = http
+                    .post(template.replace("{id}", &id.to_string()))
+                    .send()
+                    .await;
+                if !r.as_ref().is_ok_and(|r| r.status().is_success()) {
+                    ctx.recorder.record(
+                        Source::App,
+                        Event::Note {
+                            message: format!(
+                                "registering task {id} failed: {}",
+                                r.map_or_else(|e| e.to_string(), |r| r.status().to_string())
+                            ),
+                        },
+                    );
+                }
+            }
+            wait_finished(&ctx.mock, id).await;
+        })
+    }
+}
+
+/// Waits (real time, bounded by the caller) until the mock has finished a task.
+async fn wait_finished(mock: &MockHandle, id: u64) {
+    loop {
+        match mock.task(id) {
+            Some(t) if matches!(t.state, TaskState::Solved | TaskState::Failed) => return,
+            Some(t) if t.finish_at_ms.is_none() => return, // never finishes: nothing to wait for
+            None => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+struct ResultsUrl {
+    template: String,
+    http: reqwest::Client,
+}
+
+impl Probe for ResultsUrl {
+    fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
+        let url = self.template.replace("{id}", &urlencode(task_id));
+        let http = self.http.clone();
+        Box::pin(async move {
+            let failed = |why: String| format!("GET {url}: {why}");
+            let r = http
+                .get(&url)
+                .timeout(RESULTS_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| failed(transport_error(&e)))?;
+            match r.status().as_u16() {
+                200 => {}
+                404 => return Ok(None),
+                s => return Err(failed(format!("answered {s} (the contract: 200 or 404)"))),
+            }
+            let text = r.text().await.map_err(|e| failed(transport_error(&e)))?;
+            Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+        })
+    }
+}
+
+/// How long the results endpoint may take to say what it stored for one task.
+const RESULTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        format!("no answer within {}s", RESULTS_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        "the request failed".into()
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

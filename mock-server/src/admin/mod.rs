@@ -1,0 +1,86 @@
+//! The admin API under `/__admin/`: inspect and steer a running mock.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /__admin/health` | status, version, dialect, seed, clock, counters, pingback totals, keys |
+//! | `POST /__admin/reset` | back to start-up state (tasks, journals, ids, fault rules) |
+//! | `GET /__admin/tasks?limit=` | stored tasks with their ground truth |
+//! | `GET /__admin/tasks/{id}` | one task |
+//! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional); 409 once finished |
+//! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional); 409 once finished |
+//! | `POST /__admin/tasks/{id}/pingback` | send its pingback again, by hand (503 when the queue is full) |
+//! | `GET /__admin/tasks/{id}/schedule` | its compiled pingback schedule and every attempt so far |
+//! | `GET /__admin/journal?since=&limit=&task=&endpoint=` | inbound requests |
+//! | `GET /__admin/pingbacks?since=&limit=&task=` | outbound delivery attempts |
+//! | `GET /__admin/pingback/rules` | fault rules in effect |
+//! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
+//!
+//! Every error is JSON, `{"error": "..."}`. Off the loopback interface the admin API answers 403 unless a token is
+//! configured; with a token, every request needs `Authorization: Bearer <token>`.
+//!
+//! # Files
+//!
+//! - this file: the router, and the JSON shape of every admin error;
+//! - [`guard`]: who may use the admin API (loopback, or a bearer token);
+//! - [`routes`]: the handlers, thin wrappers over the state's inspection and control.
+
+mod guard;
+mod routes;
+
+use axum::{
+    Json, Router,
+    extract::Request,
+    http::{StatusCode, header::CONTENT_TYPE},
+    middleware,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::state::MockState;
+
+/// The admin router (mounted at `/__admin`).
+pub(crate) fn router(state: MockState) -> Router<MockState> {
+    routes::routes()
+        .fallback(no_route)
+        .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn_with_state(state, guard::guard))
+}
+
+/// Extractor rejections (a non-numeric id, a bad query string) are plain
+/// text: every admin error is JSON `{"error": "..."}`, so clients parse one shape.
+async fn json_errors(resp: Response) -> Response {
+    let failed = resp.status().is_client_error() || resp.status().is_server_error();
+    let json = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !failed || json {
+        return resp;
+    }
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = match String::from_utf8_lossy(&body).trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        text => text.to_owned(),
+    };
+    error(status, message)
+}
+
+async fn no_route(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no admin route {} {}",
+            req.method(),
+            req.extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or_else(|| req.uri().path(), |u| u.path())
+        ),
+    )
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}

@@ -1,0 +1,195 @@
+//! Reading an API request: merged parameters from any encoding, the response
+//! format asked for, and the journal entry describing it.
+
+use std::{borrow::Cow, net::SocketAddr};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    http::header::CONTENT_TYPE,
+};
+
+use super::wire::{Code, Format};
+use crate::{
+    params::{BodyError, Params},
+    state::{InboundRequest, MockState},
+};
+
+/// Largest request body read; beyond it the answer is an error code, not a 413.
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// A parsed API request.
+#[derive(Debug)]
+pub(crate) struct ApiRequest {
+    /// HTTP method.
+    pub(crate) http_method: Cow<'static, str>,
+    /// Merged parameters.
+    pub(crate) params: Params,
+    /// Body encoding, for the journal.
+    pub(crate) encoding: &'static str,
+    /// The client's address.
+    pub(crate) remote: Option<SocketAddr>,
+    /// A body problem, answered with this code after the key check.
+    pub(crate) body_error: Option<Code>,
+}
+
+impl ApiRequest {
+    /// `json=1` or not.
+    pub(crate) fn format(&self) -> Format {
+        if self.params.flag("json") {
+            Format::Json
+        } else {
+            Format::Plain
+        }
+    }
+
+    /// `header_acao=1`.
+    pub(crate) fn acao(&self) -> bool {
+        self.params.flag("header_acao")
+    }
+}
+
+/// Values of `action` and `method` the journal keeps without allocating.
+const KNOWN: [&str; 22] = [
+    "get",
+    "get2",
+    "getbalance",
+    "threadsinfo",
+    "reportgood",
+    "reportbad",
+    "add_pingback",
+    "get_pingback",
+    "del_pingback",
+    "userrecaptcha",
+    "turnstile",
+    "base64",
+    "post",
+    "bls",
+    "geetest",
+    "lemin",
+    "captchafox",
+    "friendly_captcha",
+    "cloudflare_challenge",
+    "hcaptcha",
+    "reportcorrect",
+    "reportincorrect",
+];
+
+fn interned(v: &str) -> Cow<'static, str> {
+    KNOWN
+        .iter()
+        .find(|k| **k == v)
+        .map_or_else(|| Cow::Owned(v.to_owned()), |k| Cow::Borrowed(*k))
+}
+
+/// Records a request and its answer in the inbound journal. The request's
+/// parameters move into the entry: nothing is copied on the request path.
+pub(crate) fn journal(
+    state: &MockState,
+    req: ApiRequest,
+    endpoint: &'static str,
+    action_param: &str,
+    answer: Cow<'static, str>,
+    task_id: Option<u64>,
+) {
+    let action = req.params.get(action_param).map(interned);
+    state.journal_inbound(InboundRequest {
+        // Numbered when read: the journal knows the position.
+        seq: 0,
+        at_ms: state.clock().now().as_millis(),
+        endpoint,
+        http_method: req.http_method,
+        encoding: req.encoding,
+        action,
+        task_id,
+        params: req.params.into(),
+        answer,
+        remote: req.remote,
+    });
+}
+
+/// Answers an injected transient fault: HTTP 503 with an empty body (journalled).
+pub(crate) fn http_503(
+    state: &MockState,
+    req: ApiRequest,
+    endpoint: &'static str,
+    action_param: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let task_id = req.params.get("id").and_then(|i| i.trim().parse().ok());
+    journal(
+        state,
+        req,
+        endpoint,
+        action_param,
+        Cow::Borrowed("HTTP 503"),
+        task_id,
+    );
+    axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+}
+
+/// Which endpoint reads the body: the code a body it cannot take gets differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `in.php` and `solve.php`: an oversized body is `ERROR_TOO_BIG_CAPTCHA_FILESIZE`,
+    /// a broken upload `ERROR_UPLOAD`.
+    Submit,
+    /// `res.php`: there is nothing to upload; any unreadable body is `ERROR_BAD_PARAMETERS`.
+    Result,
+}
+
+/// Reads a request.
+pub(crate) async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
+    let (too_big, bad_upload) = match endpoint {
+        Endpoint::Submit => (Code::TooBigCaptchaFilesize, Code::Upload),
+        Endpoint::Result => (Code::BadParameters, Code::BadParameters),
+    };
+    let (parts, body) = req.into_parts();
+    let remote = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let mut params = Params::from_query(parts.uri.query());
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body_error = None;
+    let encoding = match axum::body::to_bytes(body, MAX_BODY).await {
+        Err(_) => {
+            body_error = Some(too_big);
+            "oversized"
+        }
+        Ok(bytes) if bytes.is_empty() => "query",
+        Ok(bytes) => {
+            let ct = content_type.as_deref().unwrap_or("").to_ascii_lowercase();
+            let enc = if ct.starts_with("multipart/") {
+                "multipart"
+            } else if ct.starts_with("application/json")
+                || (ct.is_empty() && bytes.first() == Some(&b'{'))
+            {
+                "json"
+            } else {
+                "form"
+            };
+            match params.extend_body(content_type.as_deref(), bytes).await {
+                Ok(()) => {}
+                Err(BodyError::Multipart) => body_error = Some(bad_upload),
+                Err(BodyError::Json) => body_error = Some(Code::BadParameters),
+            }
+            enc
+        }
+    };
+    ApiRequest {
+        http_method: match parts.method {
+            axum::http::Method::GET => Cow::Borrowed("GET"),
+            axum::http::Method::POST => Cow::Borrowed("POST"),
+            ref other => Cow::Owned(other.to_string()),
+        },
+        params,
+        encoding,
+        remote,
+        body_error,
+    }
+}

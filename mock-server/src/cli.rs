@@ -1,0 +1,335 @@
+//! The `captchaai-mock` binary's wiring (the `cli` feature): flags over the configuration
+//! file, logging, the runtime, the announcement scripts parse, signals.
+//!
+//! It lives in the library so that it can use the crate's own serving loops (`serve`,
+//! `serve_tls`, the certificate generator) without making them public: a `[[bin]]` target
+//! sees only a library's public items, and the public API is for tests. The binary's
+//! `main.rs` calls [`main`] and sets the global allocator.
+//!
+//! Exit codes: 0 after a clean shutdown, 1 when serving fails (port in use,
+//! TLS set-up), 2 for bad flags or an invalid config file.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{BusyMode, Config},
+    model::{Dialect, TaskIdEncoding},
+    server::serve,
+    state::MockState,
+    tls,
+};
+
+/// A faithful, seeded mock of the CaptchaAI API (in.php / res.php) with controllable pingback faults.
+#[derive(Debug, Parser)]
+#[command(name = "captchaai-mock", version, about)]
+struct Args {
+    /// Address to listen on [config: server.bind; default 127.0.0.1:8080].
+    #[arg(long, env = "CAPTCHAAI_MOCK_BIND")]
+    bind: Option<SocketAddr>,
+    /// Seed for every random decision [config: seed; default 1].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Simulated seconds per real second, e.g. 100 [config: time-scale].
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// Which service to imitate [config: dialect].
+    #[arg(long, value_enum)]
+    dialect: Option<DialectArg>,
+    /// TOML configuration file; flags override it.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// An API key to accept (repeatable) [config: accounts].
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// Thread cap of every --key account (and the default key) [config: accounts.threads].
+    #[arg(long)]
+    threads: Option<u32>,
+    /// What in.php does when all threads are busy [config: busy-threads].
+    #[arg(long, value_enum)]
+    busy_threads: Option<BusyArg>,
+    /// Task id encoding in JSON answers [config: task-id].
+    #[arg(long, value_enum)]
+    task_id: Option<IdArg>,
+    /// Share of unsolvable tasks, 0 to 1 [config: solving.unsolvable-rate].
+    #[arg(long)]
+    unsolvable_rate: Option<f64>,
+    /// Bearer token for the admin API [config: admin.token].
+    #[arg(long, env = "CAPTCHAAI_MOCK_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Serve HTTPS with a CA generated at start-up [config: server.tls].
+    #[arg(long)]
+    tls: bool,
+    /// Directory for the generated CA certificate [config: server.tls-dir].
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// Runtime worker threads [config: server.workers; default: half the CPUs, at least 1].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DialectArg {
+    Captchaai,
+    #[value(name = "2captcha")]
+    TwoCaptcha,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BusyArg {
+    ZeroBalance,
+    NoSlot,
+    Queue,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum IdArg {
+    String,
+    Integer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn config_from(args: &Args) -> anyhow::Result<Config> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(b) = args.bind {
+        cfg.server.bind = b;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(t) = args.time_scale {
+        cfg.time_scale = t;
+    }
+    if let Some(d) = args.dialect {
+        cfg.dialect = match d {
+            DialectArg::Captchaai => Dialect::Captchaai,
+            DialectArg::TwoCaptcha => Dialect::TwoCaptcha,
+        };
+    }
+    if let Some(b) = args.busy_threads {
+        cfg.busy_threads = match b {
+            BusyArg::ZeroBalance => BusyMode::ZeroBalance,
+            BusyArg::NoSlot => BusyMode::NoSlot,
+            BusyArg::Queue => BusyMode::Queue,
+        };
+    }
+    if let Some(i) = args.task_id {
+        cfg.task_id = match i {
+            IdArg::String => TaskIdEncoding::String,
+            IdArg::Integer => TaskIdEncoding::Integer,
+        };
+    }
+    if let Some(r) = args.unsolvable_rate {
+        cfg.solving.unsolvable_rate = r;
+    }
+    for k in &args.keys {
+        cfg.add_key(k);
+    }
+    if let Some(t) = args.threads {
+        cfg.set_threads(t);
+    }
+    if let Some(t) = &args.admin_token {
+        cfg.admin.token = Some(t.clone());
+    }
+    if args.tls {
+        cfg.server.tls = true;
+    }
+    if let Some(d) = &args.tls_dir {
+        cfg.server.tls_dir = Some(d.clone());
+    }
+    if let Some(w) = args.workers {
+        cfg.server.workers = Some(w);
+    }
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    Ok(cfg)
+}
+
+/// Logs go to stderr through a lossy, non-blocking writer: a stderr nobody reads (a full
+/// pipe) drops log lines instead of stalling the API and the pingback dispatcher, and a
+/// closed stderr is ignored instead of panicking the task that logged. The guard flushes
+/// what is buffered when `main` returns.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(64 * 1024)
+        .thread_name("captchaai-mock-logs")
+        .finish(std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .log_internal_errors(false);
+    if format == LogFormat::Json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    guard
+}
+
+/// The `captchaai-mock` binary: parses the flags (`--help` lists them), serves until SIGINT
+/// or SIGTERM, and returns the exit code.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let _logs = init_logs(args.log_format);
+    let cfg = match config_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("captchaai-mock: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.server.effective_workers())
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("captchaai-mock: starting the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("captchaai-mock: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let bind = cfg.server.bind;
+    let tls = cfg.server.tls;
+    let tls_dir = cfg.server.tls_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("captchaai-mock-{}", std::process::id()))
+    });
+    let keys: Vec<String> = cfg
+        .effective_accounts()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    let (seed, scale, dialect) = (cfg.seed, cfg.time_scale, cfg.dialect);
+    let workers = cfg.server.effective_workers();
+    let state = MockState::new(cfg, shutdown.child_token());
+
+    let signal_token = shutdown.clone();
+    let signalled = shutdown_signal();
+    tokio::spawn(async move {
+        signalled.await;
+        signal_token.cancel();
+        tracing::info!("shutting down");
+    });
+
+    let scheme = if tls { "https" } else { "http" };
+    if tls {
+        let generated = tls::generate()?;
+        let ca_path = tls::write_ca(&generated, &tls_dir)?;
+        let std_listener =
+            std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+        let addr = std_listener.local_addr()?;
+        announce(scheme, addr, &keys, (seed, scale, dialect, workers));
+        say(&format!("CA certificate: {}", ca_path.display()));
+        let grace = Duration::from_secs(5);
+        serve::serve_tls(std_listener, state, &generated, shutdown, grace)
+            .await
+            .context("serving HTTPS")?;
+    } else {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        let addr = listener.local_addr()?;
+        announce(scheme, addr, &keys, (seed, scale, dialect, workers));
+        serve::serve(listener, state, shutdown).await?;
+    }
+    Ok(())
+}
+
+fn announce(
+    scheme: &str,
+    addr: SocketAddr,
+    keys: &[String],
+    (seed, scale, dialect, workers): (u64, f64, Dialect, usize),
+) {
+    // stdout carries the facts scripts parse; logs go to stderr.
+    say(&format!("captchaai-mock listening on {scheme}://{addr}"));
+    say(&format!(
+        "API key: {}",
+        keys.first().map(String::as_str).unwrap_or("")
+    ));
+    for k in keys.iter().skip(1) {
+        say(&format!("API key: {k}"));
+    }
+    say(&format!(
+        "seed: {seed}  time scale: {scale}  dialect: {}  workers: {workers}",
+        dialect.name()
+    ));
+}
+
+/// A line on stdout. A reader that went away (`captchaai-mock | head -1`) is not an error:
+/// the mock keeps serving.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// Registers the SIGINT and SIGTERM handlers now, before the address is announced (a script
+/// may signal the moment it reads it; `tokio::signal::ctrl_c()` would only register when first
+/// polled, and a signal before that kills the process), and returns a future that completes
+/// on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut i), Ok(mut t)) => {
+                    tokio::select! {
+                        _ = i.recv() => {}
+                        _ = t.recv() => {}
+                    }
+                }
+                (Ok(mut i), Err(_)) => {
+                    i.recv().await;
+                }
+                (Err(_), Ok(mut t)) => {
+                    t.recv().await;
+                }
+                (Err(_), Err(_)) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

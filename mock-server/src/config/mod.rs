@@ -1,0 +1,404 @@
+//! The mock's configuration: TOML file, flags and embedded use share one type.
+//!
+//! The file's syntax, with an example, is documented on [`Config`]; the fault-rule syntax,
+//! once, on [`FaultRule`].
+//!
+//! # Files
+//!
+//! - this file: the types, mirroring the TOML file (kebab-case keys, humantime durations),
+//!   and their defaults;
+//! - [`validate`]: value ranges, checked before anything starts, and parsing with errors
+//!   that point at the line and column of the offending value;
+//! - [`toml_span`]: finding a value's position in a TOML document (also for tools that embed
+//!   this syntax in their own files: the conformance harness's scenarios).
+
+mod toml_span;
+mod validate;
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use self::{toml_span::TomlLocator, validate::ConfigError};
+use crate::{
+    dist::Distribution,
+    limits::RateLimitConfig,
+    model::{Dialect, TaskIdEncoding, TaskKind},
+    pingback::{dispatcher::Settings, faults::FaultRule, retry::RetryPolicy},
+};
+
+/// The first task id a default mock hands out.
+pub const DEFAULT_FIRST_TASK_ID: u64 = 74_000_000_001;
+
+/// The default test key printed at start-up (exactly 32 characters).
+pub const DEFAULT_KEY: &str = "captchaai-mock-test-key-00000001";
+
+/// What `in.php` does when every thread of the account is busy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BusyMode {
+    /// Answer `ERROR_ZERO_BALANCE` (CaptchaAI docs and SDK).
+    #[default]
+    ZeroBalance,
+    /// Answer `ERROR_NO_SLOT_AVAILABLE` (CaptchaAI blog, 2captcha).
+    NoSlot,
+    /// Accept the task and start it when a thread frees (a comment in the SDK).
+    Queue,
+}
+
+/// One API key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AccountConfig {
+    /// The key, exactly 32 characters.
+    pub key: String,
+    /// Concurrent threads of the plan; 0 = no active plan.
+    #[serde(default = "default_threads")]
+    pub threads: u32,
+    /// Balance in USD (charged in the 2captcha dialect).
+    #[serde(default = "default_balance")]
+    pub balance: f64,
+}
+
+fn default_threads() -> u32 {
+    10
+}
+fn default_balance() -> f64 {
+    10.0
+}
+
+impl AccountConfig {
+    /// An account with the default thread cap and balance.
+    pub fn new(key: impl Into<String>) -> Self {
+        AccountConfig {
+            key: key.into(),
+            threads: default_threads(),
+            balance: default_balance(),
+        }
+    }
+}
+
+/// Solve times, failure rates and task lifetime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SolvingConfig {
+    /// Share of tasks that end in `ERROR_CAPTCHA_UNSOLVABLE`, 0 to 1.
+    pub unsolvable_rate: f64,
+    /// Per-kind overrides of the unsolvable rate.
+    pub unsolvable: BTreeMap<TaskKind, f64>,
+    /// Solve time for every kind not listed in `times`; unset = per-kind defaults.
+    pub default_time: Option<Distribution>,
+    /// Per-kind solve times.
+    pub times: BTreeMap<TaskKind, Distribution>,
+    /// How long a finished task stays readable before it expires.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub result_ttl: Duration,
+    /// Hard cap on stored tasks; submits beyond it get `ERROR_NO_SLOT_AVAILABLE`.
+    pub max_tasks: usize,
+}
+
+impl Default for SolvingConfig {
+    fn default() -> Self {
+        SolvingConfig {
+            unsolvable_rate: 0.0,
+            unsolvable: BTreeMap::new(),
+            default_time: None,
+            times: BTreeMap::new(),
+            result_ttl: Duration::from_secs(15 * 60),
+            max_tasks: 5_000_000,
+        }
+    }
+}
+
+impl SolvingConfig {
+    /// The solve-time distribution of a kind.
+    pub fn time_for(&self, kind: TaskKind) -> Distribution {
+        if let Some(d) = self.times.get(&kind) {
+            return d.clone();
+        }
+        if let Some(d) = &self.default_time {
+            return d.clone();
+        }
+        Distribution::LogNormal {
+            median: kind.default_median(),
+            sigma: 0.3,
+        }
+    }
+
+    /// The unsolvable rate of a kind.
+    pub fn unsolvable_for(&self, kind: TaskKind) -> f64 {
+        self.unsolvable
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.unsolvable_rate)
+    }
+}
+
+/// Image limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImageConfig {
+    /// Largest image in bytes (sources say 100 KB to 1 MB).
+    pub max_bytes: usize,
+    /// Largest width or height in pixels.
+    pub max_dimension: u32,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            max_bytes: 1024 * 1024,
+            max_dimension: 1000,
+        }
+    }
+}
+
+/// The admin API under `/__admin/`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct AdminConfig {
+    /// A bearer token; required, and then accepted from any address. Without
+    /// one the admin API answers only loopback clients.
+    pub token: Option<String>,
+}
+
+/// The inbound request journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct JournalConfig {
+    /// Entries kept (oldest dropped first).
+    pub capacity: usize,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig { capacity: 10_000 }
+    }
+}
+
+/// Pingback delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct PingbackConfig {
+    /// Ordered fault rules; the first that applies to a task wins.
+    pub rules: Vec<FaultRule>,
+    /// Retry policy when the receiver fails (non-2xx, timeout, refused).
+    pub retry: RetryPolicy,
+    /// Per-attempt timeout (simulated time).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub attempt_timeout: Duration,
+    /// Concurrent deliveries per receiver host.
+    pub max_in_flight_per_host: usize,
+    /// Deliveries pending at once (waiting, held in a reorder window, or in
+    /// flight, each until its last attempt); beyond this they are shed (and logged).
+    pub queue_capacity: usize,
+    /// Outbound journal entries kept.
+    pub journal_capacity: usize,
+}
+
+impl Default for PingbackConfig {
+    fn default() -> Self {
+        PingbackConfig {
+            rules: Vec::new(),
+            retry: RetryPolicy::None,
+            attempt_timeout: Duration::from_secs(10),
+            max_in_flight_per_host: 128,
+            queue_capacity: 100_000,
+            journal_capacity: 10_000,
+        }
+    }
+}
+
+/// Transient API faults, drawn per request from the seed (opt-in).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ApiFaultConfig {
+    /// Share of `in.php` requests answered `ERROR_SERVER_ERROR` (HTTP 200), 0 to 1.
+    pub server_error_rate: f64,
+    /// Share of `in.php` and `res.php` requests answered HTTP 503 with an empty body, 0 to 1.
+    pub http_error_rate: f64,
+    /// Rate-limit penalties (`MAX_USER_TURN`, `ERROR: 1005`, `IP_BANNED`); see
+    /// [`RateLimitConfig`].
+    pub rate_limits: RateLimitConfig,
+}
+
+/// Settings only the standalone binary uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[schemars(with = "String")]
+    pub bind: SocketAddr,
+    /// Serve HTTPS with a CA and leaf certificate generated at start-up.
+    pub tls: bool,
+    /// Where to write the generated CA certificate (default: a temp dir).
+    pub tls_dir: Option<PathBuf>,
+    /// Runtime worker threads (default: half the CPUs, at least one). A mock shares its
+    /// machine with the client under test: on two cores, one worker answers faster, at
+    /// the tail and in throughput, than two that fight the client for the CPU (see
+    /// BENCHMARKS.md).
+    pub workers: Option<usize>,
+}
+
+impl ServerConfig {
+    /// The worker threads to run: `workers`, or half the CPUs (at least one).
+    pub fn effective_workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+        })
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: false,
+            tls_dir: None,
+            workers: None,
+        }
+    }
+}
+
+/// The whole configuration: a TOML file (`captchaai-mock --config`), flags, or code.
+///
+/// Every flag of the binary has a config equivalent. Example:
+///
+/// ```toml
+/// seed = 42
+/// time-scale = 100.0
+/// dialect = "captchaai"        # or "2captcha"
+/// busy-threads = "zero-balance" # or "no-slot", "queue"
+/// task-id = "string"           # or "integer"
+///
+/// [[accounts]]
+/// key = "0123456789abcdef0123456789abcdef"
+/// threads = 5
+/// balance = 10.0
+///
+/// [solving]
+/// unsolvable-rate = 0.05
+/// result-ttl = "15m"
+/// [solving.times]
+/// recaptcha-v2 = { log-normal = { median = "37s", sigma = 0.35 } }
+/// turnstile = { fixed = "3s" }
+/// [solving.unsolvable]
+/// geetest = 0.2
+///
+/// [api]                         # opt-in faults of the API itself
+/// server-error-rate = 0.05
+/// [api.rate-limits]             # see crate::limits
+/// max-user-turn = { submits = 60, window = "3s", ban = "10s" }
+///
+/// [pingback]
+/// retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
+/// attempt-timeout = "10s"
+/// [[pingback.rules]]
+/// probability = 0.2
+/// fault = { duplicate = { copies = 2, spacing = "500ms" } }
+/// ```
+///
+///
+/// The fault-rule syntax is documented once, on [`FaultRule`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Seed for every random decision; one seed reproduces a whole run.
+    pub seed: u64,
+    /// Simulated seconds per real second (100 = everything 100 times faster).
+    pub time_scale: f64,
+    /// CaptchaAI or 2captcha behaviour.
+    pub dialect: Dialect,
+    /// What happens when all threads are busy.
+    pub busy_threads: BusyMode,
+    /// Task id encoding in JSON answers.
+    pub task_id: TaskIdEncoding,
+    /// The first task id handed out (later ones count up).
+    pub first_task_id: u64,
+    /// API keys; empty = the default test key.
+    pub accounts: Vec<AccountConfig>,
+    /// Solving behaviour.
+    pub solving: SolvingConfig,
+    /// Image limits.
+    pub images: ImageConfig,
+    /// Admin API.
+    pub admin: AdminConfig,
+    /// Inbound journal.
+    pub journal: JournalConfig,
+    /// Pingback delivery and faults.
+    pub pingback: PingbackConfig,
+    /// Transient API faults.
+    pub api: ApiFaultConfig,
+    /// Binary-only settings.
+    pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            seed: 1,
+            time_scale: 1.0,
+            dialect: Dialect::Captchaai,
+            busy_threads: BusyMode::ZeroBalance,
+            task_id: TaskIdEncoding::String,
+            first_task_id: DEFAULT_FIRST_TASK_ID,
+            accounts: Vec::new(),
+            solving: SolvingConfig::default(),
+            images: ImageConfig::default(),
+            admin: AdminConfig::default(),
+            journal: JournalConfig::default(),
+            pingback: PingbackConfig::default(),
+            api: ApiFaultConfig::default(),
+            server: ServerConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The accounts in effect: the configured ones, or the default test key.
+    pub fn effective_accounts(&self) -> Vec<AccountConfig> {
+        if self.accounts.is_empty() {
+            vec![AccountConfig::new(DEFAULT_KEY)]
+        } else {
+            self.accounts.clone()
+        }
+    }
+
+    /// What the pingback dispatcher takes from it.
+    pub(crate) fn dispatcher_settings(&self) -> Settings {
+        Settings {
+            seed: self.seed,
+            method: self.dialect.callback_method(),
+            default_retry: self.pingback.retry.clone(),
+            attempt_timeout: self.pingback.attempt_timeout,
+            max_in_flight_per_host: self.pingback.max_in_flight_per_host,
+            queue_capacity: self.pingback.queue_capacity,
+            journal_capacity: self.pingback.journal_capacity,
+        }
+    }
+
+    /// Accepts `key` too, as the binary's `--key` does: the keys in effect so far (the
+    /// default test key when none is configured) stay, first.
+    pub(crate) fn add_key(&mut self, key: &str) {
+        if self.accounts.is_empty() {
+            self.accounts.push(AccountConfig::new(DEFAULT_KEY));
+        }
+        if !self.accounts.iter().any(|a| a.key == key) {
+            self.accounts.push(AccountConfig::new(key));
+        }
+    }
+
+    /// Gives every account in effect (the default test key when none is configured) this
+    /// thread cap, as the binary's `--threads` does.
+    pub(crate) fn set_threads(&mut self, threads: u32) {
+        if self.accounts.is_empty() {
+            self.accounts.push(AccountConfig::new(DEFAULT_KEY));
+        }
+        for a in &mut self.accounts {
+            a.threads = threads;
+        }
+    }
+}

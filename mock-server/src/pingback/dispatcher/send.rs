@@ -1,0 +1,171 @@
+//! One attempt: the callback as an HTTP request (GET with `id` and `code` in the query, or a
+//! POST form), sent with the per-attempt timeout on the mock's clock; its outcome counted,
+//! logged and journalled.
+
+use std::sync::atomic::Ordering;
+
+use super::{
+    Dispatcher, Generation, Inner,
+    lanes::JobCtx,
+    record::{AttemptOutcome, Body, Entry, error_chain},
+};
+use crate::{
+    clock::SimTime,
+    model::CallbackMethod,
+    pingback::schedule::{DeliveryKind, PlannedDelivery},
+    url::{callback_form, query_separator, with_query},
+};
+
+impl Inner {
+    /// The HTTP client pingbacks are sent with.
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(self.max_idle_per_host)
+                .user_agent(concat!(
+                    "captchaai-mock/",
+                    env!("CARGO_PKG_VERSION"),
+                    " (pingback)"
+                ))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
+    }
+}
+
+impl Dispatcher {
+    /// Sends one attempt of planned callback `index` and waits for its outcome (at most the
+    /// attempt timeout, in simulated time); counts, logs and journals it.
+    #[allow(clippy::too_many_arguments)] // one attempt's facts, all needed
+    pub(super) async fn attempt(
+        &self,
+        ctx: &JobCtx,
+        index: u32,
+        planned: &PlannedDelivery,
+        attempt: u32,
+        due: SimTime,
+        last: bool,
+        generation: &Generation,
+    ) -> AttemptOutcome {
+        let job = &ctx.job;
+        let (sent_id, sent_code) = self.payload(job, planned, generation);
+        let request = {
+            let (id, code) = (sent_id.text(), sent_code.text());
+            self.0
+                .request(planned.method, &job.url, id.as_deref(), code.as_deref())
+        };
+        let sent_at = self.0.clock.now();
+        let timeout = self.0.clock.to_real(self.0.attempt_timeout);
+        let result = tokio::time::timeout(timeout, async {
+            let resp = request.send().await?;
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap_or_default();
+            Ok::<_, reqwest::Error>((status, body))
+        })
+        .await;
+        let answered_at = self.0.clock.now();
+        let (outcome, response) = match result {
+            Err(_) => (AttemptOutcome::Timeout, Body::None),
+            Ok(answer) => classify(answer),
+        };
+        if matches!(outcome, AttemptOutcome::Delivered { .. }) {
+            self.0.delivered.fetch_add(1, Ordering::Relaxed);
+            if planned.kind == DeliveryKind::Genuine {
+                generation.delivered.push(job.task_id);
+            }
+        } else {
+            self.0.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let latency = answered_at.saturating_since(sent_at);
+        let last_attempt = last || !outcome.is_failure();
+        tracing::info!(
+            target: "captchaai_mock::pingback",
+            task = job.task_id,
+            kind = planned.kind.label(),
+            fault = %ctx.fault,
+            attempt,
+            method = planned.method.as_str(),
+            url = %job.url,
+            outcome = %outcome,
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "pingback attempt"
+        );
+        self.0.journal.push(Entry {
+            task_id: job.task_id,
+            delivery: index,
+            kind: planned.kind,
+            fault: ctx.fault.clone(),
+            attempt,
+            method: planned.method,
+            url: job.url.clone(),
+            id: sent_id,
+            code: sent_code,
+            scheduled_at_ms: due.as_millis(),
+            sent_at_ms: sent_at.as_millis(),
+            outcome: outcome.clone(),
+            latency_us: Some(latency.as_micros() as u64),
+            response,
+            last_attempt,
+        });
+        outcome
+    }
+}
+
+impl Inner {
+    /// The callback as a request: GET with `id` and `code` in the query (after the URL's own
+    /// parameters, before a fragment), or POST with them as a form body.
+    fn request(
+        &self,
+        method: CallbackMethod,
+        url: &str,
+        id: Option<&str>,
+        code: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        match method {
+            CallbackMethod::Get if url.contains('#') => self
+                .http()
+                .get(with_query(url, &callback_form("", "", id, code))),
+            CallbackMethod::Get => {
+                let sep = query_separator(url);
+                self.http().get(callback_form(url, sep, id, code))
+            }
+            CallbackMethod::Post => self
+                .http()
+                .post(url)
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(callback_form("", "", id, code)),
+        }
+    }
+}
+
+/// What an answer (or a transport failure before one) means for the attempt.
+fn classify(answer: Result<(u16, bytes::Bytes), reqwest::Error>) -> (AttemptOutcome, Body) {
+    match answer {
+        Ok((status, body)) => {
+            let outcome = if (200..300).contains(&status) {
+                AttemptOutcome::Delivered { status }
+            } else {
+                AttemptOutcome::Rejected { status }
+            };
+            (outcome, Body::from_bytes(&body))
+        }
+        Err(e) if e.is_connect() => (
+            AttemptOutcome::Refused {
+                error: error_chain(&e),
+            },
+            Body::None,
+        ),
+        Err(e) if e.is_timeout() => (AttemptOutcome::Timeout, Body::None),
+        Err(e) => (
+            AttemptOutcome::Error {
+                error: error_chain(&e),
+            },
+            Body::None,
+        ),
+    }
+}

@@ -1,0 +1,23 @@
+//! The mock's integration tests, in one test binary (one link instead of a dozen: the
+//! debug builds of a workspace's test binaries are most of what it writes to disk).
+//!
+//! - [`support`]: what the tests share: an HTTP client, the four request encodings, images,
+//!   the `res.php` call, the binary as a child process, the pingback tests' mock;
+//! - [`wire`]: the exact answers of every endpoint, as request/answer cases read from
+//!   `wire/cases.toml` and snapshotted;
+//! - [`wire_props`], [`pingback`], [`rate_limits`], [`admin_api`], [`stream_subjects`]:
+//!   behaviour, by property and by example, through real sockets;
+//! - [`public_api`]: the library's test API as a user's test meets it;
+//! - [`binary`], [`python_sdk`]: the `captchaai-mock` binary, and the official Python SDK
+//!   against it.
+
+mod admin_api;
+mod binary;
+mod pingback;
+mod public_api;
+mod python_sdk;
+mod rate_limits;
+mod stream_subjects;
+mod support;
+mod wire;
+mod wire_props;
