@@ -9,8 +9,9 @@
 #
 # Sections: poll (res.php polling: bare axum ceiling, mock, WireMock tuned and
 # with defaults, in interleaved rounds, then RSS under a minute of sustained
-# load each), submit (in.php), memory (a million pending tasks), startup,
-# pingback (mock-server/benches/pingback_delivery.rs), conformance.
+# load each), submit (in.php), memory (a million pending tasks), journal (the
+# worst-case inbound journal: rejected requests with 30 MB bodies, peak RSS),
+# startup, pingback (mock-server/benches/pingback_delivery.rs), conformance.
 # `--skip wiremock` leaves WireMock out of every section.
 #
 # It installs what it needs and says so: `wrk` (Debian package, apt-get) and
@@ -22,7 +23,8 @@
 # at the end and kept as table.md there.
 #
 # Environment: BENCH_QUIET_WAIT (seconds to wait, before each section, for the
-# machine to go quiet: other CPU use under 25%; default 60, 0 in quick mode).
+# machine to go quiet: other CPU use under 25%; default 60, 0 in quick mode);
+# CARGO_TARGET_DIR (where cargo builds; default target/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,11 +47,11 @@ done
 skipped() { [[ "$SKIP" == *",$1,"* ]]; }
 
 if [[ $QUICK == 1 ]]; then
-    ROUNDS=1; DUR=3; WARM=1; WARM_WM=5; SUSTAIN=10; TASKS=100000
+    ROUNDS=1; DUR=3; WARM=1; WARM_WM=5; SUSTAIN=10; TASKS=100000; FLOOD=20
     STARTUP_RUNS=3; STARTUP_RUNS_WM=2; PB_N=20000; PB_ROUNDS=1
     QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
 else
-    ROUNDS=3; DUR=10; WARM=2; WARM_WM=30; SUSTAIN=60; TASKS=1000000
+    ROUNDS=3; DUR=10; WARM=2; WARM_WM=30; SUSTAIN=60; TASKS=1000000; FLOOD=200
     STARTUP_RUNS=15; STARTUP_RUNS_WM=5; PB_N=100000; PB_ROUNDS=2
     QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
 fi
@@ -64,12 +66,14 @@ fi
 
 KEY="captchaai-mock-test-key-00000001"
 SUBMIT_QUERY="key=$KEY&method=userrecaptcha&googlekey=6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-&pageurl=https%3A%2F%2Fexample.com%2Flogin&json=1"
-MOCK="$ROOT/target/release/captchaai-mock"
-CEILING="$ROOT/target/release/bench-ceiling"
+# Where cargo builds: CARGO_TARGET_DIR if set (as cargo itself decides).
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+MOCK="$TARGET/release/captchaai-mock"
+CEILING="$TARGET/release/bench-ceiling"
 # The mock's default worker threads: half the CPUs, at least one (server.workers).
 MOCK_WORKERS=$(( $(nproc) / 2 )); (( MOCK_WORKERS >= 1 )) || MOCK_WORKERS=1
-DRIVER="$ROOT/target/release/bench-driver"
-CONFORMANCE="$ROOT/target/release/captchaai-conformance"
+DRIVER="$TARGET/release/bench-driver"
+CONFORMANCE="$TARGET/release/captchaai-conformance"
 WM_ROOT="$ROOT/bench/wiremock"
 LUA="$ROOT/bench/wrk/report.lua"
 
@@ -335,6 +339,26 @@ if ! skipped memory; then
     after=$("$DRIVER" rss --pid "$SERVER_PID")
     "$DRIVER" get --url "http://127.0.0.1:$P/__admin/health" >"$OUT/health-mock-memory.json"
     printf '{"tasks":%s,"idle_kib":%s,"after_kib":%s,"load":%s}\n' "$TASKS" "$idle" "$after" "$load" >"$OUT/memory.json"
+    stop_server "$SERVER_PID"
+fi
+
+# ---------------------------------------------------------------- journal
+# The worst case of the inbound journal: rejected requests (a wrong key) with
+# 30 MB bodies, one at a time, to a mock with its defaults. Its peak RSS (the
+# kernel's high-water mark) against its idle RSS; then the size of the
+# journal's answer.
+if ! skipped journal; then
+    quiet "journal: $FLOOD rejected 30 MB requests"
+    P=$(port)
+    start_server mock-journal $NICE "$MOCK" --bind "127.0.0.1:$P"
+    "$DRIVER" wait-ready --url "http://127.0.0.1:$P/res.php?key=$KEY&action=getbalance"
+    sleep 1
+    log "captchaai-mock: $FLOOD POSTs of 30 MB to res.php?key=WRONG (bench-driver flood)"
+    $NICE "$DRIVER" flood --url "http://127.0.0.1:$P/res.php?key=WRONG" --count "$FLOOD" \
+        --bytes 30000000 --connections 1 --pid "$SERVER_PID" --expect ERROR_WRONG_USER_KEY \
+        >"$OUT/journal.json"
+    "$DRIVER" get --url "http://127.0.0.1:$P/__admin/journal?limit=100000" | wc -c \
+        >"$OUT/journal-answer-bytes.txt"
     stop_server "$SERVER_PID"
 fi
 

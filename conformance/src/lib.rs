@@ -24,6 +24,8 @@
 //! - [`report`]: one scenario's report and the renderers;
 //! - [`suite`]: loading a suite and running it in parallel;
 //! - `chaos`: generated fault schedules, shrunk to a failing scenario file;
+//! - `cleanup`: what a run leaves outside the process (client process groups, TLS folders),
+//!   registered so that a signal to the harness stops and removes it;
 //! - [`cli`]: the command line (the binary calls [`cli::main`]).
 //!
 //! # Public surface
@@ -71,4 +73,5 @@ pub mod suite;
 pub mod timeline;
 
 mod chaos;
+mod cleanup;
 mod runner;

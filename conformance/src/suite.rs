@@ -18,7 +18,7 @@ use std::{
 
 use crate::{
     checks,
-    report::{ScenarioReport, SuiteReport},
+    report::{LatencyReport, ScenarioReport, SuiteReport},
     runner,
     scenario::{self, Scenario, ScenarioError},
     subject::Subject,
@@ -123,6 +123,7 @@ pub fn run_one(
         wall_ms: 0,
         callbacks: 0,
         schedule: Vec::new(),
+        latency: None,
         checks: Vec::new(),
         replay,
     };
@@ -156,12 +157,22 @@ pub fn run_one(
         .filter(|s| s.rule.is_some())
         .map(|s| s.describe())
         .collect();
+    let latency = record.caps.latency_budget.map(|budget| {
+        LatencyReport::new(
+            budget,
+            record.scenario.mock.pingback.attempt_timeout,
+            record.time_scale,
+            &checks::answer_times(&record),
+            opts.redact_timings,
+        )
+    });
     ScenarioReport {
         verdict: checks::overall(&checks),
         simulated_ms: record.ended_at_ms,
         wall_ms,
         callbacks,
         schedule,
+        latency,
         checks,
         ..base
     }

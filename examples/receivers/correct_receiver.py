@@ -2,13 +2,18 @@
 """A correct CaptchaAI pingback receiver, standard library only.
 
 What CaptchaAI's pingback tutorial shows, with its bugs fixed:
+- callbacks are accepted only from the addresses given with --allow (CaptchaAI
+  publishes the addresses its callbacks come from), checked on the connection's
+  own peer address, before anything else;
 - callbacks are validated: numeric `id`, a `code` of at most 8 KiB, the shared
   secret (`?token=...`) compared in constant time when one is configured;
 - only task ids the application registered are accepted (404 otherwise: a
   callback for an id nobody asked for is not stored), and registration happens
   before the task can finish, so no genuine result is refused;
 - idempotent: the first result for a task wins; duplicates are acknowledged
-  (200) and ignored; a conflicting duplicate is acknowledged, ignored, logged.
+  (200) and ignored; a conflicting duplicate is acknowledged, ignored, logged;
+- it answers at once (slow work belongs after the reply), and an unexpected
+  error is a 500, never a dropped connection.
 
 Routes:
   GET  /pingback?id=..&code=..[&token=..]   (CaptchaAI: query parameters)
@@ -16,12 +21,15 @@ Routes:
   POST /register/<id>                        the application submitted task <id>
   GET  /results/<id>                         200 with the stored code, 404 if none
 
-Usage: correct_receiver.py [--port N] [--secret S]; prints
+Usage: correct_receiver.py [--port N] [--secret S] [--allow CIDR ...]; prints
 "listening on http://127.0.0.1:PORT" once ready.
+
+The broken endpoints beside it (see README.md here) each change one part of it.
 """
 
 import argparse
 import hmac
+import ipaddress
 import sys
 import threading
 from collections import OrderedDict
@@ -69,6 +77,7 @@ class Store:
 class Handler(BaseHTTPRequestHandler):
     store = Store()
     secret = None
+    allow = []  # networks callbacks may come from; empty: any
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -81,6 +90,28 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def source_allowed(self):
+        """The connection's own peer address (never a forwarding header) is allowed."""
+        if not self.allow:
+            return True
+        peer = ipaddress.ip_address(self.client_address[0])
+        return any(peer in net for net in self.allow)
+
+    def secret_ok(self, token):
+        if self.secret is None:
+            return True
+        return hmac.compare_digest((token or "").encode(), self.secret.encode())
+
+    def invalid(self, task_id, code):
+        """Why a callback cannot be a genuine one, or None."""
+        if not task_id or not task_id.isdigit():
+            return "missing or non-numeric id"
+        if not code:
+            return "missing code"
+        if len(code) > MAX_CODE:
+            return "code too long"
+        return None
+
     def pingback(self, params):
         def one(name):
             values = params.get(name, [])
@@ -88,22 +119,21 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError(f"{name} given twice")
             return values[0] if values else None
 
+        if not self.source_allowed():
+            return self.reply(403, b"source not allowed")
         try:
             token, task_id, code = one("token"), one("id"), one("code")
         except ValueError as e:
             return self.reply(400, str(e).encode())
-        if self.secret is not None and not hmac.compare_digest((token or "").encode(), self.secret.encode()):
+        if not self.secret_ok(token):
             return self.reply(403, b"bad secret")
-        if not task_id or not task_id.isdigit():
-            return self.reply(400, b"missing or non-numeric id")
-        if not code:
-            return self.reply(400, b"missing code")
-        if len(code) > MAX_CODE:
-            return self.reply(400, b"code too long")
+        why = self.invalid(task_id, code)
+        if why is not None:
+            return self.reply(400, why.encode())
         status = self.store.record(task_id, code)
         self.reply(status, b"OK" if status == 200 else b"unknown task")
 
-    def do_GET(self):
+    def route_get(self):
         url = urlsplit(self.path)
         if url.path == "/pingback":
             return self.pingback(parse_qs(url.query, keep_blank_values=True))
@@ -112,7 +142,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, code.encode()) if code is not None else self.reply(404, b"none")
         self.reply(404, b"not found")
 
-    def do_POST(self):
+    def route_post(self):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
@@ -131,16 +161,34 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, b"OK")
         self.reply(404, b"not found")
 
+    def handle_safely(self, route):
+        # What a web framework does: an exception is a 500, not a dropped connection.
+        try:
+            route()
+        except Exception as e:  # noqa: BLE001
+            print(f"error: {e!r}", file=sys.stderr, flush=True)
+            self.reply(500, b"internal error")
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    def do_GET(self):
+        self.handle_safely(self.route_get)
+
+    def do_POST(self):
+        self.handle_safely(self.route_post)
+
+
+def main(handler=Handler, doc=__doc__):
+    """Serves `handler` with the flags below; `doc`'s first line describes it in --help."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--secret")
+    ap.add_argument("--allow", action="append", default=[], metavar="CIDR",
+                    help="accept callbacks from this network only (repeatable), e.g. 127.0.0.1")
     args = ap.parse_args()
-    Handler.secret = args.secret
+    handler.secret = args.secret
+    handler.allow = [ipaddress.ip_network(a, strict=False) for a in args.allow]
     # The default listen backlog (5) drops connections in a burst of callbacks.
     ThreadingHTTPServer.request_queue_size = 1024
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     server.daemon_threads = True
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     server.serve_forever()

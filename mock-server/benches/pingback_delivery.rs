@@ -218,6 +218,7 @@ async fn dispatcher(
     let mut cfg = Config::default();
     cfg.pingback.max_in_flight_per_host = concurrency;
     cfg.pingback.queue_capacity = n as usize * 2;
+    cfg.pingback.queue_capacity_per_host = cfg.pingback.queue_capacity;
     if let Ok(Ok(cap)) = std::env::var("PINGBACK_BENCH_JOURNAL").map(|v| v.parse()) {
         cfg.pingback.journal_capacity = cap;
     }

@@ -7,9 +7,11 @@
 //! `main.rs` calls [`main`] and sets the global allocator.
 //!
 //! Exit codes: 0 after a clean shutdown, 1 when serving fails (port in use,
-//! TLS set-up), 2 for bad flags or an invalid config file.
+//! TLS set-up), 2 for bad flags or an invalid config file, 130 or 143 (128 + the signal
+//! number) when a second SIGINT or SIGTERM ends the shutdown grace at once. Nothing it writes
+//! can panic it: a closed stdout or stderr loses the text, not the exit code.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
@@ -22,6 +24,8 @@ use crate::{
     state::MockState,
     tls,
 };
+
+const ADMIN_TOKEN_ENV: &str = "CAPTCHAAI_MOCK_ADMIN_TOKEN";
 
 /// A faithful, seeded mock of the CaptchaAI API (in.php / res.php) with controllable pingback faults.
 #[derive(Debug, Parser)]
@@ -57,8 +61,9 @@ struct Args {
     /// Share of unsolvable tasks, 0 to 1 [config: solving.unsolvable-rate].
     #[arg(long)]
     unsolvable_rate: Option<f64>,
-    /// Bearer token for the admin API [config: admin.token].
-    #[arg(long, env = "CAPTCHAAI_MOCK_ADMIN_TOKEN")]
+    /// Bearer token for the admin API, not empty [config: admin.token; required to use it when
+    /// listening off loopback].
+    #[arg(long, env = ADMIN_TOKEN_ENV)]
     admin_token: Option<String>,
     /// Serve HTTPS with a CA generated at start-up [config: server.tls].
     #[arg(long)]
@@ -66,6 +71,9 @@ struct Args {
     /// Directory for the generated CA certificate [config: server.tls-dir].
     #[arg(long)]
     tls_dir: Option<PathBuf>,
+    /// Local address pingbacks are sent from, e.g. 127.0.0.1 [config: pingback.source-address].
+    #[arg(long)]
+    pingback_source: Option<std::net::IpAddr>,
     /// Runtime worker threads [config: server.workers; default: half the CPUs, at least 1].
     #[arg(long)]
     workers: Option<usize>,
@@ -148,6 +156,12 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(t) = &args.admin_token {
         cfg.admin.token = Some(t.clone());
+    } else if std::env::var_os(ADMIN_TOKEN_ENV).is_some_and(|v| v.is_empty()) {
+        // clap reads an empty variable as unset; an empty token is a mistake to report.
+        anyhow::bail!(
+            "invalid configuration: admin.token: {ADMIN_TOKEN_ENV} is set but empty: \
+             unset it, or give a token"
+        );
     }
     if args.tls {
         cfg.server.tls = true;
@@ -157,6 +171,9 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
     }
     if let Some(w) = args.workers {
         cfg.server.workers = Some(w);
+    }
+    if let Some(a) = args.pingback_source {
+        cfg.pingback.source_address = Some(a);
     }
     cfg.validate()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
@@ -195,7 +212,7 @@ pub fn main() -> ExitCode {
     let cfg = match config_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("captchaai-mock: {e:#}");
+            complain(&format!("{e:#}"));
             return ExitCode::from(2);
         }
     };
@@ -206,26 +223,51 @@ pub fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("captchaai-mock: starting the runtime: {e}");
+            complain(&format!("starting the runtime: {e}"));
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cfg)) {
+    let outcome = runtime.block_on(run(cfg));
+    // Tasks still parked (a pingback attempt's timer, say) are not waited for.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("captchaai-mock: {e:#}");
+            complain(&format!("{e:#}"));
             ExitCode::from(1)
         }
     }
+}
+
+/// `captchaai-mock: <message>` on stderr; a stderr that is closed or full loses the line.
+fn complain(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "captchaai-mock: {message}");
 }
 
 async fn run(cfg: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let bind = cfg.server.bind;
     let tls = cfg.server.tls;
-    let tls_dir = cfg.server.tls_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("captchaai-mock-{}", std::process::id()))
-    });
+    let limits = serve::Limits {
+        header_read_timeout: Some(cfg.server.header_read_timeout),
+        shutdown_grace: cfg.server.shutdown_grace,
+    };
+    // The generated CA goes to `--tls-dir`, or to a private folder with a random name,
+    // removed when `run` returns (and before a second signal exits).
+    let tls_dir = match (&cfg.server.tls_dir, tls) {
+        (Some(dir), true) => Some(TlsDir::Given(dir.clone())),
+        (None, true) => {
+            let mut builder = tempfile::Builder::new();
+            builder.prefix("captchaai-mock-");
+            #[cfg(unix)]
+            builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            Some(TlsDir::Temp(builder.tempdir().context(
+                "creating a private folder for the CA certificate",
+            )?))
+        }
+        (_, false) => None,
+    };
     let keys: Vec<String> = cfg
         .effective_accounts()
         .into_iter()
@@ -233,27 +275,24 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         .collect();
     let (seed, scale, dialect) = (cfg.seed, cfg.time_scale, cfg.dialect);
     let workers = cfg.server.effective_workers();
+    let open_admin = cfg.admin.token.is_none();
     let state = MockState::new(cfg, shutdown.child_token());
 
-    let signal_token = shutdown.clone();
-    let signalled = shutdown_signal();
-    tokio::spawn(async move {
-        signalled.await;
-        signal_token.cancel();
-        tracing::info!("shutting down");
-    });
+    let signals = Signals::register();
+    let cleanup = tls_dir.as_ref().and_then(TlsDir::removable);
+    tokio::spawn(signals.handle(shutdown.clone(), cleanup));
 
     let scheme = if tls { "https" } else { "http" };
-    if tls {
+    if let Some(dir) = &tls_dir {
         let generated = tls::generate()?;
-        let ca_path = tls::write_ca(&generated, &tls_dir)?;
+        let ca_path = tls::write_ca(&generated, dir.path())?;
         let std_listener =
             std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
         let addr = std_listener.local_addr()?;
+        warn_if_admin_closed(addr, open_admin);
         announce(scheme, addr, &keys, (seed, scale, dialect, workers));
         say(&format!("CA certificate: {}", ca_path.display()));
-        let grace = Duration::from_secs(5);
-        serve::serve_tls(std_listener, state, &generated, shutdown, grace)
+        serve::serve_tls(std_listener, state, &generated, shutdown, limits)
             .await
             .context("serving HTTPS")?;
     } else {
@@ -261,10 +300,47 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {bind}"))?;
         let addr = listener.local_addr()?;
+        warn_if_admin_closed(addr, open_admin);
         announce(scheme, addr, &keys, (seed, scale, dialect, workers));
-        serve::serve(listener, state, shutdown).await?;
+        serve::serve(listener, state, shutdown, limits).await?;
     }
+    drop(tls_dir);
     Ok(())
+}
+
+/// Where the generated CA goes.
+enum TlsDir {
+    /// `--tls-dir`: the user's folder, left in place.
+    Given(PathBuf),
+    /// A private folder of our own, removed when dropped.
+    Temp(tempfile::TempDir),
+}
+
+impl TlsDir {
+    fn path(&self) -> &std::path::Path {
+        match self {
+            TlsDir::Given(p) => p,
+            TlsDir::Temp(t) => t.path(),
+        }
+    }
+
+    /// The folder to remove if the process exits without unwinding.
+    fn removable(&self) -> Option<PathBuf> {
+        match self {
+            TlsDir::Given(_) => None,
+            TlsDir::Temp(t) => Some(t.path().to_owned()),
+        }
+    }
+}
+
+/// Listening off loopback without a token, the admin API answers no one: say so at start-up.
+fn warn_if_admin_closed(addr: SocketAddr, no_token: bool) {
+    if no_token && !crate::admin::is_loopback(addr) {
+        tracing::warn!(
+            "listening on {addr}, off loopback, without admin.token: the admin API answers 403 \
+             to everyone; set --admin-token (or CAPTCHAAI_MOCK_ADMIN_TOKEN) to use it"
+        );
+    }
 }
 
 fn announce(
@@ -296,40 +372,71 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
-/// Registers the SIGINT and SIGTERM handlers now, before the address is announced (a script
+/// The SIGINT and SIGTERM handlers, registered before the address is announced (a script
 /// may signal the moment it reads it; `tokio::signal::ctrl_c()` would only register when first
-/// polled, and a signal before that kills the process), and returns a future that completes
-/// on either.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// polled, and a signal before that kills the process).
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt());
-        let terminate = signal(SignalKind::terminate());
-        async move {
-            match (interrupt, terminate) {
-                (Ok(mut i), Ok(mut t)) => {
-                    tokio::select! {
-                        _ = i.recv() => {}
-                        _ = t.recv() => {}
-                    }
-                }
-                (Ok(mut i), Err(_)) => {
-                    i.recv().await;
-                }
-                (Err(_), Ok(mut t)) => {
-                    t.recv().await;
-                }
-                (Err(_), Err(_)) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn register() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
+    }
+
+    /// The next SIGINT or SIGTERM: its exit code (128 + its number).
+    async fn next(&mut self) -> u8 {
+        #[cfg(unix)]
+        {
+            let interrupt = async {
+                match &mut self.interrupt {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminate = async {
+                match &mut self.terminate {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt => 130,
+                _ = terminate => 143,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            130
+        }
+    }
+
+    /// The first signal starts the graceful shutdown; a second one, during the grace, exits
+    /// at once (after removing `cleanup`, the generated CA's folder).
+    async fn handle(mut self, shutdown: CancellationToken, cleanup: Option<PathBuf>) {
+        self.next().await;
+        shutdown.cancel();
+        tracing::info!("shutting down (a second signal exits at once)");
+        let code = self.next().await;
+        tracing::warn!("second signal: exiting at once");
+        if let Some(dir) = cleanup {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        std::process::exit(i32::from(code));
     }
 }

@@ -2,11 +2,24 @@
 //! pingback attempts alike. Old entries fall off the front, so memory stays
 //! flat under endless load; every entry has a sequence number so readers can
 //! page (`since=`) and notice what they missed.
+//!
+//! Two bounds: a number of entries, and the bytes they hold ([`Weigh`]), so that entries of
+//! very different sizes (a poll, a request with fifty parameters) cannot add up to more than
+//! the byte bound whatever their number. Entries are shortened before they get here (see
+//! `params::Params::shortened`): the byte bound is a ceiling, not the way big requests are kept
+//! small.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use serde::Serialize;
+
+/// What an entry costs the journal: its own size plus the heap it owns (not what it shares
+/// with others through an `Arc`), approximately.
+pub(crate) trait Weigh {
+    /// Bytes.
+    fn weight(&self) -> usize;
+}
 
 /// A bounded, append-only journal of `T`.
 #[derive(Debug)]
@@ -16,9 +29,19 @@ pub(crate) struct Journal<T> {
 
 #[derive(Debug)]
 struct Ring<T> {
-    entries: VecDeque<(u64, T)>,
+    entries: VecDeque<Slot<T>>,
     capacity: usize,
+    max_bytes: usize,
+    /// The weight of every entry kept.
+    bytes: usize,
     next_seq: u64,
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    seq: u64,
+    weight: usize,
+    entry: T,
 }
 
 /// One journal entry with its sequence number.
@@ -31,13 +54,21 @@ pub(crate) struct Numbered<T> {
     pub(crate) entry: T,
 }
 
-impl<T: Clone> Journal<T> {
-    /// An empty journal keeping at most `capacity` entries.
+impl<T: Clone + Weigh> Journal<T> {
+    /// An empty journal keeping at most `capacity` entries, whatever their size.
     pub(crate) fn new(capacity: usize) -> Self {
+        Journal::with_max_bytes(capacity, usize::MAX)
+    }
+
+    /// An empty journal keeping at most `capacity` entries and, beyond its newest entry, at
+    /// most `max_bytes` of them (by [`Weigh`]).
+    pub(crate) fn with_max_bytes(capacity: usize, max_bytes: usize) -> Self {
         Journal {
             inner: Mutex::new(Ring {
                 entries: VecDeque::with_capacity(capacity.min(4096)),
                 capacity: capacity.max(1),
+                max_bytes,
+                bytes: 0,
                 next_seq: 1,
             }),
         }
@@ -51,19 +82,33 @@ impl<T: Clone> Journal<T> {
 
     /// Appends an entry and returns its sequence number.
     pub(crate) fn push(&self, entry: T) -> u64 {
+        let weight = entry.weight();
         let mut r = self.lock();
         let seq = r.next_seq;
         r.next_seq += 1;
-        let evicted = if r.entries.len() == r.capacity {
-            r.entries.pop_front()
-        } else {
-            None
-        };
-        r.entries.push_back((seq, entry));
+        // At most one entry falls off by count; more only when big ones arrive.
+        let mut evicted = None;
+        let mut more = Vec::new();
+        while !r.entries.is_empty()
+            && (r.entries.len() >= r.capacity || r.bytes.saturating_add(weight) > r.max_bytes)
+        {
+            let Some(old) = r.entries.pop_front() else {
+                break;
+            };
+            r.bytes -= old.weight;
+            if evicted.is_none() {
+                evicted = Some(old);
+            } else {
+                more.push(old);
+            }
+        }
+        r.bytes += weight;
+        r.entries.push_back(Slot { seq, weight, entry });
         drop(r);
         // Freed after the lock is released: an entry owns a dozen small
         // allocations, and every request of every connection pushes here.
         drop(evicted);
+        drop(more);
         seq
     }
 
@@ -75,14 +120,14 @@ impl<T: Clone> Journal<T> {
         keep: impl Fn(&T) -> bool,
     ) -> Vec<Numbered<T>> {
         let r = self.lock();
-        let start = r.entries.partition_point(|(s, _)| *s <= since);
+        let start = r.entries.partition_point(|s| s.seq <= since);
         r.entries
             .range(start..)
-            .filter(|(_, e)| keep(e))
+            .filter(|s| keep(&s.entry))
             .take(limit)
-            .map(|(seq, e)| Numbered {
-                seq: *seq,
-                entry: e.clone(),
+            .map(|s| Numbered {
+                seq: s.seq,
+                entry: s.entry.clone(),
             })
             .collect()
     }
@@ -91,6 +136,7 @@ impl<T: Clone> Journal<T> {
     pub(crate) fn clear(&self) {
         let mut r = self.lock();
         r.entries.clear();
+        r.bytes = 0;
         r.next_seq = 1;
     }
 }
@@ -99,18 +145,26 @@ impl<T: Clone> Journal<T> {
 mod tests {
     use super::*;
 
+    impl Weigh for i32 {
+        fn weight(&self) -> usize {
+            self.unsigned_abs() as usize
+        }
+    }
+
+    fn all(j: &Journal<i32>) -> Vec<(u64, i32)> {
+        j.query(0, usize::MAX, |_| true)
+            .into_iter()
+            .map(|n| (n.seq, n.entry))
+            .collect()
+    }
+
     #[test]
     fn bounded_and_numbered() {
         let j = Journal::new(3);
         for i in 0..5 {
             j.push(i);
         }
-        let all: Vec<(u64, i32)> = j
-            .query(0, usize::MAX, |_| true)
-            .into_iter()
-            .map(|n| (n.seq, n.entry))
-            .collect();
-        assert_eq!(all, vec![(3, 2), (4, 3), (5, 4)], "the oldest fell off");
+        assert_eq!(all(&j), vec![(3, 2), (4, 3), (5, 4)], "the oldest fell off");
         let since: Vec<i32> = j
             .query(4, 10, |_| true)
             .into_iter()
@@ -125,5 +179,27 @@ mod tests {
         assert_eq!(odd, vec![3]);
         j.clear();
         assert_eq!(j.push(9), 1);
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let j = Journal::with_max_bytes(100, 10);
+        for w in [3, 3, 3] {
+            j.push(w);
+        }
+        assert_eq!(all(&j), vec![(1, 3), (2, 3), (3, 3)]);
+        // 7 more bytes: the two oldest go.
+        j.push(7);
+        assert_eq!(all(&j), vec![(3, 3), (4, 7)]);
+        // Heavier than the bound on its own: kept alone, the newest entry always is.
+        j.push(50);
+        assert_eq!(all(&j), vec![(5, 50)]);
+        j.push(1);
+        assert_eq!(all(&j), vec![(6, 1)]);
+        j.clear();
+        for _ in 0..10 {
+            j.push(1);
+        }
+        assert_eq!(all(&j).len(), 10, "at the bound exactly");
     }
 }

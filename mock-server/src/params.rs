@@ -9,8 +9,14 @@
 
 use bytes::Bytes;
 
-/// Values longer than this are summarised in the journal.
-const SUMMARY_MAX: usize = 200;
+/// Values longer than this are journalled as `<N bytes>`.
+pub(crate) const SUMMARY_MAX: usize = 200;
+
+/// Keys longer than this are journalled cut, with a `…`.
+pub(crate) const KEY_MAX: usize = 64;
+
+/// Parameters journalled per request; a last one counts the rest (`<N more parameters>`).
+pub(crate) const PARAMS_MAX: usize = 50;
 
 /// An uploaded file from a multipart body.
 #[derive(Clone, Debug)]
@@ -64,7 +70,7 @@ impl Params {
         let b = self.buf.len();
         self.buf.push_str(v);
         let c = self.buf.len();
-        // Bodies are capped far below 4 GiB (request::MAX_BODY), so offsets fit.
+        // Bodies are capped far below 4 GiB (`api::body`), so offsets fit.
         self.spans.push((a as u32, b as u32, c as u32));
     }
 
@@ -232,30 +238,103 @@ impl Params {
         }
         out
     }
+
+    /// What the journal keeps of these parameters: at most [`PARAMS_MAX`] of them (uploaded
+    /// files as `<file N bytes>`), then one `…` parameter that counts the rest
+    /// (`<N more parameters>`); keys cut at [`KEY_MAX`] bytes, values longer than
+    /// [`SUMMARY_MAX`] as `<N bytes>`. Parameters that are short already (nearly every request)
+    /// are kept as they are, without a copy.
+    pub(crate) fn shortened(self) -> Params {
+        let count = self.spans.len() + self.uploads.len();
+        let short = count <= PARAMS_MAX
+            && self.uploads.is_empty()
+            && self
+                .spans
+                .iter()
+                .all(|&(a, b, c)| b - a <= KEY_MAX as u32 && c - b <= SUMMARY_MAX as u32);
+        if short {
+            return self;
+        }
+        let mut out = Params::default();
+        let uploads = self.uploads.iter().map(|u| {
+            (
+                u.field.as_str(),
+                std::borrow::Cow::Owned(format!("<file {} bytes>", u.data.len())),
+            )
+        });
+        let pairs = self
+            .pairs()
+            .map(|(k, v)| (k, std::borrow::Cow::Borrowed(v)))
+            .chain(uploads);
+        for (k, v) in pairs.take(PARAMS_MAX) {
+            let key = if k.len() > KEY_MAX {
+                let mut end = KEY_MAX;
+                while !k.is_char_boundary(end) {
+                    end -= 1;
+                }
+                std::borrow::Cow::Owned(format!("{}…", &k[..end]))
+            } else {
+                std::borrow::Cow::Borrowed(k)
+            };
+            if v.len() > SUMMARY_MAX {
+                out.push(&key, &format!("<{} bytes>", v.len()));
+            } else {
+                out.push(&key, &v);
+            }
+        }
+        if count > PARAMS_MAX {
+            out.push("…", &format!("<{} more parameters>", count - PARAMS_MAX));
+        }
+        out.buf.shrink_to_fit();
+        out.spans.shrink_to_fit();
+        out
+    }
+
+    /// The heap these parameters hold, for the journal's byte bound.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+            + self.spans.capacity() * std::mem::size_of::<(u32, u32, u32)>()
+            + self
+                .uploads
+                .iter()
+                .map(|u| {
+                    u.data.len()
+                        + u.field.capacity()
+                        + u.filename.as_ref().map_or(0, String::capacity)
+                })
+                .sum::<usize>()
+    }
 }
 
-/// The parameters of a journalled request, from every encoding merged (query first):
-/// the request's own parameters, moved in (no copy on the request path) and summarised only
-/// when someone reads them. Serialises as `[[key, value], ...]`.
+/// The parameters of a journalled request, from every encoding merged (query first),
+/// shortened as they are journalled: at most 50 parameters (a last one, `…`, counts the rest:
+/// `<N more parameters>`), keys cut at 64 bytes (with a `…`), values longer than 200 bytes as
+/// `<N bytes>`, uploaded files as `<file N bytes>`. Short requests (nearly all) are moved in
+/// as they are, without a copy. Serialises as `[[key, value], ...]`.
 #[derive(Clone, Debug, Default)]
 pub struct RequestParams(Params);
 
 impl From<Params> for RequestParams {
     fn from(p: Params) -> Self {
-        RequestParams(p)
+        RequestParams(p.shortened())
     }
 }
 
 impl RequestParams {
-    /// Every pair in arrival order, long values summarised (`<N bytes>`, uploaded files as
-    /// `<file N bytes>`).
+    /// Every pair in arrival order, as journalled.
     pub fn pairs(&self) -> Vec<(String, String)> {
         self.0.summary()
     }
 
-    /// The first value of a parameter, unsummarised.
+    /// The first value of a parameter, as journalled (a value longer than 200 bytes reads
+    /// `<N bytes>`).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name)
+    }
+
+    /// The heap held, for the journal's byte bound.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
     }
 }
 
@@ -302,6 +381,48 @@ mod tests {
             serde_json::to_string(&journal).unwrap(),
             r#"[["key","k"],["action","get"],["id","1"],["json","1"],["body","<300 bytes>"]]"#
         );
+    }
+
+    #[tokio::test]
+    async fn the_journal_keeps_a_shortened_copy() {
+        let short = Params::from_query(Some("key=k&action=get&id=1"));
+        let buf = short.buf.as_ptr();
+        assert_eq!(
+            short.shortened().buf.as_ptr(),
+            buf,
+            "short ones are moved, not copied"
+        );
+
+        let mut long = Params::from_query(Some("key=k"));
+        long.extend_urlencoded(format!("{}=v&big={}", "é".repeat(40), "x".repeat(201)).as_bytes());
+        for i in 0..60 {
+            long.extend_urlencoded(format!("p{i}=1").as_bytes());
+        }
+        let body = "--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\nPNGDATA\r\n--XX--\r\n";
+        long.extend_body(Some("multipart/form-data; boundary=XX"), Bytes::from(body))
+            .await
+            .unwrap();
+        let kept = RequestParams::from(long).pairs();
+        assert_eq!(kept.len(), PARAMS_MAX + 1);
+        assert_eq!(
+            kept[1].0,
+            format!("{}…", "é".repeat(32)),
+            "cut at a char boundary"
+        );
+        assert_eq!(kept[2], ("big".into(), "<201 bytes>".into()));
+        assert_eq!(
+            kept[PARAMS_MAX],
+            ("…".into(), "<14 more parameters>".into())
+        );
+
+        let mut upload = Params::default();
+        upload
+            .extend_body(Some("multipart/form-data; boundary=XX"), Bytes::from(body))
+            .await
+            .unwrap();
+        let kept = RequestParams::from(upload);
+        assert_eq!(kept.pairs(), vec![("file".into(), "<file 7 bytes>".into())]);
+        assert!(kept.heap_bytes() < 64, "the file's bytes are not kept");
     }
 
     #[tokio::test]

@@ -45,7 +45,7 @@ use std::{
 use axum::{
     Router,
     body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, State},
     http::{HeaderMap, Method, StatusCode, Uri},
     response::IntoResponse,
 };
@@ -80,6 +80,9 @@ pub struct Callback {
     pub received: Instant,
     /// The status the recorder answered with (or was to answer, when it hangs).
     pub answered: u16,
+    /// The address the callback came from (the sender's end of the connection): what a
+    /// receiver's allow-list checks (see [`crate::MockServerBuilder::pingback_source`]).
+    pub peer: SocketAddr,
 }
 
 impl Callback {
@@ -258,7 +261,13 @@ impl PingbackRecorder {
     fn serve(listener: TcpListener, shared: Arc<Shared>) -> std::io::Result<PingbackRecorder> {
         let addr = listener.local_addr()?;
         let app = Router::new().fallback(record).with_state(shared.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Ok(PingbackRecorder { addr, shared })
     }
 }
@@ -384,6 +393,7 @@ fn pairs(s: &[u8]) -> Vec<(String, String)> {
 
 async fn record(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -413,6 +423,7 @@ async fn record(
         },
         received,
         answered: 0,
+        peer,
     };
     // Numbered, answered and listed under one lock, so numbers follow the list's order
     // whatever the concurrency (the plan runs under it: it must not call the recorder).

@@ -2,7 +2,8 @@
 //! `'https://' + server`): a local CA and a leaf certificate, generated at
 //! start-up, valid for `localhost`, `127.0.0.1` and `::1`. The CA is written
 //! to a file whose path is printed, so a client can trust it
-//! (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`).
+//! (`SSL_CERT_FILE`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`). The leaf's private key
+//! stays in memory.
 
 use std::path::{Path, PathBuf};
 
@@ -74,15 +75,27 @@ pub(crate) fn generate() -> Result<Generated, TlsError> {
 }
 
 /// Writes the CA certificate to `dir/captchaai-mock-ca.pem` and returns the path.
+///
+/// The file is written under a fresh random name in `dir` and then renamed into place: a
+/// link planted at the final name is replaced, never followed, and a reader never sees half a
+/// certificate.
 pub(crate) fn write_ca(generated: &Generated, dir: &Path) -> Result<PathBuf, TlsError> {
+    use std::io::Write as _;
     let path = dir.join("captchaai-mock-ca.pem");
-    std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
-        path: dir.to_owned(),
-        source,
-    })?;
-    std::fs::write(&path, &generated.ca_pem).map_err(|source| TlsError::Io {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".captchaai-mock-ca-")
+        .tempfile_in(dir)
+        .map_err(io(dir))?;
+    file.write_all(generated.ca_pem.as_bytes())
+        .map_err(io(file.path()))?;
+    file.persist(&path).map_err(|e| TlsError::Io {
         path: path.clone(),
-        source,
+        source: e.error,
     })?;
     Ok(path)
 }

@@ -2,9 +2,15 @@
 //! pingback registrations), whether a registration covers it, where `id` and `code` go in a
 //! callback URL, and what counts as an absolute URL or a bare host in a submission.
 //!
-//! The mock never needs a full URL parser: callback URLs are sent as given (reqwest parses
+//! The mock rarely needs a full URL parser: callback URLs are sent as given (reqwest parses
 //! them when it sends), so these helpers only find the parts the mock decides on, the same
-//! way for the API, the state and the dispatcher.
+//! way for the API, the state and the dispatcher. The one exception is [`reaches`], which
+//! must see a URL exactly as reqwest will (`http://2130706433:80/` is `127.0.0.1`), so it
+//! uses reqwest's own parser.
+
+/// The longest `pingback` URL a submission may give (2048 bytes, what browsers and most
+/// servers take); a longer one is `ERROR_BAD_PARAMETERS`.
+pub(crate) const MAX_PINGBACK_URL: usize = 2048;
 
 /// The host (and port) of a URL, or the string itself if it is not a URL.
 pub(crate) fn host_of(addr: &str) -> &str {
@@ -22,6 +28,59 @@ pub(crate) fn registration_covers(registered: &str, target: &str) -> bool {
     }
     let (registered_host, registered_port) = split_port(registered);
     registered_port.is_none() && registered_host.eq_ignore_ascii_case(split_port(target).0)
+}
+
+/// Whether a request to `url` would reach a server listening on `listening`: the same port,
+/// and a host that is that address. `localhost` (and `*.localhost`) is loopback; `0.0.0.0`
+/// and `::` as a destination mean the local host's loopback; a listener on `0.0.0.0` is
+/// reached through any IPv4 loopback address, one on `[::]` through IPv4 and IPv6 loopback.
+///
+/// Not recognised, because that would take a DNS lookup or the list of the machine's
+/// interfaces: another name for the machine, or another of its addresses when the listener is
+/// on every interface. Callbacks carry a marker header the mock's own routes refuse for those.
+pub(crate) fn reaches(url: &str, listening: std::net::SocketAddr) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    if url.port_or_known_default() != Some(listening.port()) {
+        return false;
+    }
+    let loopbacks = [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ];
+    // The parser writes IP hosts in their canonical form (`2130706433` is `127.0.0.1`, IPv6
+    // in brackets) and names in lower case.
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    let targets: Vec<IpAddr> = match literal.parse::<IpAddr>() {
+        Ok(ip) => vec![ip.to_canonical()],
+        Err(_) => {
+            let name = host.trim_end_matches('.');
+            if name == "localhost" || name.ends_with(".localhost") {
+                loopbacks.to_vec()
+            } else {
+                return false;
+            }
+        }
+    };
+    let server = listening.ip().to_canonical();
+    targets.into_iter().any(|target| {
+        // Connecting to the unspecified address reaches the loopback of its family.
+        let target = match target {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        match server {
+            IpAddr::V4(ip) if ip.is_unspecified() => target.is_ipv4() && target.is_loopback(),
+            IpAddr::V6(ip) if ip.is_unspecified() => target.is_loopback(),
+            ip => ip == target,
+        }
+    })
 }
 
 /// `host:port` (or `[v6]:port`) into host and port; no port for a bare host or IPv6 address.
@@ -123,6 +182,49 @@ mod tests {
         assert!(!registration_covers("127.0.0.1:8080", "127.0.0.1:8081"));
         assert!(!registration_covers("127.0.0.2", "127.0.0.1:8080"));
         assert!(!registration_covers("example.com:80", "example.com"));
+    }
+
+    #[test]
+    fn urls_that_reach_the_mock_itself() {
+        let v4: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for url in [
+            "http://127.0.0.1:8080/__admin/reset",
+            "http://localhost:8080/x",
+            "http://LOCALHOST.:8080/x",
+            "http://a.localhost:8080/",
+            "http://0.0.0.0:8080/",
+            "http://[::ffff:127.0.0.1]:8080/",
+            "http://2130706433:8080/",
+            "http://0x7f.1:8080/",
+            "http://user:pw@127.0.0.1:8080/",
+        ] {
+            assert!(reaches(url, v4), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8081/",
+            "http://127.0.0.2:8080/",
+            "http://[::1]:8080/",
+            "http://example.com:8080/",
+            "https://127.0.0.1/",
+            "not a url",
+        ] {
+            assert!(!reaches(url, v4), "{url}");
+        }
+        assert!(reaches(
+            "http://127.0.0.1/",
+            "127.0.0.1:80".parse().unwrap()
+        ));
+        assert!(reaches("https://localhost/", "[::1]:443".parse().unwrap()));
+        let any4: std::net::SocketAddr = "0.0.0.0:9000".parse().unwrap();
+        assert!(reaches("http://127.0.0.5:9000/", any4));
+        assert!(!reaches("http://[::1]:9000/", any4));
+        let any6: std::net::SocketAddr = "[::]:9000".parse().unwrap();
+        assert!(reaches("http://[::1]:9000/", any6));
+        assert!(reaches("http://127.0.0.1:9000/", any6));
+        assert!(
+            !reaches("http://10.1.2.3:9000/", any6),
+            "unknown: the marker covers it"
+        );
     }
 
     #[test]

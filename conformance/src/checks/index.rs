@@ -2,7 +2,10 @@
 //! submitted, what reached the application, its polls and its pingback attempts; and the
 //! formatting helpers every check's messages share.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use super::verdict::MAX_EVIDENCE;
 use crate::{
@@ -95,15 +98,30 @@ impl<'a> Index<'a> {
         Index { rec, tasks, by_id }
     }
 
+    /// One task's slice of the timeline.
     pub(super) fn evidence(&self, t: &TaskLens<'_>) -> Vec<Entry> {
+        self.evidence_of(&[t], |_| false)
+    }
+
+    /// The slices of several tasks, and every entry `also` picks, in timeline order: the
+    /// evidence of a check with several offenders. Cut to the first and last entries when
+    /// long (the offenders' list names them all).
+    pub(super) fn evidence_of(
+        &self,
+        tasks: &[&TaskLens<'_>],
+        also: impl Fn(&Entry) -> bool,
+    ) -> Vec<Entry> {
+        let ids: BTreeSet<u64> = tasks.iter().filter_map(|t| t.id).collect();
+        let ordinals: BTreeSet<u64> = tasks.iter().map(|t| t.ordinal).collect();
         let mut v: Vec<Entry> = self
             .rec
             .timeline
             .entries
             .iter()
             .filter(|e| {
-                t.id.is_some_and(|id| e.task() == Some(id))
-                    || matches!(&e.event, Event::AppResult { ordinal, .. } | Event::AppError { ordinal, .. } | Event::AppSubmitted { ordinal, .. } if *ordinal == t.ordinal)
+                e.task().is_some_and(|id| ids.contains(&id))
+                    || matches!(&e.event, Event::AppResult { ordinal, .. } | Event::AppError { ordinal, .. } | Event::AppSubmitted { ordinal, .. } if ordinals.contains(ordinal))
+                    || also(e)
             })
             .cloned()
             .collect();

@@ -12,8 +12,9 @@
 //! - `index`: the per-task view of a run every check reads;
 //! - one file per area: `outcomes` (what the application got), `idempotency` (once, first
 //!   wins, nothing else stored), `timing` (tolerances, deadlines), `polling` (etiquette),
-//!   `strategy` (fallback, pingback only, via, router), `receiver` (the HTTP side), `limits`
-//!   (busy threads, rate limits).
+//!   `strategy` (fallback, pingback only, via, router), `receiver` (the HTTP side: answers
+//!   and what was kept), `rejection` (what a receiver must refuse, and why what cannot be
+//!   graded is not), `limits` (busy threads, rate limits).
 
 mod idempotency;
 mod index;
@@ -22,11 +23,13 @@ mod outcomes;
 mod polling;
 mod receiver;
 mod registry;
+mod rejection;
 mod strategy;
 mod timing;
 mod verdict;
 
 use index::Index;
+pub(crate) use receiver::answer_times;
 pub(crate) use registry::markdown;
 pub use registry::{CheckId, CheckSpec};
 pub(crate) use verdict::overall;
@@ -34,7 +37,7 @@ pub use verdict::{CheckResult, Verdict};
 
 use crate::{
     runner::RunRecord,
-    scenario::{ExpectedOutcome, StrategyName, Via},
+    scenario::{ExpectedOutcome, InjectedCallback, StrategyName, Via},
     timeline::{CallbackKind, Event, ResultPath},
 };
 
@@ -100,34 +103,52 @@ fn app_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
 }
 
 /// What the receiver's side shows: answers to callbacks, and what it stored (when it can
-/// be read).
+/// be read). A check applies when the run gave it something to grade: valid callbacks the
+/// subject answered (not all dropped, or answered by the scenario's receiver-side faults),
+/// invalid ones sent, forged ones.
 fn receiver_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     let rec = ix.rec;
-    let deliveries = rec
-        .timeline
-        .entries
-        .iter()
-        .any(|e| matches!(e.event, Event::Delivery { .. }));
-    if deliveries {
+    let acks = receiver::acks_apply(ix);
+    if acks {
         out.push(receiver::ack_valid(ix));
     }
     let invalid = rec.timeline.entries.iter().any(|e| match &e.event {
-        Event::Delivery { kind, .. } => !kind.is_valid(),
-        Event::Injected { .. } => true,
+        Event::Delivery { kind, outcome, .. } => !kind.is_valid() && outcome.was_sent(),
+        Event::Injected { callback, .. } => *callback != InjectedCallback::UntrustedSource,
         _ => false,
     });
     if invalid {
-        out.push(receiver::reject_invalid(ix));
+        out.push(rejection::reject_invalid(ix));
     }
-    let storage_known = rec.probed && rec.probe_error.is_none();
+    let untrusted = rec.timeline.entries.iter().any(|e| {
+        matches!(
+            &e.event,
+            Event::Injected {
+                callback: InjectedCallback::UntrustedSource,
+                ..
+            }
+        )
+    });
+    if untrusted {
+        out.push(rejection::trusted_source(ix));
+    }
+    // Read back for at least one id: a run that created no task has nothing to change.
+    let storage_known = rec.probed && rec.probe_error.is_none() && !rec.stored.is_empty();
     if let Some(why) = rec.probe_error.as_deref().filter(|_| rec.probed) {
         out.push(receiver::results_readable(why));
     }
-    if storage_known {
+    // Something to judge: a result was stored, or callbacks were sent that could have changed
+    // the store (a poll-only run that stored nothing has neither).
+    let callbacks_sent = rec.timeline.entries.iter().any(|e| match &e.event {
+        Event::Delivery { outcome, .. } => outcome.was_sent(),
+        Event::Injected { .. } => true,
+        _ => false,
+    });
+    if storage_known && (callbacks_sent || rec.stored.values().any(Option::is_some)) {
         out.push(idempotency::no_state_change(ix));
-        if deliveries {
-            out.push(receiver::receiver_kept(ix));
-        }
+    }
+    if storage_known && acks {
+        out.push(receiver::receiver_kept(ix));
     }
     let conflicts = ix.tasks.iter().any(|t| {
         t.deliveries.iter().any(|d| {

@@ -172,6 +172,13 @@ registry! {
         proves: "malformed callbacks (missing or non-numeric id, missing or oversized code) are answered 4xx, and so are forged and unknown-id ones where the subject can tell (a secret, registration); none is answered 5xx",
         fix: "validate before storing: answer 400 to a missing or non-numeric id or a missing or oversized code, 403 to a wrong secret, 404 to an id you never registered",
     }
+    /// Callbacks from an untrusted address get 4xx.
+    TrustedSource {
+        id: "trusted-source",
+        title: "callbacks from an address the receiver does not trust are rejected",
+        proves: "a callback with the right secret and a real task's id, sent from another address than genuine pingbacks (--spoof-from), is answered 4xx by a receiver that trusts the sender's address only (--trusted-source)",
+        fix: "check the connection's peer address against the allow-list before anything else and answer 403 to any other; behind a proxy, allow the proxy and trust only the header it sets",
+    }
     /// The results URL can be read.
     ResultsReadable {
         id: "results-readable",

@@ -13,8 +13,12 @@ pub enum Verdict {
     Skipped,
     /// The property holds.
     Ok,
-    /// Worth knowing, not graded.
+    /// Worth knowing, never graded (the `summary` check).
     Informational,
+    /// Could not be graded for this subject: its inputs never reached the subject, or the
+    /// subject cannot be asked for the property without a flag; the summary says which.
+    /// Never shown as OK.
+    NotGraded,
     /// Allowed, but not ideal (e.g. 409 for a duplicate).
     NonStrict,
     /// The property is violated.
@@ -22,12 +26,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// `SKIPPED`, `OK`, `INFORMATIONAL`, `NON-STRICT`, `FAILED`.
+    /// `SKIPPED`, `OK`, `INFORMATIONAL`, `NOT-GRADED`, `NON-STRICT`, `FAILED`.
     pub fn label(self) -> &'static str {
         match self {
             Verdict::Skipped => "SKIPPED",
             Verdict::Ok => "OK",
             Verdict::Informational => "INFORMATIONAL",
+            Verdict::NotGraded => "NOT-GRADED",
             Verdict::NonStrict => "NON-STRICT",
             Verdict::Failed => "FAILED",
         }
@@ -47,11 +52,15 @@ pub struct CheckResult {
     pub expected: Option<String>,
     /// What happened instead.
     pub actual: Option<String>,
+    /// Every offender, one line each (a task and what it did wrong), when a check found
+    /// more than one thing wrong; reports show the first few, JSON all of them.
+    pub offenders: Vec<String>,
     /// The slice of the timeline that proves it.
     pub evidence: Vec<Entry>,
 }
 
-/// As the JSON report shows it: the check's `id` and `title`, then what was seen.
+/// As the JSON report shows it: the check's `id` and `title`, then what was seen, and for a
+/// failure (or a NON-STRICT answer) the registry's one-line `fix`.
 impl Serialize for CheckResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -64,11 +73,12 @@ impl Serialize for CheckResult {
             expected: Option<&'a str>,
             #[serde(skip_serializing_if = "Option::is_none")]
             actual: Option<&'a str>,
-            #[serde(skip_serializing_if = "no_evidence")]
+            #[serde(skip_serializing_if = "Option::is_none")]
+            fix: Option<&'static str>,
+            #[serde(skip_serializing_if = "<[String]>::is_empty")]
+            offenders: &'a [String],
+            #[serde(skip_serializing_if = "<[Entry]>::is_empty")]
             evidence: &'a [Entry],
-        }
-        fn no_evidence(e: &&[Entry]) -> bool {
-            e.is_empty()
         }
         let spec = self.check.spec();
         Wire {
@@ -78,9 +88,24 @@ impl Serialize for CheckResult {
             summary: &self.summary,
             expected: self.expected.as_deref(),
             actual: self.actual.as_deref(),
+            fix: self.fix(),
+            offenders: &self.offenders,
             evidence: &self.evidence,
         }
         .serialize(s)
+    }
+}
+
+impl CheckResult {
+    /// The registry's one-line fix, for a check that FAILED or was NON-STRICT.
+    pub fn fix(&self) -> Option<&'static str> {
+        matches!(self.verdict, Verdict::Failed | Verdict::NonStrict).then(|| self.check.spec().fix)
+    }
+
+    /// The same result, listing every offender.
+    pub(super) fn with_offenders(mut self, offenders: Vec<String>) -> Self {
+        self.offenders = offenders;
+        self
     }
 }
 
@@ -96,7 +121,17 @@ impl CheckId {
             summary: summary.into(),
             expected: None,
             actual: None,
+            offenders: vec![],
             evidence: vec![],
+        }
+    }
+
+    /// NOT-GRADED: `why` says what kept it from being graded and, where a flag would
+    /// grade it, names the flag.
+    pub(super) fn not_graded(self, why: impl Into<String>) -> CheckResult {
+        CheckResult {
+            verdict: Verdict::NotGraded,
+            ..self.ok(why)
         }
     }
 
@@ -123,6 +158,7 @@ impl CheckId {
             summary: summary.into(),
             expected: Some(expected),
             actual: Some(actual),
+            offenders: vec![],
             evidence,
         }
     }
@@ -138,7 +174,8 @@ impl CheckId {
     }
 }
 
-/// The worst verdict among graded checks (informational ones do not count).
+/// The worst verdict among a scenario's checks (informational ones do not count): a scenario
+/// whose checks are OK but one that could not be graded is NOT-GRADED, never OK.
 pub(crate) fn overall(checks: &[CheckResult]) -> Verdict {
     checks
         .iter()

@@ -1,10 +1,10 @@
 //! The flags of `run` and `chaos`, their value parsers, and the subject they select.
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
 
-use crate::subject::{ExternalClient, ExternalReceiver, Reference, Subject};
+use crate::subject::{ExternalClient, ExternalReceiver, Reference, Sources, Subject};
 
 /// Who is graded: the reference subject, an external receiver, or a client program.
 #[derive(Debug, clap::Args)]
@@ -16,7 +16,7 @@ pub(super) struct SubjectArgs {
 }
 
 /// An external pingback endpoint (run and chaos).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 pub(super) struct ReceiverArgs {
     /// Grade the pingback endpoint at this URL (receiver scenarios only).
     #[arg(long, value_parser = http_url)]
@@ -30,6 +30,12 @@ pub(super) struct ReceiverArgs {
     /// With --receiver: how fast a valid callback must be acknowledged (real time).
     #[arg(long, value_parser = positive_duration, default_value = "1s")]
     pub(super) latency_budget: Duration,
+    /// With --receiver: the receiver accepts callbacks from this address only; genuine pingbacks leave from it and refusing others is graded [default source: 127.0.0.1].
+    #[arg(long, requires = "receiver")]
+    pub(super) trusted_source: Option<IpAddr>,
+    /// With --receiver: the address forged untrusted-source callbacks leave from.
+    #[arg(long, requires = "receiver", default_value_t = Sources::LOOPBACK.untrusted)]
+    pub(super) spoof_from: IpAddr,
 }
 
 /// An external client program (run only: chaos varies pingback faults, which a polling
@@ -45,15 +51,22 @@ pub(super) struct ClientArgs {
 }
 
 impl SubjectArgs {
-    pub(super) fn subject(&self) -> Box<dyn Subject> {
+    /// The external receiver `--receiver` names, if it does.
+    pub(super) fn external_receiver(&self) -> Option<ExternalReceiver> {
         let r = &self.receiver;
-        if let Some(url) = &r.receiver {
-            Box::new(ExternalReceiver {
-                url: url.clone(),
-                results_url: r.results_url.clone(),
-                register_url: r.register_url.clone(),
-                latency_budget: r.latency_budget,
-            })
+        r.receiver.as_ref().map(|url| ExternalReceiver {
+            url: url.clone(),
+            results_url: r.results_url.clone(),
+            register_url: r.register_url.clone(),
+            latency_budget: r.latency_budget,
+            trusted_source: r.trusted_source,
+            spoof_from: r.spoof_from,
+        })
+    }
+
+    pub(super) fn subject(&self) -> Box<dyn Subject> {
+        if let Some(receiver) = self.external_receiver() {
+            Box::new(receiver)
         } else if let Some(cmd) = &self.client.client_cmd {
             Box::new(ExternalClient {
                 cmd: cmd.clone(),
@@ -82,6 +95,12 @@ impl SubjectArgs {
                     "--latency-budget {}",
                     humantime::format_duration(r.latency_budget)
                 ));
+            }
+            if let Some(a) = r.trusted_source {
+                v.push(format!("--trusted-source {a}"));
+            }
+            if r.spoof_from != Sources::LOOPBACK.untrusted {
+                v.push(format!("--spoof-from {}", r.spoof_from));
             }
         }
         if let Some(c) = &self.client.client_cmd {
@@ -160,7 +179,7 @@ pub(super) struct RunArgs {
     /// Seed for every scenario, overriding the files' seeds.
     #[arg(long)]
     pub(super) seed: Option<u64>,
-    /// Scenarios run at once (default: the number of CPUs).
+    /// Scenarios run at once (default: the number of CPUs; 1 with --receiver, so scenarios do not load the one endpoint with each other's callbacks).
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
     pub(super) jobs: Option<u16>,
     /// Only scenarios whose name, id or tag contains this (repeatable: any).

@@ -12,19 +12,26 @@
 //!
 //! - `args`: the flags, their parsers, and the subject they select;
 //! - `run`: `run`, with its reports and exit codes;
-//! - `chaos`: `chaos`.
+//! - `chaos`: `chaos`;
+//! - `output`: stdout and stderr, written without ever panicking;
+//! - `signals`: SIGTERM and SIGINT stop the client programs and exit.
 
 mod args;
 mod chaos;
+mod output;
 mod run;
+mod signals;
 
-use std::{io::Write, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
+
+use output::{Output, complain, to_stderr};
 
 use clap::{Parser, Subcommand};
 
 use crate::{
     checks,
     scenario::{self, Scenario},
+    subject::ExternalReceiver,
     suite::{self, LoadError},
 };
 use args::{ChaosArgs, RunArgs};
@@ -37,7 +44,7 @@ struct Cli {
     command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 all scenarios OK or NON-STRICT; 1 a check FAILED; 2 bad usage or invalid scenario files.";
+const EXIT_CODES: &str = "Exit codes: 0 all scenarios OK or NON-STRICT; 1 a check FAILED; 2 bad usage, invalid scenario files, or output that could not be written; 130, 143 stopped by SIGINT, SIGTERM.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -66,57 +73,92 @@ enum Command {
 }
 
 /// Runs the command line: parses the arguments, runs the command, and gives the exit code
-/// (0 every scenario OK or NON-STRICT, 1 a check FAILED, 2 bad usage or invalid scenario
-/// files). The `captchaai-conformance` binary is this function.
+/// (0 every scenario OK or NON-STRICT, 1 a check FAILED, 2 bad usage, invalid scenario files
+/// or output that could not be written; 130 or 143 when stopped by SIGINT or SIGTERM, after
+/// stopping the client programs). The `captchaai-conformance` binary is this function.
 pub fn main() -> ExitCode {
+    signals::install();
     let cli = Cli::parse();
-    match cli.command {
+    let mut out = Output::stdout();
+    let code = match cli.command {
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default()
-            );
+            let schema = serde_json::to_string_pretty(&scenario::schema()).unwrap_or_default();
+            out.line(schema);
             ExitCode::SUCCESS
         }
         Command::Checks => {
-            print!("{}", checks::markdown());
+            out.with(|w| w.write_all(checks::markdown().as_bytes()));
             ExitCode::SUCCESS
         }
         Command::Check { paths } => match suite::load(&paths) {
             Ok(s) if s.is_empty() => {
-                eprintln!("captchaai-conformance: no scenario files (*.toml) found");
+                complain("no scenario files (*.toml) found");
                 ExitCode::from(2)
             }
             Ok(s) => {
-                println!("{} scenario file(s) valid", s.len());
+                out.line(format_args!("{} scenario file(s) valid", s.len()));
                 ExitCode::SUCCESS
             }
             Err(e) => load_failed(e),
         },
-        Command::List { paths, filter } => {
-            let scenarios = match load_filtered(paths, &filter) {
-                Ok(s) => s,
-                Err(code) => return code,
-            };
-            if scenarios.is_empty() {
-                eprintln!("captchaai-conformance: {}", nothing_found(&filter));
-                return ExitCode::from(2);
+        Command::List { paths, filter } => list(paths, &filter, &mut out),
+        Command::Run(args) => run::run(args, &mut out),
+        Command::Chaos(args) => chaos::run(args, &mut out),
+    };
+    out.finish(code)
+}
+
+fn list(paths: Vec<PathBuf>, filter: &[String], out: &mut Output) -> ExitCode {
+    let scenarios = match load_filtered(paths, filter) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if scenarios.is_empty() {
+        complain(nothing_found(filter));
+        return ExitCode::from(2);
+    }
+    for s in &scenarios {
+        out.line(format_args!(
+            "{:<40} {:<10} {}",
+            s.id,
+            s.kind.name(),
+            s.description
+        ));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The receiver's pre-flight, before any scenario: exit 2 with what was tried when the
+/// receiver or its results URL is not there or answers wrongly.
+pub(super) fn preflight(receiver: &ExternalReceiver) -> Result<(), ExitCode> {
+    let outcome = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(receiver.preflight()),
+        Err(e) => Err(vec![format!("cannot start a runtime: {e}")]),
+    };
+    match outcome {
+        Ok(notes) => {
+            for n in notes {
+                complain(&format!("note: {n}"));
             }
-            let mut out = anstream::stdout();
-            for s in &scenarios {
-                let _ = writeln!(out, "{:<40} {:<10} {}", s.id, s.kind.name(), s.description);
-            }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Command::Run(args) => run::run(args),
-        Command::Chaos(args) => chaos::run(args),
+        Err(problems) => {
+            complain("pre-flight failed, no scenario was run:");
+            for p in problems {
+                to_stderr(&format!("  {p}"));
+            }
+            Err(ExitCode::from(2))
+        }
     }
 }
 
 /// Reports why the suite could not load; exit code 2.
 pub(super) fn load_failed(e: LoadError) -> ExitCode {
     match e {
-        LoadError::Io(e) => eprintln!("captchaai-conformance: {e}"),
+        LoadError::Io(e) => complain(&e.to_string()),
         LoadError::Invalid(errors) => {
             let theme = if anstream::AutoStream::choice(&std::io::stderr())
                 == anstream::ColorChoice::Never
@@ -131,12 +173,12 @@ pub(super) fn load_failed(e: LoadError) -> ExitCode {
                 if handler.render_report(&mut s, err).is_err() {
                     s = err.message.clone();
                 }
-                eprintln!("{s}");
+                to_stderr(&s);
             }
-            eprintln!(
-                "captchaai-conformance: {} invalid scenario file(s); nothing was run",
+            complain(&format!(
+                "{} invalid scenario file(s); nothing was run",
                 errors.len()
-            );
+            ));
         }
     }
     ExitCode::from(2)

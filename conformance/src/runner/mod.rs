@@ -28,7 +28,6 @@ mod settle;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    path::PathBuf,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
@@ -37,6 +36,7 @@ use captchaai_mock::MockServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub(crate) use inject::{FORGED_CODE, not_local};
 pub(crate) use receiver_env::ENV_FAILURE_BODY;
 pub(crate) use record::{RunRecord, Truth};
 
@@ -71,6 +71,13 @@ pub(crate) fn run(scenario: Arc<Scenario>, subject: &dyn Subject, seed: u64) -> 
     let rec = runtime.block_on(run.run());
     runtime.shutdown_timeout(Duration::from_millis(100));
     rec
+}
+
+/// The private folder of a TLS mock's CA, registered for removal should the harness exit on
+/// a signal; removed when dropped.
+struct CaDir {
+    dir: tempfile::TempDir,
+    _registered: crate::cleanup::DirGuard,
 }
 
 /// Simulated seconds per real second: the harness's own timers (pacing, caps, grace) run
@@ -114,7 +121,17 @@ impl Run<'_> {
             &self.scenario,
             started.callback_url.as_deref(),
             &recorder,
-            scale,
+            inject::Senders {
+                scale,
+                sources: self.caps.sources,
+                // In-process runs keep the ids their reports have always shown; a run with
+                // another process forges ids from its own block, never handed out.
+                unknown_ids: if self.caps.in_process {
+                    inject::IN_PROCESS_UNKNOWN_IDS
+                } else {
+                    mock.config().first_task_id + ids_for(&self.scenario) / 2
+                },
+            },
         );
         let aborted = self.drive_workload(&started, scale).await;
         for i in injections {
@@ -134,9 +151,7 @@ impl Run<'_> {
         let timeline = Timeline::assemble(&state, &recorder);
         shutdown.cancel();
         mock.shutdown().await;
-        if self.caps.mock_tls {
-            let _ = std::fs::remove_dir_all(&ca_dir);
-        }
+        drop(ca_dir);
         RunRecord {
             scenario: self.scenario,
             timeline,
@@ -158,30 +173,41 @@ impl Run<'_> {
     }
 
     /// The mock with the scenario's settings and the run's seed (HTTPS when the subject
-    /// needs it, its CA in the returned folder).
-    async fn start_mock(&self) -> Result<(MockServer, TimeScale, PathBuf), String> {
+    /// needs it, its CA in a private folder of its own, removed when the returned value drops).
+    async fn start_mock(&self) -> Result<(MockServer, TimeScale, Option<CaDir>), String> {
         let mut cfg = self.scenario.mock.clone();
         cfg.seed = self.seed;
+        cfg.pingback.source_address = Some(self.caps.sources.trusted);
         if self.caps.in_process {
             cfg.time_scale = 1.0;
         } else {
             // Another process outlives this run (a receiver serves every scenario
             // and every replay): give the run task ids nobody has used.
-            cfg.first_task_id = unique_first_id();
+            cfg.first_task_id = reserve_ids(ids_for(&self.scenario));
         }
         let scale = TimeScale(cfg.time_scale);
-        let ca_dir = std::env::temp_dir().join(format!(
-            "captchaai-conformance-ca-{}-{}",
-            std::process::id(),
-            self.seed
-        ));
-        let started_mock = if self.caps.mock_tls {
-            MockServer::builder().config(cfg).tls(&ca_dir).start().await
-        } else {
-            MockServer::start_with(cfg).await
+        if !self.caps.mock_tls {
+            return match MockServer::start_with(cfg).await {
+                Ok(m) => Ok((m, scale, None)),
+                Err(e) => Err(format!("cannot start the mock: {e}")),
+            };
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("captchaai-conformance-ca-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir()
+            .map_err(|e| format!("cannot create a folder for the mock's CA: {e}"))?;
+        let ca_dir = CaDir {
+            _registered: crate::cleanup::track_dir(dir.path().to_owned()),
+            dir,
         };
-        match started_mock {
-            Ok(m) => Ok((m, scale, ca_dir)),
+        match MockServer::builder()
+            .config(cfg)
+            .tls(ca_dir.dir.path())
+            .start()
+            .await
+        {
+            Ok(m) => Ok((m, scale, Some(ca_dir))),
             Err(e) => Err(format!("cannot start the mock: {e}")),
         }
     }
@@ -278,17 +304,29 @@ impl Run<'_> {
     }
 }
 
-/// A first task id no earlier run has used: a slot from the wall clock and
-/// a counter, 100 000 ids per slot, above every id a default mock hands out.
-fn unique_first_id() -> u64 {
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    #[allow(clippy::disallowed_methods)] // uniqueness across processes, not simulated time
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let n = RUNS.fetch_add(1, Ordering::Relaxed);
-    let slot = (now_ms.wrapping_mul(16) + n % 16) % 100_000_000;
-    75_000_000_000_000 + slot * 100_000 + 1
+/// The first id of a block of task ids no other run of this process uses, `len` long, for a
+/// run with another process (a receiver keeps what it stored across scenarios, runs and
+/// replays, so ids must never repeat). Blocks are handed out in turn from a start taken from
+/// the wall clock, 1 000 ids per millisecond: a later process starts above every block an
+/// earlier one could have used unless it reserved more than that per millisecond it ran.
+/// Every id stays above those a default mock hands out and below 2^53 (ids a JavaScript
+/// receiver could read as a number).
+fn reserve_ids(len: u64) -> u64 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU64> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        #[allow(clippy::disallowed_methods)] // uniqueness across processes, not simulated time
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        std::sync::atomic::AtomicU64::new(75_000_000_000_000 + (now_ms % 8_000_000_000_000) * 1000)
+    });
+    next.fetch_add(len, Ordering::Relaxed)
+}
+
+/// How many ids a run with another process reserves: ten per task (a client program may
+/// submit again), at least 10 000.
+fn ids_for(scenario: &Scenario) -> u64 {
+    (scenario.tasks.len() as u64 * 10).max(10_000)
 }
 
 fn key_for(choice: KeyChoice) -> String {
@@ -296,5 +334,22 @@ fn key_for(choice: KeyChoice) -> String {
         KeyChoice::Valid => SCENARIO_KEY.to_owned(),
         KeyChoice::Unknown => "ffffffffffffffffffffffffffffffff".to_owned(),
         KeyChoice::Malformed => "too-short-key".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserve_ids;
+
+    /// Task ids of runs with another process never repeat: each run gets a block of its
+    /// own, above a default mock's ids and below 2^53.
+    #[test]
+    fn id_blocks_never_overlap() {
+        let blocks = [(reserve_ids(10_000), 10_000), (reserve_ids(25_000), 25_000)];
+        let third = reserve_ids(10_000);
+        assert!(blocks[0].0 + blocks[0].1 <= blocks[1].0);
+        assert!(blocks[1].0 + blocks[1].1 <= third);
+        assert!(blocks[0].0 > captchaai_mock::DEFAULT_FIRST_TASK_ID + 1_000_000_000);
+        assert!(third + 10_000 < 1 << 53);
     }
 }

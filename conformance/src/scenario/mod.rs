@@ -61,6 +61,8 @@ pub struct SubjectSettings {
     pub secret: bool,
     /// Registered ids only.
     pub registered_only: bool,
+    /// Callbacks from the trusted source address only.
+    pub allow_list: bool,
     /// Dispatch through the router.
     pub router: bool,
     /// `json=1`.

@@ -263,6 +263,9 @@ pub(crate) struct RawSubject {
     pub(crate) secret: bool,
     /// Accept callbacks only for task ids the application registered.
     pub(crate) registered_only: bool,
+    /// Accept callbacks only from the address genuine pingbacks leave from (the harness's
+    /// trusted source, 127.0.0.1 by default).
+    pub(crate) allow_list: bool,
     /// Dispatch results through the router (handlers per route).
     #[schemars(with = "bool")]
     pub(crate) router: Spanned<bool>,
@@ -279,6 +282,7 @@ impl Default for RawSubject {
             key: KeyChoice::Valid,
             secret: true,
             registered_only: true,
+            allow_list: true,
             router: Spanned::new(0..0, false),
             json: true,
         }
@@ -349,6 +353,10 @@ pub enum InjectedCallback {
     WrongSecret,
     /// A forged code for an id the application never submitted (with the right secret).
     UnknownId,
+    /// The task's id with a forged code and the right secret, sent from an address the
+    /// receiver does not trust (`--spoof-from`, 127.0.0.2 by default) rather than the one
+    /// genuine pingbacks leave from.
+    UntrustedSource,
 }
 
 impl InjectedCallback {
@@ -358,6 +366,7 @@ impl InjectedCallback {
             InjectedCallback::Spoofed => "spoofed",
             InjectedCallback::WrongSecret => "wrong-secret",
             InjectedCallback::UnknownId => "unknown-id",
+            InjectedCallback::UntrustedSource => "untrusted-source",
         }
     }
 }

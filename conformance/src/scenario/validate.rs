@@ -313,6 +313,11 @@ impl Validator<'_> {
         mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;
         mock.pingback.journal_capacity = (total as usize * 8).clamp(10_000, 1_000_000);
         mock.journal.capacity = (total as usize * 64).clamp(10_000, 4_000_000);
+        // One receiver host takes every callback of a run, and the journals are the evidence
+        // the checks read: neither the per-host queue bound nor the journal's byte bound
+        // (meant for a mock strangers can reach) may cut a run short.
+        mock.pingback.queue_capacity_per_host = mock.pingback.queue_capacity;
+        mock.journal.max_bytes = usize::MAX;
         if let Err(e) = mock.validate() {
             return Err(match e {
                 ConfigError::Invalid { field, message, .. } => {
@@ -413,6 +418,7 @@ fn build(raw: RawScenario, path: &Path, mock: MockConfig, tasks: Vec<WorkTask>) 
             key: s.key,
             secret: s.secret,
             registered_only: s.registered_only,
+            allow_list: s.allow_list,
             router: *s.router.get_ref(),
             json: s.json,
         },

@@ -5,11 +5,11 @@
 //! (`--register-url`), and reads back what it stored (`--results-url`). The mock runs with
 //! the scenario's time scale: the endpoint does not share the harness's clock.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use captchaai_mock::{MockHandle, TaskState};
 
-use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Started, Subject, tasks};
+use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Sources, Started, Subject, tasks};
 use crate::{
     scenario::{Scenario, ScenarioKind, WorkTask},
     timeline::{Event, Source},
@@ -34,6 +34,22 @@ pub(crate) struct ExternalReceiver {
     pub(crate) register_url: Option<String>,
     /// How fast (real time) a valid callback must be acknowledged.
     pub(crate) latency_budget: Duration,
+    /// `--trusted-source`: the receiver accepts callbacks from this address only, so
+    /// refusing an `untrusted-source` callback is graded. Genuine pingbacks leave from it
+    /// (from 127.0.0.1 when it is not given).
+    pub(crate) trusted_source: Option<IpAddr>,
+    /// `--spoof-from`: where `untrusted-source` callbacks leave from.
+    pub(crate) spoof_from: IpAddr,
+}
+
+impl ExternalReceiver {
+    /// Where callbacks leave from.
+    fn sources(&self) -> Sources {
+        Sources {
+            trusted: self.trusted_source.unwrap_or(Sources::LOOPBACK.trusted),
+            untrusted: self.spoof_from,
+        }
+    }
 }
 
 impl Subject for ExternalReceiver {
@@ -48,6 +64,8 @@ impl Subject for ExternalReceiver {
             observes_app: false,
             registered_only: self.register_url.is_some() && scenario.subject.registered_only,
             secret: scenario.subject.secret && self.url.contains('?'),
+            sources: self.sources(),
+            source_checked: self.trusted_source.is_some() && scenario.subject.allow_list,
             latency_budget: Some(self.latency_budget),
             mock_tls: false,
         }
@@ -214,6 +232,123 @@ impl Probe for ResultsUrl {
     }
 }
 
+/// How long a pre-flight request may take.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An id no task ever has: the mock hands out ids from 74 000 000 001 up.
+const NO_SUCH_ID: &str = "1";
+
+impl ExternalReceiver {
+    /// The pre-flight, before any scenario runs: the addresses callbacks leave from are
+    /// this machine's, the receiver answers at all (a `HEAD` request: no real callback is
+    /// one, and it carries no id to store), and the results URL answers 404 for an id no
+    /// task has. `Err` lists what was tried and what went wrong (the run must not start);
+    /// `Ok` carries notes to show before the run.
+    pub(crate) async fn preflight(&self) -> Result<Vec<String>, Vec<String>> {
+        let sources = self.sources();
+        let mut notes = Vec::new();
+        let mut problems = Vec::new();
+        if self.trusted_source == Some(self.spoof_from) {
+            return Err(vec![format!(
+                "--trusted-source and --spoof-from are both {}: forged callbacks must leave \
+                 from another address than genuine ones",
+                self.spoof_from
+            )]);
+        }
+        if let Err(why) = local(sources.trusted) {
+            problems.push(format!(
+                "genuine pingbacks cannot leave from --trusted-source: {why}"
+            ));
+        }
+        let untrusted_ok = match local(sources.untrusted) {
+            Ok(()) => true,
+            Err(why) if self.trusted_source.is_some() => {
+                problems.push(format!(
+                    "untrusted-source callbacks cannot leave from --spoof-from, so the \
+                     allow-list --trusted-source asks for cannot be graded: {why}"
+                ));
+                false
+            }
+            Err(why) => {
+                notes.push(format!(
+                    "untrusted-source callbacks will not be sent ({why}); the allow-list is \
+                     not graded"
+                ));
+                false
+            }
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        if let Err(why) = head(&self.url, sources.trusted).await {
+            problems.push(why);
+        } else if self.trusted_source.is_some()
+            && untrusted_ok
+            && let Err(why) = head(&self.url, sources.untrusted).await
+        {
+            problems.push(format!(
+                "{why} (untrusted-source callbacks are sent from --spoof-from: it must reach \
+                 the receiver for the allow-list to be graded)"
+            ));
+        }
+        if let Some(template) = &self.results_url
+            && let Err(why) = no_such_result(template).await
+        {
+            problems.push(why);
+        }
+        if problems.is_empty() {
+            Ok(notes)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Whether callbacks can leave from `addr` (an address of this machine).
+fn local(addr: IpAddr) -> Result<(), String> {
+    std::net::UdpSocket::bind((addr, 0))
+        .map(drop)
+        .map_err(|e| crate::runner::not_local(addr, &e))
+}
+
+fn preflight_client(from: IpAddr) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .local_address(from)
+        .timeout(PREFLIGHT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client sending from {from}: {e}"))
+}
+
+/// `HEAD url` from `from`: any HTTP answer shows the receiver is there.
+async fn head(url: &str, from: IpAddr) -> Result<(), String> {
+    let http = preflight_client(from)?;
+    match http.head(url).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "HEAD {url} from {from}: {} (is the receiver running, and listening there?)",
+            transport_error(&e)
+        )),
+    }
+}
+
+/// The results URL for an id no task has must answer 404.
+async fn no_such_result(template: &str) -> Result<(), String> {
+    let url = template.replace("{id}", NO_SUCH_ID);
+    let http = preflight_client(Sources::LOOPBACK.trusted)?;
+    match http.get(&url).send().await {
+        Ok(r) if r.status().as_u16() == 404 => Ok(()),
+        Ok(r) => Err(format!(
+            "GET {url} answered {}, for an id no task has: the results URL must answer 404 \
+             when nothing is stored for an id (200 with the code when something is), or \
+             what the receiver stored cannot be graded",
+            r.status().as_u16()
+        )),
+        Err(e) => Err(format!("GET {url}: {}", transport_error(&e))),
+    }
+}
+
 /// How long the results endpoint may take to say what it stored for one task.
 const RESULTS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -221,7 +356,17 @@ fn transport_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         format!("no answer within {}s", RESULTS_TIMEOUT.as_secs())
     } else if e.is_connect() {
-        "connection refused".into()
+        // The innermost cause says which: refused, unreachable, an address not assignable.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let cause = cause.to_string();
+        if cause.contains("refused") {
+            "connection refused".into()
+        } else {
+            format!("cannot connect ({cause})")
+        }
     } else {
         "the request failed".into()
     }

@@ -25,7 +25,13 @@ pub(crate) use client_program::ExternalClient;
 pub(crate) use external_receiver::ExternalReceiver;
 pub use reference::Reference;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::{IpAddr, Ipv4Addr},
+    pin::Pin,
+    sync::Arc,
+    time::Duration,
+};
 
 use axum::Router;
 
@@ -101,6 +107,37 @@ pub trait Probe: Send + Sync {
     fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>>;
 }
 
+/// The local addresses callbacks leave from. Genuine pingbacks (the mock's) leave from
+/// `trusted`; the harness's forged callbacks leave from `trusted` too, so each meets only
+/// the defence it tests (the secret, registration), except `untrusted-source` ones, which
+/// carry everything right but leave from `untrusted`: only an allow-list refuses them.
+///
+/// On Linux all of 127.0.0.0/8 is local, so the defaults work for a receiver on loopback.
+/// On macOS only 127.0.0.1 exists until an alias is added (`sudo ifconfig lo0 alias
+/// 127.0.0.2`): `untrusted-source` callbacks then cannot be sent, and the check that grades
+/// them says so (NOT-GRADED, with the error), never OK.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sources {
+    /// Where genuine pingbacks leave from (`--trusted-source`; default 127.0.0.1).
+    pub trusted: IpAddr,
+    /// Where `untrusted-source` callbacks leave from (`--spoof-from`; default 127.0.0.2).
+    pub untrusted: IpAddr,
+}
+
+impl Sources {
+    /// 127.0.0.1 and 127.0.0.2.
+    pub const LOOPBACK: Sources = Sources {
+        trusted: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+        untrusted: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+    };
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources::LOOPBACK
+    }
+}
+
 /// What a subject is, and what it can be graded on, for one scenario: the one value the
 /// runner asks a [`Subject`] for, and the run record carries to the checks.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,6 +155,11 @@ pub struct Capabilities {
     /// Its callback URL carries a shared secret the receiver checks (so refusing a forgery is
     /// graded).
     pub secret: bool,
+    /// Where callbacks leave from.
+    pub sources: Sources,
+    /// Its receiver accepts callbacks from `sources.trusted` only (so refusing an
+    /// `untrusted-source` callback is graded).
+    pub source_checked: bool,
     /// How fast (real time) its receiver must acknowledge a valid callback, if graded.
     pub latency_budget: Option<Duration>,
     /// The mock must serve HTTPS.
@@ -126,8 +168,9 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// An in-process subject with a receiver of its own and an application side, graded on
-    /// what the scenario sets (`registered-only`, `secret`): what [`Subject::capabilities`]
-    /// returns unless a subject says otherwise.
+    /// what the scenario sets (`registered-only`, `secret`, `allow-list`, callbacks from the
+    /// default [`Sources`]): what [`Subject::capabilities`] returns unless a subject says
+    /// otherwise.
     pub fn in_process(scenario: &Scenario) -> Self {
         Capabilities {
             hosts_receiver: true,
@@ -135,6 +178,8 @@ impl Capabilities {
             observes_app: true,
             registered_only: scenario.subject.registered_only,
             secret: scenario.subject.secret,
+            sources: Sources::default(),
+            source_checked: scenario.subject.allow_list,
             latency_budget: None,
             mock_tls: false,
         }

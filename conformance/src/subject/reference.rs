@@ -97,6 +97,12 @@ impl Subject for Reference {
             let store = result_store(&ctx);
 
             let mut rcfg = ReceiverConfig::default().registered_only(s.registered_only);
+            let caps = self.capabilities(&ctx.scenario);
+            if caps.source_checked {
+                // Only the address genuine pingbacks leave from, as CaptchaAI's published
+                // callback addresses are meant to be used.
+                rcfg = rcfg.allow_network(ipnet::IpNet::from(caps.sources.trusted));
+            }
             if s.secret {
                 rcfg = rcfg
                     .with_secret(secret_for(ctx.seed))

@@ -55,15 +55,22 @@ impl Display for Entry {
             Event::Injected {
                 callback,
                 id,
+                from,
+                outcome,
                 status,
                 error,
                 ..
-            } => write!(
-                f,
-                "injected  {} id={id} → {}",
-                callback.name(),
-                status.map_or_else(|| error.clone().unwrap_or_default(), |s| s.to_string())
-            ),
+            } => {
+                write!(f, "injected  {} id={id}", callback.name())?;
+                if let Some(from) = from {
+                    write!(f, " from {from}")?;
+                }
+                match (status, error) {
+                    (Some(s), _) => write!(f, " → {s}"),
+                    (None, Some(e)) => write!(f, " → {}: {e}", outcome.name()),
+                    (None, None) => write!(f, " → {}", outcome.name()),
+                }
+            }
             Event::AppSubmitted { .. } | Event::AppResult { .. } | Event::AppError { .. } => {
                 application(f, &self.event)
             }

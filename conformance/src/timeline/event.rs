@@ -102,6 +102,11 @@ pub enum Event {
         task: Option<u64>,
         /// The `id` sent.
         id: String,
+        /// The local address it was sent from, when the harness chose one.
+        from: Option<std::net::IpAddr>,
+        /// How it ended: answered (`delivered` for 2xx, `rejected` otherwise), `timeout`,
+        /// `refused`, or `error` (it could not be sent, or another transport error).
+        outcome: DeliveryOutcome,
         /// The status returned.
         status: Option<u16>,
         /// A transport error.

@@ -46,6 +46,7 @@ fn outcome(o: &AttemptOutcome) -> DeliveryOutcome {
         AttemptOutcome::Error { .. } => DeliveryOutcome::Error,
         AttemptOutcome::Dropped => DeliveryOutcome::Dropped,
         AttemptOutcome::Shed => DeliveryOutcome::Shed,
+        AttemptOutcome::Blocked { .. } => DeliveryOutcome::Blocked,
     }
 }
 

@@ -105,6 +105,8 @@ pub enum DeliveryOutcome {
     Dropped,
     /// Shed because the dispatcher's queue was full: never sent.
     Shed,
+    /// Blocked because the URL points at the mock itself: never sent.
+    Blocked,
 }
 
 impl DeliveryOutcome {
@@ -118,12 +120,16 @@ impl DeliveryOutcome {
             DeliveryOutcome::Error => "error",
             DeliveryOutcome::Dropped => "dropped",
             DeliveryOutcome::Shed => "shed",
+            DeliveryOutcome::Blocked => "blocked",
         }
     }
 
-    /// False for an attempt the mock decided never to send (dropped or shed).
+    /// False for an attempt the mock decided never to send (dropped, shed or blocked).
     pub fn was_sent(self) -> bool {
-        !matches!(self, DeliveryOutcome::Dropped | DeliveryOutcome::Shed)
+        !matches!(
+            self,
+            DeliveryOutcome::Dropped | DeliveryOutcome::Shed | DeliveryOutcome::Blocked
+        )
     }
 }
 

@@ -25,6 +25,8 @@ pub(crate) fn trials() -> Vec<Trial> {
         answering_duplicates_differently_is_non_strict,
         retrying_during_a_rate_limit_ban_is_caught,
         accepting_unknown_ids_is_caught,
+        ignoring_the_sender_address_is_caught,
+        a_receiver_that_is_down_is_never_ok,
         polling_without_waiting_is_caught,
         never_falling_back_is_caught,
     ]
@@ -218,4 +220,77 @@ fn never_falling_back_is_caught() {
         "strategies/fallback-after-drop.toml",
         &[CheckId::GroundTruth, CheckId::Fallback],
     );
+}
+
+/// A receiver with no allow-list takes a callback with the right secret from an address
+/// genuine pingbacks never come from; arriving first, it is the result the application
+/// gets. (The reference receiver allows only the trusted source, 127.0.0.1.)
+fn ignoring_the_sender_address_is_caught() {
+    let s = Broken {
+        name: "no allow-list",
+        receiver: ReceiverFlaws::default(),
+        polling: Polling::Never,
+        retry: None,
+    };
+    assert_caught(
+        s,
+        "receiver/untrusted-source.toml",
+        &[
+            CheckId::GroundTruth,
+            CheckId::TrustedSource,
+            CheckId::NoStateChange,
+        ],
+    );
+}
+
+/// With every callback refused (the receiver is down), no receiver check is OK: valid
+/// callbacks that got no answer fail `ack-valid`, and the checks whose callbacks never reached
+/// the receiver are NOT-GRADED.
+fn a_receiver_that_is_down_is_never_ok() {
+    let s = Broken {
+        name: "receiver down",
+        receiver: ReceiverFlaws {
+            down: true,
+            ..Default::default()
+        },
+        polling: Polling::Fallback,
+        retry: None,
+    };
+    let receiver_side = [
+        CheckId::AckValid,
+        CheckId::RejectInvalid,
+        CheckId::TrustedSource,
+        CheckId::NoStateChange,
+        CheckId::ReceiverKept,
+        CheckId::FirstWins,
+    ];
+    for file in [
+        "receiver/malformed.toml",
+        "receiver/duplicates.toml",
+        "receiver/unknown-ids.toml",
+        "receiver/spoofed.toml",
+        "receiver/untrusted-source.toml",
+    ] {
+        let r = run(&s, file);
+        let graded: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|c| receiver_side.contains(&c.check))
+            .collect();
+        assert!(graded.len() >= 2, "{file}: {:#?}", r.checks);
+        for c in graded {
+            assert_ne!(c.verdict, Verdict::Ok, "{file}: {} {}", c.check, c.summary);
+        }
+        let ack = r
+            .checks
+            .iter()
+            .find(|c| c.check == CheckId::AckValid)
+            .unwrap();
+        assert_eq!(ack.verdict, Verdict::Failed, "{file}");
+        assert!(
+            ack.summary.contains("no answer (refused)"),
+            "{}",
+            ack.summary
+        );
+    }
 }

@@ -6,8 +6,10 @@
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
-//! - `external`: external receivers and client programs through the binary (needs
-//!   `python3` and the SDK's virtualenv: `scripts/setup-python-peer.sh`);
+//! - `receivers`: external receivers through the binary: the gallery of
+//!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
+//! - `external`: client programs and chaos through the binary (needs `python3` and the SDK's
+//!   virtualenv: `scripts/setup-python-peer.sh`);
 //! - `support`: what they share.
 //!
 //! A test function is listed in its module's `trials()`; one that is not is dead code, which
@@ -32,6 +34,7 @@ macro_rules! trials {
 mod broken_subjects;
 mod cli;
 mod external;
+mod receivers;
 mod scenarios;
 mod support;
 
@@ -49,6 +52,7 @@ fn main() {
     trials.extend(scenarios::trials());
     trials.extend(broken_subjects::trials());
     trials.extend(cli::trials());
+    trials.extend(receivers::trials());
     trials.extend(external::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -15,17 +15,23 @@
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
 //!
-//! Every error is JSON, `{"error": "..."}`. Off the loopback interface the admin API answers 403 unless a token is
-//! configured; with a token, every request needs `Authorization: Bearer <token>`.
+//! Every error is JSON, `{"error": "..."}`. Without a token, the admin API serves loopback
+//! clients of a mock listening on loopback only (403 otherwise, to everyone when the mock
+//! listens off loopback); with a token, every request needs `Authorization: Bearer <token>`.
+//! The mock's own pingbacks are refused on every route. Details in [`guard`].
 //!
 //! # Files
 //!
 //! - this file: the router, and the JSON shape of every admin error;
-//! - [`guard`]: who may use the admin API (loopback, or a bearer token);
+//! - [`guard`]: who may use the admin API (loopback clients of a loopback mock, or a bearer
+//!   token);
 //! - [`routes`]: the handlers, thin wrappers over the state's inspection and control.
 
 mod guard;
 mod routes;
+
+#[cfg(feature = "cli")]
+pub(crate) use guard::is_loopback;
 
 use axum::{
     Json, Router,

@@ -16,7 +16,7 @@ use crate::state::{ApiFault, KeyCheck, MockState};
 
 /// `GET|POST /in.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Submit).await;
+    let req = request::read(&state, req, request::Endpoint::Submit).await;
     let fault = state.api_fault(true);
     if fault == Some(ApiFault::Http503) {
         return request::http_503(&state, req, "in.php", "method");
@@ -28,7 +28,7 @@ pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -
 /// `GET|POST /solve.php`: submit, wait for the task to finish (at most 5
 /// simulated minutes), then answer as `res.php?action=get` would.
 pub(crate) async fn handle_solve(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Submit).await;
+    let req = request::read(&state, req, request::Endpoint::Submit).await;
     let (reply, task_id) = match submit(&state, &req, None).await {
         (Reply::Submitted(id, _), _) => (wait_for(&state, id).await, Some(id)),
         other => other,

@@ -3,14 +3,15 @@
 //!
 //! A request flows through these files in order:
 //!
-//! - [`request`] reads it: [`crate::params`] from all four encodings merged, the format
-//!   asked for;
+//! - [`request`] reads it: [`crate::params`] from all four encodings merged (the body within
+//!   the endpoint's limit: [`body`]), the format asked for;
 //! - the state admits it (key, [`crate::limits`], transient faults) and does the work;
 //! - [`in_php`] validates a submission ([`submission`], [`images`]) and hands it to the state;
 //!   [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
 //!   [`request`] journals request and answer.
 
+pub(crate) mod body;
 pub(crate) mod images;
 pub(crate) mod in_php;
 pub(crate) mod request;

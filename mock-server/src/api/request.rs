@@ -6,17 +6,17 @@ use std::{borrow::Cow, net::SocketAddr};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request},
-    http::header::CONTENT_TYPE,
+    http::header::{CONTENT_LENGTH, CONTENT_TYPE},
 };
 
-use super::wire::{Code, Format};
+use super::{
+    body,
+    wire::{Code, Format},
+};
 use crate::{
     params::{BodyError, Params},
     state::{InboundRequest, MockState},
 };
-
-/// Largest request body read; beyond it the answer is an error code, not a 413.
-pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// A parsed API request.
 #[derive(Debug)]
@@ -82,8 +82,24 @@ fn interned(v: &str) -> Cow<'static, str> {
         .map_or_else(|| Cow::Owned(v.to_owned()), |k| Cow::Borrowed(*k))
 }
 
-/// Records a request and its answer in the inbound journal. The request's
-/// parameters move into the entry: nothing is copied on the request path.
+/// The longest answer the journal keeps whole; a longer one (a bulk `get` of many ids, cookies
+/// handed back) keeps its start and `… <N bytes>`.
+const ANSWER_MAX: usize = 4096;
+
+fn shortened_answer(answer: Cow<'static, str>) -> Cow<'static, str> {
+    if answer.len() <= ANSWER_MAX {
+        return answer;
+    }
+    let mut end = ANSWER_MAX;
+    while !answer.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… <{} bytes>", &answer[..end], answer.len()))
+}
+
+/// Records a request and its answer in the inbound journal, shortened (see
+/// [`crate::RequestParams`]). Short parameters, nearly every request's, move into the entry:
+/// nothing is copied on the request path.
 pub(crate) fn journal(
     state: &MockState,
     req: ApiRequest,
@@ -103,7 +119,7 @@ pub(crate) fn journal(
         action,
         task_id,
         params: req.params.into(),
-        answer,
+        answer: shortened_answer(answer),
         remote: req.remote,
     });
 }
@@ -128,7 +144,8 @@ pub(crate) fn http_503(
     axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
-/// Which endpoint reads the body: the code a body it cannot take gets differs.
+/// Which endpoint reads the body: the code a body it cannot take gets differs, and so does
+/// its size limit ([`super::body`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     /// `in.php` and `solve.php`: an oversized body is `ERROR_TOO_BIG_CAPTCHA_FILESIZE`,
@@ -138,17 +155,27 @@ pub(crate) enum Endpoint {
     Result,
 }
 
-/// Reads a request.
-pub(crate) async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
-    let (too_big, bad_upload) = match endpoint {
-        Endpoint::Submit => (Code::TooBigCaptchaFilesize, Code::Upload),
-        Endpoint::Result => (Code::BadParameters, Code::BadParameters),
+/// Reads a request (its body within the endpoint's limit, [`super::body`]).
+pub(crate) async fn read(state: &MockState, req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
+    let (too_big, bad_upload, limit) = match endpoint {
+        Endpoint::Submit => (
+            Code::TooBigCaptchaFilesize,
+            Code::Upload,
+            body::submit_limit(&state.config().images),
+        ),
+        Endpoint::Result => (
+            Code::BadParameters,
+            Code::BadParameters,
+            body::RESULT_MAX_BODY,
+        ),
     };
     let (parts, body) = req.into_parts();
+    // A v4-mapped peer (`::ffff:127.0.0.1`, on a dual-stack listener) is the IPv4 client it
+    // is: rate limits, bans and the journal see one address per client.
     let remote = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+        .map(|c| SocketAddr::new(c.0.ip().to_canonical(), c.0.port()));
     let mut params = Params::from_query(parts.uri.query());
     let content_type = parts
         .headers
@@ -156,7 +183,12 @@ pub(crate) async fn read(req: Request<Body>, endpoint: Endpoint) -> ApiRequest {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut body_error = None;
-    let encoding = match axum::body::to_bytes(body, MAX_BODY).await {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let encoding = match body::read(body, declared, limit).await {
         Err(_) => {
             body_error = Some(too_big);
             "oversized"

@@ -19,7 +19,7 @@ use crate::{
 
 /// `GET|POST /res.php`.
 pub(crate) async fn handle(State(state): State<MockState>, req: Request<Body>) -> Response {
-    let req = request::read(req, request::Endpoint::Result).await;
+    let req = request::read(&state, req, request::Endpoint::Result).await;
     if state.api_fault(false) == Some(ApiFault::Http503) {
         return request::http_503(&state, req, "res.php", "action");
     }

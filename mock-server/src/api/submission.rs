@@ -15,7 +15,7 @@ use super::{
 use crate::{
     model::{AnswerShape, Dialect, Submission, TaskKind},
     params::Params,
-    url::{is_host, is_http_url},
+    url::{MAX_PINGBACK_URL, is_host, is_http_url},
 };
 
 /// Validates an `in.php` request (key already checked) into a [`Submission`].
@@ -30,8 +30,11 @@ pub(crate) fn parse_submission(
         .to_ascii_lowercase();
     check_proxy(p)?;
     let kind = kind_of(&method, p, dialect, limits)?;
+    // A pingback URL is any http(s) URL of at most 2048 bytes (it is stored with the task
+    // and sent with every attempt); targets are otherwise unrestricted, but for the mock's
+    // own address (see `pingback::dispatcher`).
     let pingback = match p.non_empty("pingback") {
-        Some(url) if is_http_url(url) => Some(url.to_owned()),
+        Some(url) if is_http_url(url) && url.len() <= MAX_PINGBACK_URL => Some(url.to_owned()),
         Some(_) => return Err(Code::BadParameters),
         None => None,
     };

@@ -15,7 +15,12 @@
 mod toml_span;
 mod validate;
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -156,25 +161,45 @@ impl Default for ImageConfig {
 }
 
 /// The admin API under `/__admin/`.
+///
+/// With a token, every admin request needs `Authorization: Bearer <token>`, from any address.
+/// Without one, the admin API answers loopback clients only, and only while the mock listens
+/// on loopback: listening on `0.0.0.0`, `[::]` or another address without a token, it answers
+/// 403 to everyone (the API itself serves everyone). An empty or blank token is refused.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct AdminConfig {
-    /// A bearer token; required, and then accepted from any address. Without
-    /// one the admin API answers only loopback clients.
+    /// A bearer token (not empty); required, and then accepted from any address. Without
+    /// one the admin API answers only loopback clients of a mock listening on loopback.
     pub token: Option<String>,
 }
 
-/// The inbound request journal.
+/// The inbound request journal (`GET /__admin/journal`): every API request with its answer,
+/// the oldest dropped first once either bound is reached.
+///
+/// Each request is shortened as it is journalled, whatever was sent: at most 50 parameters
+/// (a last one counts the rest), keys cut at 64 bytes, values longer than 200 bytes kept as
+/// `<N bytes>`, uploaded files as `<file N bytes>`, answers cut at 4 KiB. An entry therefore
+/// holds at most about 17 KiB, and a typical one a few hundred bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct JournalConfig {
-    /// Entries kept (oldest dropped first).
+    /// Entries kept (default 10 000).
     pub capacity: usize,
+    /// Bytes the entries may hold in all (default 16 MiB, at least 1024), counted as their
+    /// size in memory.
+    pub max_bytes: usize,
 }
+
+/// The default of `journal.max-bytes`: 16 MiB.
+pub(crate) const DEFAULT_JOURNAL_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { capacity: 10_000 }
+        JournalConfig {
+            capacity: 10_000,
+            max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
+        }
     }
 }
 
@@ -195,8 +220,24 @@ pub struct PingbackConfig {
     /// Deliveries pending at once (waiting, held in a reorder window, or in
     /// flight, each until its last attempt); beyond this they are shed (and logged).
     pub queue_capacity: usize,
-    /// Outbound journal entries kept.
+    /// Deliveries pending at once for one receiver host (`host:port`), at most
+    /// `queue-capacity` (default 10 000); beyond this that host's are shed (and logged),
+    /// so that a receiver that accepts and never answers cannot take the queue from the
+    /// others.
+    pub queue_capacity_per_host: usize,
+    /// Outbound journal entries kept. Each holds at most about 1 KiB of its own (an error
+    /// message, the start of the receiver's answer) besides what it shares with its task,
+    /// so the outbound journal needs no byte bound.
     pub journal_capacity: usize,
+    /// The local address every pingback is sent from (the outgoing socket is bound to it;
+    /// unset: the system chooses, 127.0.0.1 for a receiver on loopback). A receiver that
+    /// accepts callbacks from known addresses only (as CaptchaAI's published callback IPs
+    /// are meant to be used) can then be tested: on Linux all of 127.0.0.0/8 is local, so
+    /// genuine callbacks can leave from 127.0.0.1 and forged ones from 127.0.0.2. On macOS
+    /// only 127.0.0.1 exists until an alias is added (`sudo ifconfig lo0 alias 127.0.0.2`).
+    /// The mock refuses to start when the address is not one of this machine's.
+    #[schemars(with = "Option<String>")]
+    pub source_address: Option<IpAddr>,
 }
 
 impl Default for PingbackConfig {
@@ -207,7 +248,9 @@ impl Default for PingbackConfig {
             attempt_timeout: Duration::from_secs(10),
             max_in_flight_per_host: 128,
             queue_capacity: 100_000,
+            queue_capacity_per_host: 10_000,
             journal_capacity: 10_000,
+            source_address: None,
         }
     }
 }
@@ -234,13 +277,25 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     /// Serve HTTPS with a CA and leaf certificate generated at start-up.
     pub tls: bool,
-    /// Where to write the generated CA certificate (default: a temp dir).
+    /// Where to write the generated CA certificate (default: a private folder with a random
+    /// name in the temp dir, removed when the mock exits).
     pub tls_dir: Option<PathBuf>,
     /// Runtime worker threads (default: half the CPUs, at least one). A mock shares its
     /// machine with the client under test: on two cores, one worker answers faster, at
     /// the tail and in throughput, than two that fight the client for the CPU (see
     /// BENCHMARKS.md).
     pub workers: Option<usize>,
+    /// How long a connection may take to send a complete request head (default 10 s); an
+    /// idle keep-alive connection is closed after it too. Closes connections that dribble
+    /// their headers (slowloris) before they exhaust the file descriptors.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub header_read_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish (default 5 s);
+    /// whatever is still open then is closed. A second signal exits at once.
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub shutdown_grace: Duration,
 }
 
 impl ServerConfig {
@@ -259,6 +314,8 @@ impl Default for ServerConfig {
             tls: false,
             tls_dir: None,
             workers: None,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -296,6 +353,7 @@ impl Default for ServerConfig {
 /// [pingback]
 /// retry = { exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 6 } }
 /// attempt-timeout = "10s"
+/// source-address = "127.0.0.1"  # callbacks leave from this local address
 /// [[pingback.rules]]
 /// probability = 0.2
 /// fault = { duplicate = { copies = 2, spacing = "500ms" } }
@@ -376,7 +434,9 @@ impl Config {
             attempt_timeout: self.pingback.attempt_timeout,
             max_in_flight_per_host: self.pingback.max_in_flight_per_host,
             queue_capacity: self.pingback.queue_capacity,
+            queue_capacity_per_host: self.pingback.queue_capacity_per_host,
             journal_capacity: self.pingback.journal_capacity,
+            source_address: self.pingback.source_address,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Validation: every value range checked before anything starts (the first problem wins),
 //! and TOML parsing whose errors name the offending value's line and column.
 
+use std::time::Duration;
+
 use super::{Config, TomlLocator};
 use crate::pingback::faults::FaultRule;
 
@@ -153,10 +155,37 @@ impl Config {
                 self.pingback.max_in_flight_per_host,
             ),
             ("pingback.queue-capacity", self.pingback.queue_capacity),
+            (
+                "pingback.queue-capacity-per-host",
+                self.pingback.queue_capacity_per_host,
+            ),
             ("server.workers", self.server.workers.unwrap_or(1)),
         ];
         if let Some((key, _)) = at_least_one.iter().find(|(_, n)| *n == 0) {
             return Err(invalid(*key, "must be at least 1"));
+        }
+        if let Some(token) = &self.admin.token
+            && token.trim().is_empty()
+        {
+            return Err(invalid(
+                "admin.token",
+                "must not be empty or blank (leave it out to serve the admin API to loopback \
+                 clients of a mock listening on loopback only)",
+            ));
+        }
+        for (key, d) in [
+            (
+                "server.header-read-timeout",
+                self.server.header_read_timeout,
+            ),
+            ("server.shutdown-grace", self.server.shutdown_grace),
+        ] {
+            if d.is_zero() || d > Duration::from_secs(3600) {
+                return Err(invalid(key, "must be above zero and at most 1h"));
+            }
+        }
+        if self.journal.max_bytes < 1024 {
+            return Err(invalid("journal.max-bytes", "must be at least 1024"));
         }
         if let Err(why) = self.pingback.retry.validate() {
             return Err(invalid("pingback.retry", why));
@@ -164,6 +193,7 @@ impl Config {
         if self.pingback.attempt_timeout.is_zero() {
             return Err(invalid("pingback.attempt-timeout", "must be above zero"));
         }
+        self.check_source_address()?;
         // Rules from TOML or JSON were checked as they parsed; rules built in Rust are
         // checked here, by the same function.
         for (i, rule) in self.pingback.rules.iter().enumerate() {
@@ -171,6 +201,28 @@ impl Config {
                 .map_err(|why| invalid(format!("pingback.rules[{i}]"), why))?;
         }
         Ok(())
+    }
+
+    /// `pingback.source-address`, when set, is an address of this machine. Binding is the
+    /// one reliable test; a UDP socket sends nothing and is closed at once.
+    fn check_source_address(&self) -> Result<(), ConfigError> {
+        let Some(addr) = self.pingback.source_address else {
+            return Ok(());
+        };
+        std::net::UdpSocket::bind((addr, 0)).map(drop).map_err(|e| {
+            let hint = if addr.is_loopback() {
+                format!(
+                    "; on Linux all of 127.0.0.0/8 is local, on macOS only 127.0.0.1 \
+                     until an alias is added (sudo ifconfig lo0 alias {addr})"
+                )
+            } else {
+                String::new()
+            };
+            invalid(
+                "pingback.source-address",
+                format!("{addr} is not an address of this machine ({e}){hint}"),
+            )
+        })
     }
 }
 

@@ -28,7 +28,7 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 ///
 /// ```toml
 /// [[pingback.rules]]
-/// name = "slow recaptcha"                      # optional, shown in journals
+/// name = "slow recaptcha"                      # optional (100 characters at most), shown in journals
 /// probability = 0.3                            # 0 to 1, default 1
 /// match = { methods = ["recaptcha-v2"], tasks = { from = 1, to = 50 }, url = "/hook" }
 /// fault = { delay = { log-normal = { median = "2s", sigma = 0.5 } } }
@@ -48,12 +48,17 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 /// |---|---|
 /// | `"none"` | deliver normally (carve an exception out of later rules) |
 /// | `{ delay = <distribution> }` | deliver after a delay drawn from `fixed`, `uniform`, `normal`, `log-normal` |
-/// | `{ duplicate = { copies = 2, spacing = "1s", conflicting = false } }` | the genuine callback, then `copies` more, `spacing` apart; with `conflicting = true` the first copy carries a different `code` |
+/// | `{ duplicate = { copies = 2, spacing = "1s", conflicting = false } }` | the genuine callback, then `copies` more (1 to 100), `spacing` apart (at least 1 ms; `copies` x `spacing` at most a day); with `conflicting = true` the first copy carries a different `code` |
 /// | `"drop"` | never delivered (polling still works) |
-/// | `{ reorder = { window = 5, max-hold = "30s" } }` | hold deliveries until `window` have gathered (or `max-hold` passed), then release them in a seeded permutation |
+/// | `{ reorder = { window = 5, max-hold = "30s" } }` | hold deliveries until `window` (2 to 10 000) have gathered (or `max-hold`, above zero and at most a day, passed), then release them in a seeded permutation |
 /// | `"early"` | the task finishes at once and the callback reaches the receiver before the `in.php` answer reaches the client |
 /// | `{ malformed = "<kind>" }` | a malformed callback first, then the genuine one; kinds: `missing-id`, `missing-code`, `non-numeric-id`, `unknown-id`, `stale-id`, `oversized-code`, `wrong-method` |
 /// | `{ retry = <policy> }` | deliver normally, with this retry policy instead of the default |
+///
+/// Every duration in a rule is at most a day (a delay's draw is cut there): a pending
+/// callback holds a place in the dispatcher's queue. The TOML config, the admin API and
+/// scenario files check rules with the same function, so the bounds and the messages are
+/// the same everywhere.
 ///
 /// Malformed callbacks, in detail: `missing-id` and `missing-code` leave the
 /// parameter out; `non-numeric-id` sends `id=<id>x`; `unknown-id` an id the
@@ -77,8 +82,8 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 /// | `retry =` | attempts |
 /// |---|---|
 /// | `"none"` (default) | one |
-/// | `{ fixed = { interval = "5s", attempts = 3 } }` | `attempts` in all, `interval` apart |
-/// | `{ exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 8 } }` | waits `initial`, `initial*factor`, ... capped at `max` |
+/// | `{ fixed = { interval = "5s", attempts = 3 } }` | `attempts` in all (1 to 100), `interval` apart (at most a day) |
+/// | `{ exponential = { initial = "1s", factor = 2.0, max = "1m", attempts = 8 } }` | waits `initial`, `initial*factor`, ... capped at `max` (at most a day) |
 /// | `{ preset = "svix" }` | Svix's schedule: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h |
 ///
 /// # Determinism
@@ -97,7 +102,7 @@ use crate::{dist::Distribution, model::TaskKind, rules};
 // The scenario schema keeps the one-line summary; the syntax above is for rustdoc.
 #[schemars(description = "One ordered fault rule.")]
 pub struct FaultRule {
-    /// A name for journals and reports.
+    /// A name for journals and reports (at most 100 characters).
     pub name: Option<String>,
     /// Chance that the rule applies to a matching task.
     pub probability: f64,
@@ -111,7 +116,7 @@ pub struct FaultRule {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawFaultRule {
-    /// A name for journals and reports.
+    /// A name for journals and reports (at most 100 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// Chance that the rule applies to a matching task, 0 to 1 (default 1).
@@ -160,6 +165,15 @@ impl FaultRule {
     /// names the offending key (`duplicate.copies must be ...`), which config errors point at.
     pub(crate) fn validate(&self) -> Result<(), String> {
         rules::check_probability(self.probability)?;
+        // Every task's schedule keeps its rule's name.
+        if let Some(name) = &self.name
+            && name.chars().count() > MAX_NAME
+        {
+            return Err(format!(
+                "name must be at most {MAX_NAME} characters, got {}",
+                name.chars().count()
+            ));
+        }
         if let Some(t) = &self.matches.tasks
             && (t.from == 0 || t.from > t.to)
         {
@@ -248,13 +262,38 @@ pub enum Fault {
     Retry(RetryPolicy),
 }
 
+/// The longest any duration of a rule may be: a delay's draw (see [`Distribution`]), a
+/// reorder's hold, the span of a task's duplicates, a retry's wait. A pending callback holds a
+/// place in the dispatcher's queue, so none may wait longer.
+pub(crate) const MAX_RULE_DURATION: Duration = Duration::from_secs(86_400);
+
+/// The longest rule name (every task's schedule keeps it).
+const MAX_NAME: usize = 100;
+
+/// The shortest spacing of duplicates: a task's copies never go out faster than a thousand a
+/// second.
+const MIN_SPACING: Duration = Duration::from_millis(1);
+
 impl Fault {
     fn validate(&self) -> Result<(), String> {
+        let day = humantime::format_duration(MAX_RULE_DURATION);
         match self {
             Fault::Duplicate(d) if !(1..=100).contains(&d.copies) => Err(format!(
                 "duplicate.copies must be between 1 and 100, got {}",
                 d.copies
             )),
+            Fault::Duplicate(d) if d.spacing < MIN_SPACING => Err(format!(
+                "duplicate.spacing must be at least {}, got {}",
+                humantime::format_duration(MIN_SPACING),
+                humantime::format_duration(d.spacing)
+            )),
+            Fault::Duplicate(d) if d.spacing.saturating_mul(d.copies) > MAX_RULE_DURATION => {
+                Err(format!(
+                    "duplicate: copies x spacing must be at most {day}, got {} x {}",
+                    d.copies,
+                    humantime::format_duration(d.spacing)
+                ))
+            }
             Fault::Reorder(r) if !(2..=10_000).contains(&r.window) => Err(format!(
                 "reorder.window must be between 2 and 10000, got {}",
                 r.window
@@ -262,6 +301,10 @@ impl Fault {
             Fault::Reorder(r) if r.max_hold.is_zero() => {
                 Err("reorder.max-hold must be above zero".into())
             }
+            Fault::Reorder(r) if r.max_hold > MAX_RULE_DURATION => Err(format!(
+                "reorder.max-hold must be at most {day}, got {}",
+                humantime::format_duration(r.max_hold)
+            )),
             Fault::Retry(p) => p.validate(),
             _ => Ok(()),
         }
@@ -275,7 +318,7 @@ pub struct DuplicateFault {
     /// Copies after the genuine callback (1 to 100).
     #[serde(default = "one_u32")]
     pub copies: u32,
-    /// Time between consecutive callbacks.
+    /// Time between consecutive callbacks (at least 1 ms; `copies` x `spacing` at most a day).
     #[serde(default = "one_second", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub spacing: Duration,
@@ -291,7 +334,7 @@ pub struct ReorderFault {
     /// Deliveries gathered before release (2 to 10000).
     #[serde(default = "five")]
     pub window: u32,
-    /// Longest a delivery is held waiting for the window to fill.
+    /// Longest a delivery is held waiting for the window to fill (above zero, at most a day).
     #[serde(default = "thirty_seconds", with = "humantime_serde")]
     #[schemars(with = "String")]
     pub max_hold: Duration,
@@ -426,6 +469,42 @@ fault = "none"
                 max_hold: Duration::from_secs(30)
             })
         );
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        for (fault, message) in [
+            (
+                r#"{ reorder = { window = 5, max-hold = "1000000years" } }"#,
+                "reorder.max-hold must be at most 1day",
+            ),
+            (
+                r#"{ duplicate = { copies = 100, spacing = "0s" } }"#,
+                "duplicate.spacing must be at least 1ms, got 0s",
+            ),
+            (
+                r#"{ duplicate = { copies = 100, spacing = "15m" } }"#,
+                "duplicate: copies x spacing must be at most 1day, got 100 x 15m",
+            ),
+            (
+                r#"{ retry = { fixed = { interval = "2days", attempts = 2 } } }"#,
+                "retry waits must be at most 1day",
+            ),
+        ] {
+            let e = parse(&format!("[[rules]]\nfault = {fault}\n")).unwrap_err();
+            assert!(e.contains(message), "{fault}: {e}");
+        }
+        let long = format!(
+            "[[rules]]\nname = \"{}\"\nfault = \"drop\"\n",
+            "n".repeat(101)
+        );
+        assert!(
+            parse(&long)
+                .unwrap_err()
+                .contains("name must be at most 100 characters")
+        );
+        let ok = r#"{ duplicate = { copies = 100, spacing = "14m" } }"#;
+        assert!(parse(&format!("[[rules]]\nfault = {ok}\n")).is_ok());
     }
 
     #[test]

@@ -94,11 +94,19 @@ impl RetryPolicy {
         })
     }
 
-    /// Checks attempts, factor and waits.
+    /// Checks attempts (1 to 100), factor (at least 1) and waits (at most a day, the longest
+    /// any duration of a rule may be).
     pub(crate) fn validate(&self) -> Result<(), String> {
+        let day = super::faults::MAX_RULE_DURATION;
+        let too_long = |d: &Duration| *d > day;
         match self {
             RetryPolicy::Fixed { attempts, .. } if !(1..=100).contains(attempts) => Err(format!(
                 "retry attempts must be between 1 and 100, got {attempts}"
+            )),
+            RetryPolicy::Fixed { interval, .. } if too_long(interval) => Err(format!(
+                "retry waits must be at most {}, got {}",
+                humantime::format_duration(day),
+                humantime::format_duration(*interval)
             )),
             RetryPolicy::Exponential {
                 attempts,
@@ -114,6 +122,12 @@ impl RetryPolicy {
                     Err(format!("retry factor must be at least 1, got {factor}"))
                 } else if initial > max {
                     Err("retry initial wait is longer than max".into())
+                } else if too_long(max) {
+                    Err(format!(
+                        "retry waits must be at most {}, got max = {}",
+                        humantime::format_duration(day),
+                        humantime::format_duration(*max)
+                    ))
                 } else {
                     Ok(())
                 }

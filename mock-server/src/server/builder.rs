@@ -184,6 +184,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// `pingback.source-address`: the local address every pingback leaves from (the
+    /// outgoing socket is bound to it), for receivers that trust callbacks from known
+    /// addresses only. It must be an address of this machine (on Linux, any of 127.0.0.0/8).
+    pub fn pingback_source(mut self, addr: std::net::IpAddr) -> Self {
+        self.config.pingback.source_address = Some(addr);
+        self
+    }
+
     /// Serves HTTPS with a CA and leaf certificate generated at start, writing the CA
     /// certificate into `ca_dir` ([`MockServer::ca_path`]) for clients that must trust it.
     pub fn tls(mut self, ca_dir: impl AsRef<Path>) -> Self {

@@ -5,9 +5,11 @@
 //!
 //! - this file: starting, addressing, expectations, shutdown;
 //! - [`builder`]: [`MockServerBuilder`], the settings a test usually changes;
-//! - [`serve`]: the HTTP app and the serving loops (HTTP and HTTPS), shared with the binary.
+//! - [`serve`]: the HTTP app and the serving loops (HTTP and HTTPS), shared with the binary;
+//! - [`conn`]: the plain-HTTP loop: connections, header read timeout, bounded shutdown.
 
 mod builder;
+mod conn;
 pub(crate) mod serve;
 
 use std::{
@@ -27,6 +29,14 @@ use crate::{
     inspect::MockHandle,
     state::MockState,
     tls,
+};
+
+/// How a mock embedded in a test serves: no header read timeout (under tokio's paused clock it
+/// would close the client's pooled connections whenever simulated time jumps), and a grace of
+/// 2 s for requests in flight at shutdown.
+const LIBRARY_LIMITS: serve::Limits = serve::Limits {
+    header_read_timeout: None,
+    shutdown_grace: Duration::from_secs(2),
 };
 
 /// Why a mock could not start.
@@ -110,7 +120,12 @@ impl MockServer {
             None => {
                 let listener = TcpListener::bind(bind).await.map_err(bind_error)?;
                 let addr = listener.local_addr().map_err(bind_error)?;
-                let server = tokio::spawn(serve::serve(listener, state.clone(), cancel.clone()));
+                let server = tokio::spawn(serve::serve(
+                    listener,
+                    state.clone(),
+                    cancel.clone(),
+                    LIBRARY_LIMITS,
+                ));
                 (addr, "http", None, server)
             }
             Some(dir) => {
@@ -121,8 +136,9 @@ impl MockServer {
                 let addr = listener.local_addr().map_err(bind_error)?;
                 let server = tokio::spawn({
                     let (state, cancel) = (state.clone(), cancel.clone());
-                    let grace = Duration::from_secs(2);
-                    async move { serve::serve_tls(listener, state, &generated, cancel, grace).await }
+                    async move {
+                        serve::serve_tls(listener, state, &generated, cancel, LIBRARY_LIMITS).await
+                    }
                 });
                 (addr, "https", Some(ca_path), server)
             }

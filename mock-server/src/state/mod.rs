@@ -39,7 +39,8 @@ mod views;
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, RwLock, atomic::AtomicU64},
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -111,6 +112,9 @@ struct Inner {
     api_requests: AtomicU64,
     /// Rate-limit counters (only touched when `[api.rate-limits]` is configured).
     limiter: Limiter,
+    /// Where the server listens, once it is bound (the admin guard and the dispatcher's
+    /// refusal to call the mock itself read it).
+    listening: OnceLock<SocketAddr>,
 }
 
 /// A handle on one mock's state (cheap to clone).
@@ -163,7 +167,7 @@ impl MockState {
         let world = world_for(&config);
         let inner = Inner {
             rules: RwLock::new(Arc::new(config.pingback.rules.clone())),
-            inbound: Journal::new(config.journal.capacity),
+            inbound: Journal::with_max_bytes(config.journal.capacity, config.journal.max_bytes),
             keys: keys_for(&world),
             config: Arc::new(config),
             world: Mutex::new(world),
@@ -173,6 +177,7 @@ impl MockState {
             cancel,
             api_requests: AtomicU64::new(0),
             limiter: Limiter::default(),
+            listening: OnceLock::new(),
         };
         let state = MockState(Arc::new(inner));
         let s = state.clone();
@@ -194,6 +199,17 @@ impl MockState {
     /// The clock.
     pub(crate) fn clock(&self) -> &Clock {
         &self.0.clock
+    }
+
+    /// Records where the server listens (once bound; later calls change nothing).
+    pub(crate) fn set_listening(&self, addr: SocketAddr) {
+        let _ = self.0.listening.set(addr);
+        self.0.dispatcher.set_own_address(addr);
+    }
+
+    /// Where the server listens, once known.
+    pub(crate) fn listening(&self) -> Option<SocketAddr> {
+        self.0.listening.get().copied()
     }
 
     /// The pingback dispatcher.

@@ -243,6 +243,21 @@ impl MockState {
         }
     }
 
+    /// Before a read of task `id`: forgets it if its result has expired, and a few other
+    /// expired tasks with it. A result past its TTL is never served, whether or not a submit
+    /// has run the expiry since.
+    fn expire_on_read(world: &mut World, cfg: &Config, now: SimTime, id: u64) {
+        Self::expire(world, now, 8);
+        let expired = world.tasks.get(&id).is_some_and(|t| {
+            !t.finish_at.is_never() && t.finish_at.saturating_add(cfg.solving.result_ttl) <= now
+        });
+        if expired {
+            world.tasks.remove(&id);
+            world.cookies.remove(&id);
+            world.counters.expired += 1;
+        }
+    }
+
     /// What a task ends with: its forced result, or what its stream decided.
     pub(super) fn outcome_of(&self, cfg: &Config, id: u64, t: &Task) -> Outcome {
         match t.forced.as_deref() {
@@ -273,7 +288,8 @@ impl MockState {
     pub(crate) fn get(&self, account: u32, id: u64) -> Result<Outcome, Code> {
         let cfg = &*self.0.config;
         let now = self.0.clock.now();
-        let w = self.world();
+        let mut w = self.world();
+        Self::expire_on_read(&mut w, cfg, now, id);
         let t = w
             .tasks
             .get(&id)
@@ -287,7 +303,10 @@ impl MockState {
 
     /// The price charged for a task (2captcha `get2`).
     pub(crate) fn price(&self, account: u32, id: u64) -> Option<f64> {
-        let w = self.world();
+        let cfg = &*self.0.config;
+        let now = self.0.clock.now();
+        let mut w = self.world();
+        Self::expire_on_read(&mut w, cfg, now, id);
         w.tasks
             .get(&id)
             .filter(|t| t.account == account)
@@ -296,8 +315,10 @@ impl MockState {
 
     /// `reportgood` / `reportbad`.
     pub(crate) fn report(&self, account: u32, id: u64, good: bool) -> Code {
+        let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let mut w = self.world();
+        Self::expire_on_read(&mut w, cfg, now, id);
         let Some(t) = w.tasks.get_mut(&id).filter(|t| t.account == account) else {
             return Code::ReportNotRecorded;
         };

@@ -33,12 +33,27 @@ pub struct InboundRequest {
     pub action: Option<Cow<'static, str>>,
     /// The task the request concerns (new id for a submit).
     pub task_id: Option<u64>,
-    /// Parameters (long values summarised when read).
+    /// Parameters, shortened when journalled (see [`RequestParams`]).
     pub params: RequestParams,
-    /// The answer in plain form (`OK|...`, `CAPCHA_NOT_READY`, ...).
+    /// The answer in plain form (`OK|...`, `CAPCHA_NOT_READY`, ...); past 4096 bytes, its
+    /// start and `… <N bytes>`.
     pub answer: Cow<'static, str>,
     /// The client's address, when known.
     pub remote: Option<SocketAddr>,
+}
+
+impl crate::journal::Weigh for InboundRequest {
+    fn weight(&self) -> usize {
+        let owned = |c: &Cow<'static, str>| match c {
+            Cow::Borrowed(_) => 0,
+            Cow::Owned(s) => s.capacity(),
+        };
+        std::mem::size_of::<Self>()
+            + self.params.heap_bytes()
+            + owned(&self.answer)
+            + owned(&self.http_method)
+            + self.action.as_ref().map_or(0, owned)
+    }
 }
 
 /// One line: `at 1.5s GET res.php action=get task 74000000001 -> CAPCHA_NOT_READY`.
@@ -160,7 +175,8 @@ impl MockState {
         }
     }
 
-    /// Records an inbound request (its `seq` is given when it is read).
+    /// Records an inbound request (its `seq` is given when it is read); shortened already
+    /// (its parameters by [`RequestParams`], its answer by the API's journal call).
     pub(crate) fn journal_inbound(&self, entry: InboundRequest) {
         self.0.inbound.push(entry);
     }

@@ -119,6 +119,18 @@ fn an_invalid_config_file_exits_2_with_its_position() {
         Duration::from_secs(20),
     );
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
+
+    // A pingback source address that is not one of this machine's (TEST-NET-1).
+    let (status, out, err) = run_bounded(
+        Command::new(BIN).args(["--bind", "127.0.0.1:0", "--pingback-source", "192.0.2.1"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{err}");
+    assert!(
+        err.contains("pingback.source-address: 192.0.2.1 is not an address of this machine"),
+        "{err}"
+    );
+    assert!(!out.contains("listening"), "it must not start: {out}");
 }
 
 #[tokio::test]

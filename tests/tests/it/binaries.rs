@@ -7,16 +7,11 @@
 //! Another process cannot share a paused clock, so this test runs in real time (a few
 //! seconds) with bounded timeouts, and kills its children when dropped.
 //!
-//! The binaries are not built by `cargo test -p captchaai-e2e`: they are looked up next to
-//! this test's own executable (`<target>/<profile>/captchaai-mock` and
-//! `<target>/<profile>/examples/batch`). `cargo test` compiles examples but does not put them
-//! there, so `scripts/test.sh` runs `cargo build --workspace --bins --examples` first.
-//! `CARGO_BIN_EXE_captchaai-mock` overrides the mock's path.
+//! The binaries are not built by `cargo test -p captchaai-e2e`: [`crate::bins`] finds them.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -24,76 +19,6 @@ use tokio::process::{Child, Command};
 
 /// How many tasks the example solves (its default; one of each of its six methods).
 const TASKS: usize = 6;
-
-/// `<target>/<profile>`: this test runs from `<target>/<profile>/deps/`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executables live in <target>/<profile>/deps")
-        .to_path_buf()
-}
-
-/// A binary built by cargo, or a failure that says how to build it. A binary older than its
-/// sources is used, with a warning: it may not be what the sources say.
-fn built(path: PathBuf, build: &str, sources: &[&str]) -> PathBuf {
-    let path = path.with_extension(std::env::consts::EXE_EXTENSION);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `{build}` first (scripts/test.sh builds every binary and \
-         example before testing)",
-        path.display()
-    );
-    let built_at = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let newest = sources
-        .iter()
-        .filter_map(|dir| newest_change(&workspace.join(dir)))
-        .max();
-    if let (Some(built_at), Some(newest)) = (built_at, newest)
-        && newest > built_at
-    {
-        eprintln!(
-            "warning: {} is older than its sources; run `{build}` to test the current code",
-            path.display()
-        );
-    }
-    path
-}
-
-/// The latest modification time of any file under `dir`.
-fn newest_change(dir: &Path) -> Option<SystemTime> {
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_change(&path)
-        } else {
-            entry.metadata().and_then(|m| m.modified()).ok()
-        };
-        newest = newest.max(time);
-    }
-    newest
-}
-
-fn mock_binary() -> PathBuf {
-    match std::env::var_os("CARGO_BIN_EXE_captchaai-mock") {
-        Some(path) => PathBuf::from(path),
-        None => built(
-            profile_dir().join("captchaai-mock"),
-            "cargo build -p captchaai-mock --bin captchaai-mock",
-            &["mock-server/src"],
-        ),
-    }
-}
-
-fn batch_example() -> PathBuf {
-    built(
-        profile_dir().join("examples").join("batch"),
-        "cargo build -p captchaai-client --example batch",
-        &["client/src", "client/examples"],
-    )
-}
 
 /// The running mock binary; killed when dropped.
 struct MockProcess {
@@ -104,7 +29,7 @@ struct MockProcess {
 
 impl MockProcess {
     async fn start() -> MockProcess {
-        let mut child = Command::new(mock_binary())
+        let mut child = Command::new(crate::bins::mock())
             .args([
                 "--bind",
                 "127.0.0.1:0",
@@ -218,7 +143,7 @@ async fn the_batch_example_solves_every_task_once_against_the_mock_binary() {
         .unwrap();
     assert!(put.status().is_success(), "{}", put.text().await.unwrap());
 
-    let run = Command::new(batch_example())
+    let run = Command::new(crate::bins::batch_example())
         .env("CAPTCHAAI_BASE_URL", &mock.url)
         .env("CAPTCHAAI_KEY", &mock.key)
         .env("RUST_LOG", "warn")

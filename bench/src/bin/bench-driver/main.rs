@@ -7,6 +7,8 @@
 //! - `load`: a keep-alive HTTP/1.1 load generator bounded by a request count
 //!   and a time limit (used to submit a million tasks); counts answers whose
 //!   body starts with an expected prefix.
+//! - `flood`: large request bodies, and the server's RSS before, at its peak and after
+//!   (the mock's worst-case inbound journal).
 //! - `wait-ready`, `get`, `free-port`, `rss`: small helpers for `run.sh`.
 //! - `report`: reads a results directory written by `run.sh` and prints the
 //!   side-by-side table with ratios and targets (Markdown).
@@ -16,6 +18,7 @@
 // Wall-clock time is the point of a benchmark: nothing here is simulated.
 #![allow(clippy::disallowed_methods)]
 
+mod flood;
 mod report;
 
 use std::{
@@ -97,6 +100,28 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         timeout_secs: u64,
         /// Count an answer as good when its body starts with this.
+        #[arg(long, default_value = "")]
+        expect: String,
+    },
+    /// POSTs large bodies, one request per connection, and measures a process's RSS before,
+    /// at its peak (`VmHWM`) and a second after; prints JSON.
+    Flood {
+        /// URL to POST to.
+        #[arg(long)]
+        url: String,
+        /// Requests in all.
+        #[arg(long)]
+        count: u64,
+        /// Body bytes per request.
+        #[arg(long)]
+        bytes: usize,
+        /// Requests at once.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// The server's process id.
+        #[arg(long)]
+        pid: u32,
+        /// Count an answer as expected when its body starts with this.
         #[arg(long, default_value = "")]
         expect: String,
     },
@@ -195,13 +220,19 @@ fn wait_ready(target: &Target, timeout: Duration) -> anyhow::Result<Duration> {
     }
 }
 
+/// A process's resident set size in KiB (`VmRSS`).
 fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS")
+}
+
+/// A KiB figure of `/proc/PID/status` (`VmRSS`, `VmHWM`, ...).
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS line")
+        .with_context(|| format!("no {field} line"))
 }
 
 fn median_ms(runs: &[f64]) -> f64 {
@@ -370,6 +401,17 @@ fn run(args: Args) -> anyhow::Result<()> {
                 Duration::from_secs(timeout_secs),
                 &expect,
             ))?;
+            println!("{v}");
+        }
+        Cmd::Flood {
+            url,
+            count,
+            bytes,
+            connections,
+            pid,
+            expect,
+        } => {
+            let v = flood::run(&url, count, bytes, connections, pid, &expect)?;
             println!("{v}");
         }
         Cmd::Report { dir } => print!("{}", report::render(&dir)?),

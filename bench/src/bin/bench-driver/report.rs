@@ -386,6 +386,8 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         rate(mem.as_ref().and_then(|m| m.pointer("/load/rate")?.as_f64())),
     )?;
 
+    let journal_peak = journal_section(&r, &mut o)?;
+
     // Start-up.
     writeln!(o, "\n## Start-up: spawn to first HTTP 200\n")?;
     writeln!(o, "| server | median | min | max | runs |")?;
@@ -499,6 +501,12 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
     for (what, figure, ok) in rows {
         writeln!(o, "| {what} | {figure} | {} |", verdict(ok))?;
     }
+    writeln!(
+        o,
+        "| worst-case journal: peak RSS above idle over 200 rejected 30 MB requests < 64 MiB | {} | {} |",
+        mib(journal_peak),
+        verdict(journal_peak.map(|k| k < 64.0 * 1024.0))
+    )?;
 
     // Quiet.
     if let Some(q) = r.text("quiet.tsv") {
@@ -519,6 +527,47 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         }
     }
     Ok(o)
+}
+
+/// The worst-case inbound journal (`journal.json`, `bench-driver flood`): rejected requests
+/// with 30 MB bodies; the peak RSS above idle in KiB, for the targets.
+fn journal_section(r: &Results<'_>, o: &mut String) -> anyhow::Result<Option<f64>> {
+    writeln!(
+        o,
+        "\n## Worst-case inbound journal: rejected requests with large bodies (`bench-driver flood`)\n"
+    )?;
+    let Some(j) = r.json("journal.json") else {
+        writeln!(o, "n/a (section skipped)")?;
+        return Ok(None);
+    };
+    let f = |k: &str| j.get(k).and_then(Value::as_f64);
+    let (idle, peak, after) = (f("idle_kib"), f("peak_kib"), f("after_kib"));
+    let above = match (idle, peak) {
+        (Some(i), Some(p)) => Some(p - i),
+        _ => None,
+    };
+    writeln!(
+        o,
+        "| requests | body | at once | answered as expected | other / cut | RSS idle | peak | peak above idle | after | journal answer |"
+    )?;
+    writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(
+        o,
+        "| {} | {} MB | {} | {} | {} / {} | {} | {} | **{}** | {} | {} bytes |",
+        rate(f("requests")),
+        f("bytes_each").map_or("n/a".into(), |b| format!("{:.0}", b / 1e6)),
+        rate(f("connections")),
+        rate(f("expected_answers")),
+        rate(f("other_answers")),
+        rate(f("cut")),
+        mib(idle),
+        mib(peak),
+        mib(above),
+        mib(after),
+        r.text("journal-answer-bytes.txt")
+            .map_or("n/a".into(), |t| t.trim().to_owned()),
+    )?;
+    Ok(above)
 }
 
 mod humantime {

@@ -12,6 +12,7 @@ use tokio::{process::Child, sync::Notify};
 
 use super::EXIT_GRACE;
 use crate::{
+    cleanup::GroupGuard,
     scenario::WorkTask,
     subject::{BoxFuture, Driver},
     timeline::{Event, Recorder, Source},
@@ -55,6 +56,8 @@ impl ClientShared {
 pub(super) struct ClientDriver {
     shared: Arc<ClientShared>,
     pid: Option<u32>,
+    /// Its process group in the harness's registry, until it is stopped.
+    group: Arc<Mutex<Option<GroupGuard>>>,
     child: Arc<tokio::sync::Mutex<Option<Child>>>,
     rec: Recorder,
     tasks: usize,
@@ -72,6 +75,7 @@ impl ClientDriver {
     ) -> Self {
         ClientDriver {
             shared,
+            group: Arc::new(Mutex::new(pid.and_then(crate::cleanup::track_group))),
             pid,
             child: Arc::new(tokio::sync::Mutex::new(Some(child))),
             rec,
@@ -112,6 +116,7 @@ impl Driver for ClientDriver {
 
     fn finish(&self) -> BoxFuture<'static, ()> {
         let pid = self.pid;
+        let group = self.group.clone();
         let child = self.child.clone();
         let rec = self.rec.clone();
         let exit = self.exit.clone();
@@ -142,6 +147,7 @@ impl Driver for ClientDriver {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
+            drop(group.lock().unwrap_or_else(|p| p.into_inner()).take());
             let ending = match status {
                 Some(status) => {
                     rec.record(

@@ -31,7 +31,8 @@
 //!   running then, fails `run-completed`.
 //!
 //! Its whole process group is stopped at the end (whatever it left running
-//! too), or at the scenario's deadline plus a margin.
+//! too), or at the scenario's deadline plus a margin, or when the harness is stopped by
+//! SIGTERM or SIGINT.
 
 mod driver;
 mod output;

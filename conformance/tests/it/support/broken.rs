@@ -41,6 +41,8 @@ pub(crate) struct ReceiverFlaws {
     pub(crate) duplicates_202: bool,
     /// Callbacks for ids the application never submitted are stored (200).
     pub(crate) accept_unknown: bool,
+    /// The receiver is down: callbacks go to a port nobody listens on.
+    pub(crate) down: bool,
 }
 
 /// How the broken client misbehaves.
@@ -162,6 +164,12 @@ impl Subject for Broken {
                 .map_err(|e| e.to_string())?;
             let uses_pingback = ctx.scenario.subject.strategy
                 != captchaai_conformance::scenario::StrategyName::PollOnly;
+            // Nothing listens on the discard port.
+            let callback_url = if this.receiver.down {
+                "http://127.0.0.1:9/pingback".to_owned()
+            } else {
+                format!("{base}/pingback")
+            };
             let driver = BrokenDriver {
                 client,
                 shared: shared.clone(),
@@ -173,13 +181,13 @@ impl Subject for Broken {
                 } else {
                     this.polling
                 },
-                pingback: uses_pingback.then(|| format!("{base}/pingback")),
+                pingback: uses_pingback.then(|| callback_url.clone()),
                 deadline: ctx.scenario.subject.deadline,
                 fallback_after: ctx.scenario.subject.fallback_after,
             };
             Ok(Started {
                 receiver: Some(router),
-                callback_url: uses_pingback.then(|| format!("{base}/pingback")),
+                callback_url: uses_pingback.then_some(callback_url),
                 driver: Arc::new(driver),
                 probe: Some(Arc::new(NaiveProbe(shared.store.clone()))),
             })

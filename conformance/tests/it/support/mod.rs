@@ -1,8 +1,10 @@
 //! What the tests share: where the repository is, the harness binary, scenario files run
-//! against a subject in-process, the broken subjects, and the Python peers.
+//! against a subject in-process, the broken subjects, the Python peers, and reading a JSON
+//! report.
 
 pub(crate) mod broken;
 pub(crate) mod python;
+pub(crate) mod report;
 
 use std::{
     collections::BTreeSet,

@@ -19,8 +19,16 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// Starts `examples/receivers/SCRIPT` and waits for the address it listens on.
     pub(crate) fn start(script: &str, args: &[&str]) -> Receiver {
+        let path = root().join("examples/receivers").join(script);
+        let mut all = vec![path.to_str().unwrap()];
+        all.extend(args);
+        Receiver::start_program(&all)
+    }
+
+    /// Starts `python3 ARGS` (a program that prints `listening on http://...` once ready).
+    pub(crate) fn start_program(args: &[&str]) -> Receiver {
+        let script = args.first().copied().unwrap_or_default();
         let mut child = Command::new("python3")
-            .arg(root().join("examples/receivers").join(script))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -5,7 +5,7 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::AtomicUsize},
 };
 
 use tokio::{sync::oneshot, task::JoinSet};
@@ -25,6 +25,9 @@ use crate::{clock::SimTime, url::host_of};
 pub(super) struct Lane {
     state: Mutex<LaneState>,
     max_workers: usize,
+    /// Jobs of this host pending (admitted and not done), against
+    /// `queue-capacity-per-host`.
+    pub(super) pending: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -108,7 +111,7 @@ impl Generation {
 
 impl Dispatcher {
     /// The lane of a URL's host in this generation.
-    fn lane(&self, generation: &Generation, url: &str) -> Arc<Lane> {
+    pub(super) fn lane(&self, generation: &Generation, url: &str) -> Arc<Lane> {
         let host = host_of(url);
         let mut lanes = lock(&generation.lanes);
         if let Some(l) = lanes.get(host) {
@@ -126,6 +129,7 @@ impl Dispatcher {
         let l = Arc::new(Lane {
             state: Mutex::new(LaneState::default()),
             max_workers: self.0.max_per_host,
+            pending: AtomicUsize::new(0),
         });
         lanes.insert(host.into(), l.clone());
         l
@@ -135,12 +139,11 @@ impl Dispatcher {
         &self,
         job: Job,
         guard: PendingGuard,
-        generation: &Generation,
         notify: Option<oneshot::Sender<()>>,
     ) -> Arc<JobCtx> {
         Arc::new(JobCtx {
             fault: Arc::from(job.schedule.fault.as_str()),
-            lane: self.lane(generation, &job.url),
+            lane: guard.lane.clone(),
             job,
             _pending: guard,
             awaited: notify.is_some(),
@@ -301,7 +304,7 @@ impl Dispatcher {
         let Some((next, guard)) = rest.pop_front() else {
             return;
         };
-        let ctx = self.context(next, guard, generation, None);
+        let ctx = self.context(next, guard, None);
         let work = Work::Send {
             job: ctx,
             index: 0,

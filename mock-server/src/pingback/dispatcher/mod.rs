@@ -21,9 +21,16 @@
 //!                                  └ failed and retries left ─▶ timer task ─▶ lane
 //! ```
 //!
-//! Work in progress is bounded: past `queue-capacity` pending jobs, new ones
-//! are shed with a warning and a journal entry, so the API never waits on a
-//! slow receiver. Nothing blocks the finisher or a request handler except the
+//! Work in progress is bounded: past `queue-capacity` pending jobs in all, or
+//! `queue-capacity-per-host` for one receiver host, new ones are shed with a
+//! warning and a journal entry, so the API never waits on a slow receiver, and
+//! one host that accepts and never answers cannot take every other host's place.
+//!
+//! A callback aimed at the mock's own listening address is never sent (it could
+//! only reach the admin API or make the mock submit to itself): it is journalled
+//! as `blocked`. Every callback carries [`PINGBACK_MARKER`], which the mock's own
+//! routes refuse, for the addresses it cannot recognise as its own (a DNS name,
+//! another interface of a mock bound to `0.0.0.0`). Nothing blocks the finisher or a request handler except the
 //! `early` fault, whose submit waits for its callback's first attempt by design
 //! (first in its host's queue, within the host's cap; at most the attempt timeout).
 //!
@@ -110,8 +117,12 @@ pub(crate) struct Settings {
     pub(crate) max_in_flight_per_host: usize,
     /// `pingback.queue-capacity`.
     pub(crate) queue_capacity: usize,
+    /// `pingback.queue-capacity-per-host` (at most `queue_capacity`).
+    pub(crate) queue_capacity_per_host: usize,
     /// `pingback.journal-capacity`.
     pub(crate) journal_capacity: usize,
+    /// `pingback.source-address`.
+    pub(crate) source_address: Option<std::net::IpAddr>,
 }
 
 /// The dispatcher's totals since start (or the last reset): what became of the callbacks so
@@ -151,6 +162,8 @@ struct Inner {
     http: std::sync::OnceLock<reqwest::Client>,
     /// Idle connections kept per host.
     max_idle_per_host: usize,
+    /// The local address every callback leaves from (`None`: the system chooses).
+    source_address: Option<std::net::IpAddr>,
     clock: Clock,
     seed: u64,
     journal: Journal<Entry>,
@@ -161,7 +174,10 @@ struct Inner {
     /// The default retry policy (`pingback.retry`), for callbacks fired by hand.
     default_retry: RetryPolicy,
     queue_capacity: usize,
+    queue_capacity_per_host: usize,
     attempt_timeout: Duration,
+    /// The mock's own listening address: callbacks there are never sent.
+    own_address: std::sync::OnceLock<std::net::SocketAddr>,
     parent: CancellationToken,
     generation: Mutex<Arc<Generation>>,
     delivered: AtomicU64,
@@ -201,13 +217,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-struct PendingGuard(Arc<AtomicUsize>);
+/// A job counted as pending, in all and on its host's lane, until dropped.
+struct PendingGuard {
+    total: Arc<AtomicUsize>,
+    lane: Arc<Lane>,
+}
 
 impl Drop for PendingGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.total.fetch_sub(1, Ordering::Relaxed);
+        self.lane.pending.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// The header every callback carries (`x-captchaai-mock-pingback: 1`): the mock's own routes
+/// refuse a request that carries it, so a callback that reached the mock under a name it could
+/// not recognise as its own still changes nothing.
+pub(crate) const PINGBACK_MARKER: &str = "x-captchaai-mock-pingback";
 
 impl Dispatcher {
     /// A dispatcher for a config; stops when `cancel` fires. Must be called
@@ -216,6 +242,7 @@ impl Dispatcher {
         let this = Dispatcher(Arc::new(Inner {
             http: std::sync::OnceLock::new(),
             max_idle_per_host: cfg.max_in_flight_per_host,
+            source_address: cfg.source_address,
             clock,
             seed: cfg.seed,
             journal: Journal::new(cfg.journal_capacity),
@@ -223,7 +250,11 @@ impl Dispatcher {
             method: cfg.method,
             default_retry: cfg.default_retry.clone(),
             queue_capacity: cfg.queue_capacity,
+            queue_capacity_per_host: cfg
+                .queue_capacity_per_host
+                .clamp(1, cfg.queue_capacity.max(1)),
             attempt_timeout: cfg.attempt_timeout,
+            own_address: std::sync::OnceLock::new(),
             generation: Mutex::new(new_generation(&cancel)),
             parent: cancel,
             delivered: AtomicU64::new(0),
@@ -291,25 +322,82 @@ impl Dispatcher {
         }
     }
 
+    /// Records the mock's own listening address (once bound): callbacks to it are blocked.
+    pub(crate) fn set_own_address(&self, addr: std::net::SocketAddr) {
+        let _ = self.0.own_address.set(addr);
+    }
+
+    /// Journals (and logs) a job whose URL points at the mock itself, and says so; such a
+    /// job is never sent.
+    fn blocked(&self, job: &Job) -> bool {
+        let Some(own) = self.0.own_address.get() else {
+            return false;
+        };
+        if !crate::url::reaches(&job.url, *own) {
+            return false;
+        }
+        let reason = format!(
+            "never sent: the URL points at the mock itself ({own}); the mock does not call itself"
+        );
+        tracing::warn!(
+            target: "captchaai_mock::pingback",
+            task = job.task_id,
+            url = %job.url,
+            "pingback blocked: {reason}"
+        );
+        self.record_unsent(job, AttemptOutcome::Blocked { reason });
+        true
+    }
+
     /// Counts a job as pending, or sheds it (journalled and logged) when the
-    /// queue is full.
+    /// queue, or its host's share of it, is full.
     fn admit(&self, job: &Job, generation: &Generation) -> Option<PendingGuard> {
+        let lane = self.lane(generation, &job.url);
         let n = generation.pending.fetch_add(1, Ordering::Relaxed);
-        let guard = PendingGuard(generation.pending.clone());
+        let on_host = lane.pending.fetch_add(1, Ordering::Relaxed);
+        let guard = PendingGuard {
+            total: generation.pending.clone(),
+            lane,
+        };
         if n >= self.0.queue_capacity {
             drop(guard);
-            self.0.shed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                target: "captchaai_mock::pingback",
-                task = job.task_id,
-                capacity = self.0.queue_capacity,
-                "pingback queue full: shedding the delivery for task {} (raise pingback.queue-capacity or slow the load)",
-                job.task_id
+            self.shed(
+                job,
+                format_args!(
+                    "pingback queue full: shedding the delivery for task {} \
+                     (raise pingback.queue-capacity or slow the load)",
+                    job.task_id
+                ),
             );
-            self.record_unsent(job, AttemptOutcome::Shed);
+            return None;
+        }
+        if on_host >= self.0.queue_capacity_per_host {
+            drop(guard);
+            self.shed(
+                job,
+                format_args!(
+                    "pingback queue full for {}: shedding the delivery for task {} (a slow or \
+                     hanging receiver holds its share; raise pingback.queue-capacity-per-host \
+                     if it is only slow)",
+                    crate::url::host_of(&job.url),
+                    job.task_id
+                ),
+            );
             return None;
         }
         Some(guard)
+    }
+
+    fn shed(&self, job: &Job, why: std::fmt::Arguments<'_>) {
+        self.0.shed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            target: "captchaai_mock::pingback",
+            task = job.task_id,
+            capacity = self.0.queue_capacity,
+            per_host = self.0.queue_capacity_per_host,
+            "{why}"
+        );
+        self.record_unsent(job, AttemptOutcome::Shed);
     }
 
     fn record_unsent(&self, job: &Job, outcome: AttemptOutcome) {
@@ -346,6 +434,9 @@ impl Dispatcher {
             self.record_unsent(&job, AttemptOutcome::Dropped);
             return;
         }
+        if self.blocked(&job) {
+            return;
+        }
         let Some(guard) = self.admit(&job, &generation) else {
             return;
         };
@@ -370,7 +461,7 @@ impl Dispatcher {
             .deliveries
             .first()
             .map_or(base, |d| base.saturating_add(d.offset));
-        let ctx = self.context(job, guard, generation, notify);
+        let ctx = self.context(job, guard, notify);
         let work = Work::Send {
             job: ctx,
             index: 0,
@@ -389,6 +480,9 @@ impl Dispatcher {
     /// whose every slot hangs holds the submit answer no longer than that.
     pub(crate) async fn deliver_now(&self, job: Job) {
         let generation = self.generation();
+        if self.blocked(&job) {
+            return;
+        }
         let Some(guard) = self.admit(&job, &generation) else {
             return;
         };
@@ -399,7 +493,7 @@ impl Dispatcher {
         };
         let (tx, rx) = oneshot::channel();
         let work = Work::Send {
-            job: self.context(job, guard, &generation, Some(tx)),
+            job: self.context(job, guard, Some(tx)),
             index: 0,
             base,
             window: None,
@@ -434,6 +528,9 @@ impl Dispatcher {
             ..job
         };
         let generation = self.generation();
+        if self.blocked(&job) {
+            return Ok(());
+        }
         let Some(guard) = self.admit(&job, &generation) else {
             return Err(Shed);
         };
@@ -442,6 +539,7 @@ impl Dispatcher {
     }
 }
 
-/// A delivery was shed: the queue was full (`pingback.queue-capacity`).
+/// A delivery was shed: the queue was full (`pingback.queue-capacity`, or
+/// `pingback.queue-capacity-per-host` for its host).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Shed;

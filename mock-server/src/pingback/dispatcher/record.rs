@@ -52,6 +52,12 @@ pub enum AttemptOutcome {
     Dropped,
     /// Shed because the dispatcher's queue was full: never sent.
     Shed,
+    /// Never sent because the URL points at the mock itself (its own listening address):
+    /// the mock never calls its own admin API or submits to itself.
+    Blocked {
+        /// Why, in words.
+        reason: String,
+    },
 }
 
 /// As the log line prints it: `delivered 200`, `rejected 500`, `timeout`, `refused: ...`.
@@ -65,6 +71,7 @@ impl std::fmt::Display for AttemptOutcome {
             AttemptOutcome::Error { error } => write!(f, "error: {error}"),
             AttemptOutcome::Dropped => f.write_str("dropped"),
             AttemptOutcome::Shed => f.write_str("shed"),
+            AttemptOutcome::Blocked { reason } => write!(f, "blocked: {reason}"),
         }
     }
 }
@@ -102,7 +109,8 @@ impl AttemptOutcome {
 
 /// One pingback attempt, as the outbound journal keeps it: what was sent where, when, and
 /// what the receiver answered. A callback never sent (dropped by its schedule, or shed when
-/// the queue was full) has one entry with attempt 0 and no latency.
+/// the queue was full, or blocked because it points at the mock itself) has one entry with
+/// attempt 0 and no latency.
 ///
 /// Read with [`MockHandle::pingbacks`](crate::MockHandle::pingbacks); shown, one a line, by a
 /// failed expectation:
@@ -218,6 +226,29 @@ pub(super) struct Entry {
     pub(super) latency_us: Option<u64>,
     pub(super) response: Body,
     pub(super) last_attempt: bool,
+}
+
+/// An attempt's weight for the journal: what it owns (the URL, fault and code it shares with
+/// its job are the task's). Bounded: a body snippet of [`MAX_BODY_SNIPPET`] bytes, an error of
+/// `MAX_JOURNAL_ERROR`, so the outbound journal is bounded by its entry count alone.
+impl crate::journal::Weigh for Entry {
+    fn weight(&self) -> usize {
+        let error = match &self.outcome {
+            AttemptOutcome::Refused { error }
+            | AttemptOutcome::Error { error }
+            | AttemptOutcome::Blocked { reason: error } => error.capacity(),
+            _ => 0,
+        };
+        let body = match &self.response {
+            Body::Other(s) => s.len(),
+            _ => 0,
+        };
+        let text = |s: &Sent| match s {
+            Sent::Text(t) => t.len(),
+            _ => 0,
+        };
+        std::mem::size_of::<Self>() + error + body + text(&self.id) + text(&self.code)
+    }
 }
 
 /// A parameter value as sent.

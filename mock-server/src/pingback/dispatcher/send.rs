@@ -29,6 +29,7 @@ impl Inner {
                     " (pingback)"
                 ))
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(self.source_address)
                 .build()
                 .unwrap_or_default()
         })
@@ -115,7 +116,8 @@ impl Dispatcher {
 
 impl Inner {
     /// The callback as a request: GET with `id` and `code` in the query (after the URL's own
-    /// parameters, before a fragment), or POST with them as a form body.
+    /// parameters, before a fragment), or POST with them as a form body; with the pingback
+    /// marker header the mock's own routes refuse.
     fn request(
         &self,
         method: CallbackMethod,
@@ -123,7 +125,7 @@ impl Inner {
         id: Option<&str>,
         code: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        match method {
+        let request = match method {
             CallbackMethod::Get if url.contains('#') => self
                 .http()
                 .get(with_query(url, &callback_form("", "", id, code))),
@@ -139,7 +141,8 @@ impl Inner {
                     "application/x-www-form-urlencoded",
                 )
                 .body(callback_form("", "", id, code)),
-        }
+        };
+        request.header(super::PINGBACK_MARKER, "1")
     }
 }
 

@@ -8,3 +8,4 @@ mod malformed;
 mod props;
 mod retry;
 mod shedding;
+mod source;

@@ -75,7 +75,7 @@ fn fault() -> impl Strategy<Value = Fault> {
     prop_oneof![
         Just(Fault::None),
         distribution().prop_map(Fault::Delay),
-        (1u32..4, ms(0..2000), any::<bool>()).prop_map(|(copies, spacing, conflicting)| {
+        (1u32..4, ms(1..2000), any::<bool>()).prop_map(|(copies, spacing, conflicting)| {
             Fault::Duplicate(DuplicateFault {
                 copies,
                 spacing,

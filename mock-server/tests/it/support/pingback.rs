@@ -100,7 +100,11 @@ pub(crate) struct Mock {
 impl Mock {
     /// Starts a mock with a config.
     pub(crate) async fn start(cfg: Config) -> Mock {
-        let server = MockServer::start_with(cfg).await.unwrap();
+        Mock::from_server(MockServer::start_with(cfg).await.unwrap())
+    }
+
+    /// A mock started some other way (the builder).
+    pub(crate) fn from_server(server: MockServer) -> Mock {
         let zero = Instant::now() - server.now();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         Mock {

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""A naive CaptchaAI pingback receiver: the bugs the conformance harness must find.
+"""Accept-all: a naive CaptchaAI pingback receiver, the way many first versions are written.
 
-Written the way many first versions are: it accepts anything, answers 200,
-stores whatever arrives under whatever id it claims (last write wins), and
-never asks whether it expected that task. Standard library only; same routes as
-correct_receiver.py so the harness can read back what it stored.
+It answers 200 to anything, from anywhere, with or without the secret, stores
+whatever arrives under whatever id it claims (last write wins), and never asks
+whether it expected that task. Standard library only, written from scratch
+rather than from correct_receiver.py; same routes, so the harness can read back
+what it stored.
 """
 
 import argparse
