@@ -127,7 +127,16 @@ pub fn run_one(
         checks: Vec::new(),
         replay,
     };
-    if let Err(why) = subject.supports(&scenario) {
+    let supported = if scenario.subject.cross_replica && subject.replicas() < 2 {
+        Err(
+            "a cross-replica scenario: needs two or more replicas of one endpoint \
+             (--receiver given once per replica)"
+                .to_owned(),
+        )
+    } else {
+        subject.supports(&scenario)
+    };
+    if let Err(why) = supported {
         return ScenarioReport {
             verdict: checks::Verdict::Skipped,
             skipped: Some(why),
