@@ -374,7 +374,9 @@ impl ResultStore {
         self.publish(vec![StoreEvent::Rejected { task_id, reason }]);
     }
 
-    /// The counters of this store's events.
+    /// The counters of this store's events. An event is counted when the call that caused it
+    /// returns, so a waiter woken by a result may see the counters a moment before they
+    /// include it; after the receiver has stopped (every callback answered) they are final.
     pub fn stats(&self) -> StoreStats {
         *self
             .shared
