@@ -96,7 +96,8 @@ pub struct SolvingConfig {
     pub default_time: Option<Distribution>,
     /// Per-kind solve times.
     pub times: BTreeMap<TaskKind, Distribution>,
-    /// How long a finished task stays readable before it expires.
+    /// How long a finished task stays readable before it expires, in real time: the time
+    /// scale does not shorten it, as it does not shorten a client's waits between polls.
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub result_ttl: Duration,
@@ -416,6 +417,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// `solving.result-ttl` on the simulated clock: the real-time TTL times the time scale,
+    /// so that at `--time-scale 100` a client polling every 10 real seconds (1,000 simulated)
+    /// still finds its result.
+    pub(crate) fn result_ttl(&self) -> Duration {
+        Duration::try_from_secs_f64(self.solving.result_ttl.as_secs_f64() * self.time_scale)
+            .unwrap_or(Duration::MAX)
+    }
+
     /// The accounts in effect: the configured ones, or the default test key.
     pub fn effective_accounts(&self) -> Vec<AccountConfig> {
         if self.accounts.is_empty() {

@@ -185,7 +185,7 @@ impl World {
             t.finish_at = solve.map_or(SimTime::NEVER, |d| free_at.saturating_add(d));
             free_at = t.finish_at;
             if !t.finish_at.is_never() {
-                let expires = t.finish_at.saturating_add(cfg.solving.result_ttl);
+                let expires = t.finish_at.saturating_add(cfg.result_ttl());
                 let has_pb = t.pingback.as_ref().is_some_and(|p| !p.fired);
                 self.expiry.push(Reverse((expires, next)));
                 if has_pb {

@@ -108,7 +108,7 @@ impl MockState {
         let account = t.account;
         let has_pb = t.pingback.as_ref().is_some_and(|p| !p.fired);
         w.expiry
-            .push(Reverse((now.saturating_add(cfg.solving.result_ttl), id)));
+            .push(Reverse((now.saturating_add(cfg.result_ttl()), id)));
         if has_pb {
             w.finish_queue.push(Reverse((now, id)));
         }

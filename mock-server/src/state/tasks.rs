@@ -204,10 +204,8 @@ impl MockState {
         w.next_id += 1;
         w.counters.submitted += 1;
         if !finish_at.is_never() {
-            w.expiry.push(Reverse((
-                finish_at.saturating_add(cfg.solving.result_ttl),
-                id,
-            )));
+            w.expiry
+                .push(Reverse((finish_at.saturating_add(cfg.result_ttl()), id)));
         }
         let early_job = if early {
             w.tasks.get(&id).map(|t| self.job_for(cfg, id, t, now))
@@ -249,7 +247,7 @@ impl MockState {
     fn expire_on_read(world: &mut World, cfg: &Config, now: SimTime, id: u64) {
         Self::expire(world, now, 8);
         let expired = world.tasks.get(&id).is_some_and(|t| {
-            !t.finish_at.is_never() && t.finish_at.saturating_add(cfg.solving.result_ttl) <= now
+            !t.finish_at.is_never() && t.finish_at.saturating_add(cfg.result_ttl()) <= now
         });
         if expired {
             world.tasks.remove(&id);
