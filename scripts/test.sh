@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (see README): sets up the real peers (the official
-# CaptchaAI Python SDK in .venv; a redis-server), then runs every test of the
-# workspace, including doc tests. Exits non-zero on the first failure.
+# CaptchaAI Python SDK in .venv; a redis-server) and the browser (Chromium and
+# chromedriver), then runs every test of the workspace, including doc tests. Exits non-zero
+# on the first failure.
 #
 # Extra arguments go to both cargo invocations, e.g. `scripts/test.sh --release`.
 set -euo pipefail
@@ -50,6 +51,10 @@ if ! redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
 fi
 export CAPTCHAAI_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') on $CAPTCHAAI_TEST_REDIS_URL (pid $REDIS_PID)"
+
+# The browser tests drive Debian's headless Chromium over WebDriver.
+step "scripts/setup-browser.sh"
+scripts/setup-browser.sh
 
 # `cargo test` builds examples but does not place them at target/<profile>/examples/<name>,
 # where the end-to-end tests (tests/tests/binaries.rs) run them from: build them first.

@@ -21,7 +21,7 @@
 //!   client programs;
 //! - [`timeline`]: the run's ordered, typed history;
 //! - [`checks`]: the checks, their registry, verdicts;
-//! - [`report`]: one scenario's report and the renderers;
+//! - [`report`]: one scenario's report and the renderers; `html_report`: the HTML one;
 //! - [`suite`]: loading a suite and running it in parallel;
 //! - `chaos`: generated fault schedules, shrunk to a failing scenario file;
 //! - `cleanup`: what a run leaves outside the process (client process groups, TLS folders),
@@ -74,4 +74,5 @@ pub mod timeline;
 
 mod chaos;
 mod cleanup;
+mod html_report;
 mod runner;

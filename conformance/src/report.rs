@@ -1,4 +1,5 @@
-//! Reports: the human table, JSON (with a format version) and JUnit XML.
+//! Reports: the human table, JSON (with a format version) and JUnit XML; the HTML report
+//! is [`crate::html_report`].
 //!
 //! Where they sit in the flow: scenario → runner → mock and subject → timeline → checks →
 //! **report**. A [`ScenarioReport`] is one scenario's checks with what identifies its run
@@ -19,8 +20,9 @@ use crate::{
 /// Version of the JSON report format; bumped on any incompatible change (2: a skipped
 /// scenario's verdict is `SKIPPED`, not `OK`, and it has no replay command; 3: the verdict
 /// `NOT-GRADED`, counted in `totals`; a failed check's `fix` and every `offenders` line; a
-/// receiver run's `latency`).
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// receiver run's `latency`; 4: a scenario's whole `timeline`, with `--json`, `--html` or
+/// `--format json`).
+pub(crate) const FORMAT_VERSION: u32 = 4;
 
 /// One scenario's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +61,12 @@ pub struct ScenarioReport {
     /// The command that replays this run (none for a skipped scenario).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub replay: String,
+    /// The run's whole timeline, in order, when [`SuiteOptions::timelines`] asked for it
+    /// (empty otherwise): the evidence of every check is a slice of it.
+    ///
+    /// [`SuiteOptions::timelines`]: crate::suite::SuiteOptions::timelines
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Entry>,
 }
 
 /// How a receiver in another process was timed: the latency budget it was held to and the
@@ -248,6 +256,11 @@ impl SuiteReport {
     /// The JSON report.
     pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The HTML report: one self-contained page ([`crate::html_report`]).
+    pub(crate) fn to_html(&self) -> String {
+        crate::html_report::render(self)
     }
 
     /// The JUnit XML report: a suite per scenario, a case per check; a check that could not

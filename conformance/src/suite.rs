@@ -37,6 +37,9 @@ pub struct SuiteOptions {
     pub progress: bool,
     /// Extra arguments the replay command needs (e.g. `--receiver URL`).
     pub replay_args: String,
+    /// Keep each run's whole timeline in its report ([`ScenarioReport::timeline`]), for the
+    /// JSON and HTML reports.
+    pub timelines: bool,
 }
 
 /// Why a suite could not load.
@@ -126,6 +129,7 @@ pub fn run_one(
         latency: None,
         checks: Vec::new(),
         replay,
+        timeline: Vec::new(),
     };
     let supported = if scenario.subject.cross_replica && subject.replicas() < 2 {
         Err(
@@ -146,7 +150,7 @@ pub fn run_one(
     }
     #[allow(clippy::disallowed_methods)] // wall time of the run, for the report only
     let started = std::time::Instant::now();
-    let record = runner::run(scenario, subject, seed);
+    let mut record = runner::run(scenario, subject, seed);
     let wall_ms = if opts.redact_timings {
         0
     } else {
@@ -175,9 +179,15 @@ pub fn run_one(
             opts.redact_timings,
         )
     });
+    let timeline = if opts.timelines {
+        std::mem::take(&mut record.timeline.entries)
+    } else {
+        Vec::new()
+    };
     ScenarioReport {
         verdict: checks::overall(&checks),
         simulated_ms: record.ended_at_ms,
+        timeline,
         wall_ms,
         callbacks,
         schedule,

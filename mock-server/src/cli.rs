@@ -192,9 +192,14 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
         .buffered_lines_limit(64 * 1024)
         .thread_name("captchaai-mock-logs")
         .finish(std::io::stderr());
+    // Colour only for a person at a terminal who has not asked for none (`NO_COLOR`): a
+    // file, a pipe or a CI log gets plain lines to grep.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(ansi)
         .log_internal_errors(false);
     if format == LogFormat::Json {
         builder.json().init();

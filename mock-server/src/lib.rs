@@ -83,6 +83,7 @@ mod rules;
 mod seed;
 mod server;
 mod state;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;

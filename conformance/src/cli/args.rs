@@ -196,6 +196,9 @@ pub(super) struct RunArgs {
     /// Also write the JSON report here.
     #[arg(long)]
     pub(super) json: Option<PathBuf>,
+    /// Also write the HTML report here: one self-contained page with each scenario's timeline.
+    #[arg(long)]
+    pub(super) html: Option<PathBuf>,
     /// Report wall times as 0 (for byte-identical reports of the same seed).
     #[arg(long)]
     pub(super) redact_timings: bool,

@@ -40,18 +40,21 @@ fn identity(path: &Path) -> PathBuf {
 /// Why the report files cannot be written as asked: one names the same file as the other,
 /// or as a scenario file of the run (which writing the report would destroy).
 fn clashing_reports(args: &RunArgs, scenarios: &[crate::scenario::Scenario]) -> Option<String> {
-    let reports: Vec<(&str, &PathBuf, PathBuf)> =
-        [("--junit", &args.junit), ("--json", &args.json)]
-            .into_iter()
-            .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p, identity(p))))
-            .collect();
-    if let [(_, junit, a), (_, _, b)] = reports.as_slice()
-        && a == b
-    {
-        return Some(format!(
-            "--junit and --json name the same file ({}): one would overwrite the other",
-            junit.display()
-        ));
+    let reports: Vec<(&str, &PathBuf, PathBuf)> = [
+        ("--junit", &args.junit),
+        ("--json", &args.json),
+        ("--html", &args.html),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| path.as_ref().map(|p| (flag, p, identity(p))))
+    .collect();
+    for (n, (flag, path, a)) in reports.iter().enumerate() {
+        if let Some((other, ..)) = reports[n + 1..].iter().find(|(_, _, b)| a == b) {
+            return Some(format!(
+                "{flag} and {other} name the same file ({}): one would overwrite the other",
+                path.display()
+            ));
+        }
     }
     for (flag, path, id) in &reports {
         if let Some(s) = scenarios.iter().find(|s| identity(&s.path) == *id) {
@@ -90,9 +93,10 @@ pub(super) fn run(args: RunArgs, out: &mut Output) -> ExitCode {
     }
     // Report files are opened before the run, so a bad path costs nothing.
     type Render = fn(&SuiteReport) -> String;
-    let renderers: [(&Option<PathBuf>, Render); 2] = [
+    let renderers: [(&Option<PathBuf>, Render); 3] = [
         (&args.junit, SuiteReport::to_junit),
         (&args.json, SuiteReport::to_json),
+        (&args.html, SuiteReport::to_html),
     ];
     let mut report_files = Vec::new();
     for (path, render) in renderers {
@@ -112,6 +116,7 @@ pub(super) fn run(args: RunArgs, out: &mut Output) -> ExitCode {
         redact_timings: args.redact_timings,
         progress: args.format == Format::Human,
         replay_args: args.subject.replay_args(),
+        timelines: args.json.is_some() || args.html.is_some() || args.format == Format::Json,
     };
     let human = args.format == Format::Human;
     if human {

@@ -127,7 +127,7 @@ fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["format_version"], 3);
+    assert_eq!(report["format_version"], 4);
     assert_eq!(report["totals"]["failed"], 0);
 }
 

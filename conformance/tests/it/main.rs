@@ -6,6 +6,7 @@
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
+//! - `html_report`: the HTML report of a failing run;
 //! - `receivers`: external receivers through the binary: the gallery of
 //!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
 //! - `external`: client programs and chaos through the binary (needs `python3` and the SDK's
@@ -34,6 +35,7 @@ macro_rules! trials {
 mod broken_subjects;
 mod cli;
 mod external;
+mod html_report;
 mod receivers;
 mod scenarios;
 mod support;
@@ -52,6 +54,7 @@ fn main() {
     trials.extend(scenarios::trials());
     trials.extend(broken_subjects::trials());
     trials.extend(cli::trials());
+    trials.extend(html_report::trials());
     trials.extend(receivers::trials());
     trials.extend(external::trials());
     libtest_mimic::run(&args, trials).exit();

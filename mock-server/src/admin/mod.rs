@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /__admin/health` | status, version, dialect, seed, clock, counters, pingback totals, keys |
 //! | `POST /__admin/reset` | back to start-up state (tasks, journals, ids, fault rules) |
-//! | `GET /__admin/tasks?limit=` | stored tasks with their ground truth |
+//! | `GET /__admin/tasks?limit=&newest=` | stored tasks with their ground truth (the first `limit` by id, or with `newest=true` the last) |
 //! | `GET /__admin/tasks/{id}` | one task |
 //! | `POST /__admin/tasks/{id}/solve` | finish it now, solved (body `{"answer": "..."}` optional); 409 once finished |
 //! | `POST /__admin/tasks/{id}/fail` | finish it now, failed (body `{"code": "ERROR_..."}` optional); 409 once finished |
@@ -14,6 +14,9 @@
 //! | `GET /__admin/pingbacks?since=&limit=&task=` | outbound delivery attempts |
 //! | `GET /__admin/pingback/rules` | fault rules in effect |
 //! | `PUT /__admin/pingback/rules` | replace them (JSON array, same shape as the TOML rules) |
+//! | `GET /__admin/metrics` | metrics in the Prometheus text format ([`crate::telemetry`]) |
+//! | `GET /__admin/` | the live dashboard, one self-contained page ([`dashboard`]) |
+//! | `GET /__admin/events` | its event stream (server-sent events) |
 //!
 //! Every error is JSON, `{"error": "..."}`. Without a token, the admin API serves loopback
 //! clients of a mock listening on loopback only (403 otherwise, to everyone when the mock
@@ -25,11 +28,16 @@
 //! - this file: the router, and the JSON shape of every admin error;
 //! - [`guard`]: who may use the admin API (loopback clients of a loopback mock, or a bearer
 //!   token);
-//! - [`routes`]: the handlers, thin wrappers over the state's inspection and control.
+//! - [`routes`]: the handlers, thin wrappers over the state's inspection and control;
+//! - [`metrics`]: the Prometheus exposition;
+//! - [`dashboard`]: the live dashboard and its event stream.
 
+mod dashboard;
 mod guard;
+mod metrics;
 mod routes;
 
+pub(crate) use dashboard::landing;
 #[cfg(feature = "cli")]
 pub(crate) use guard::is_loopback;
 
@@ -47,8 +55,18 @@ use crate::state::MockState;
 /// The admin router (mounted at `/__admin`).
 pub(crate) fn router(state: MockState) -> Router<MockState> {
     routes::routes()
+        .merge(metrics::routes())
+        .merge(dashboard::routes())
         .fallback(no_route)
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn_with_state(state, guard::guard))
+}
+
+/// `GET /__admin/` (with its slash: a nested router's `/` is `/__admin` alone), behind the
+/// same guard; mounted beside [`router`].
+pub(crate) fn dashboard_page(state: MockState) -> Router<MockState> {
+    Router::new()
+        .route("/__admin/", axum::routing::get(dashboard::page))
         .layer(middleware::from_fn_with_state(state, guard::guard))
 }
 

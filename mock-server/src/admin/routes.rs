@@ -61,10 +61,15 @@ struct Paging {
     limit: Option<usize>,
     task: Option<u64>,
     endpoint: Option<String>,
+    newest: Option<bool>,
 }
 
 async fn list_tasks(State(s): State<MockState>, Query(q): Query<Paging>) -> Response {
-    Json(s.tasks(q.limit.unwrap_or(1000))).into_response()
+    let limit = q.limit.unwrap_or(1000);
+    if q.newest == Some(true) {
+        return Json(s.newest_tasks(limit)).into_response();
+    }
+    Json(s.tasks(limit)).into_response()
 }
 
 async fn one_task(State(s): State<MockState>, Path(id): Path<u64>) -> Response {

@@ -9,11 +9,12 @@
 //! - [`in_php`] validates a submission ([`submission`], [`images`]) and hands it to the state;
 //!   [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
-//!   [`request`] journals request and answer.
+//!   [`request`] journals request and answer, and [`log`] writes the request log's line.
 
 pub(crate) mod body;
 pub(crate) mod images;
 pub(crate) mod in_php;
+pub(crate) mod log;
 pub(crate) mod request;
 pub(crate) mod res_php;
 pub(crate) mod submission;

@@ -14,6 +14,7 @@ use super::{
     wire::{Code, Format},
 };
 use crate::{
+    clock::SimTime,
     params::{BodyError, Params},
     state::{InboundRequest, MockState},
 };
@@ -31,6 +32,8 @@ pub(crate) struct ApiRequest {
     pub(crate) remote: Option<SocketAddr>,
     /// A body problem, answered with this code after the key check.
     pub(crate) body_error: Option<Code>,
+    /// When the mock began reading it, for the request log's latency.
+    pub(crate) received_at: SimTime,
 }
 
 impl ApiRequest {
@@ -109,10 +112,32 @@ pub(crate) fn journal(
     task_id: Option<u64>,
 ) {
     let action = req.params.get(action_param).map(interned);
+    let now = state.clock().now();
+    let (code, latency) = (
+        super::log::answer_code(&answer),
+        now.saturating_since(req.received_at),
+    );
+    super::log::request(
+        &req.http_method,
+        endpoint,
+        action.as_deref(),
+        task_id,
+        code,
+        latency,
+    );
+    // A label's values must be few: an action the mock does not know is `other`.
+    let known_action = action.as_ref().map(|a| match a {
+        Cow::Borrowed(known) => *known,
+        Cow::Owned(_) => "other",
+    });
+    state
+        .dispatcher()
+        .telemetry()
+        .request(endpoint, known_action, code, latency);
     state.journal_inbound(InboundRequest {
         // Numbered when read: the journal knows the position.
         seq: 0,
-        at_ms: state.clock().now().as_millis(),
+        at_ms: now.as_millis(),
         endpoint,
         http_method: req.http_method,
         encoding: req.encoding,
@@ -169,6 +194,7 @@ pub(crate) async fn read(state: &MockState, req: Request<Body>, endpoint: Endpoi
             body::RESULT_MAX_BODY,
         ),
     };
+    let received_at = state.clock().now();
     let (parts, body) = req.into_parts();
     // A v4-mapped peer (`::ffff:127.0.0.1`, on a dual-stack listener) is the IPv4 client it
     // is: rate limits, bans and the journal see one address per client.
@@ -223,5 +249,6 @@ pub(crate) async fn read(state: &MockState, req: Request<Body>, endpoint: Endpoi
         encoding,
         remote,
         body_error,
+        received_at,
     }
 }

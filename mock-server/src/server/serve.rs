@@ -19,11 +19,13 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use super::conn::Limits;
 use crate::{admin, api, pingback::dispatcher::PINGBACK_MARKER, state::MockState, tls};
 
-/// The application router: `/in.php`, `/res.php`, `/solve.php` and `/__admin/`, none of which
-/// answers the mock's own pingbacks.
+/// The application router: `/in.php`, `/res.php`, `/solve.php`, `/__admin/` and `/` (a page
+/// that links to the dashboard), none of which answers the mock's own pingbacks.
 pub(crate) fn app(state: MockState) -> Router {
     api::routes()
+        .route("/", axum::routing::get(admin::landing))
         .nest("/__admin", admin::router(state.clone()))
+        .merge(admin::dashboard_page(state.clone()))
         .with_state(state)
         .layer(middleware::from_fn(refuse_own_pingbacks))
 }

@@ -212,6 +212,11 @@ impl MockState {
         self.0.listening.get().copied()
     }
 
+    /// Fires when the mock stops: long-lived responses (the dashboard's event stream) end.
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.0.cancel
+    }
+
     /// The pingback dispatcher.
     pub(crate) fn dispatcher(&self) -> &Dispatcher {
         &self.0.dispatcher
@@ -244,6 +249,7 @@ impl MockState {
         self.0.inbound.clear();
         self.0.limiter.clear();
         self.0.dispatcher.reset();
+        self.0.dispatcher.telemetry().reset_seen();
         self.0.finish_notify.notify_one();
     }
 

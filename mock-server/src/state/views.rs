@@ -121,6 +121,28 @@ pub struct TaskView {
 }
 
 impl MockState {
+    /// How many stored tasks are in each state now (for the metrics). One pass over the
+    /// tasks under the lock: a scrape of 100 000 tasks holds it about a millisecond.
+    pub(crate) fn task_states(&self) -> [(TaskState, u64); 4] {
+        let now = self.0.clock.now();
+        let mut counts = [
+            (TaskState::Queued, 0),
+            (TaskState::Pending, 0),
+            (TaskState::Solved, 0),
+            (TaskState::Failed, 0),
+        ];
+        for t in self.world().tasks.values() {
+            let slot = match t.state(now) {
+                TaskState::Queued => 0,
+                TaskState::Pending => 1,
+                TaskState::Solved => 2,
+                TaskState::Failed => 3,
+            };
+            counts[slot].1 += 1;
+        }
+        counts
+    }
+
     /// One task, as the admin API shows it.
     pub(crate) fn task(&self, id: u64) -> Option<TaskView> {
         let cfg = &*self.0.config;
@@ -140,6 +162,25 @@ impl MockState {
         ids.into_iter()
             .take(limit)
             .filter_map(|id| w.tasks.get(&id).map(|t| self.view(cfg, &w, id, t, now)))
+            .collect()
+    }
+
+    /// The newest `limit` stored tasks, oldest first (the dashboard shows what is happening
+    /// now). Picks them in linear time under the lock, then sorts only those.
+    pub(crate) fn newest_tasks(&self, limit: usize) -> Vec<TaskView> {
+        let cfg = &*self.0.config;
+        let now = self.0.clock.now();
+        let w = self.world();
+        let mut ids: Vec<u64> = w.tasks.keys().copied().collect();
+        let skip = ids.len().saturating_sub(limit);
+        if skip > 0 {
+            ids.select_nth_unstable(skip);
+        }
+        let newest = &mut ids[skip..];
+        newest.sort_unstable();
+        newest
+            .iter()
+            .filter_map(|id| w.tasks.get(id).map(|t| self.view(cfg, &w, *id, t, now)))
             .collect()
     }
 

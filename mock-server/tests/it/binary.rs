@@ -176,7 +176,7 @@ async fn tls_serves_https_trusted_through_the_printed_ca() {
     assert!(err.is_connect() || err.is_request(), "{err:?}");
 }
 
-fn signal(p: &MockProcess, sig: &str) {
+pub(crate) fn signal(p: &MockProcess, sig: &str) {
     let (status, _, err) = run_bounded(
         Command::new("kill").args([sig, &p.pid().to_string()]),
         Duration::from_secs(10),

@@ -7,12 +7,15 @@
 //!   `wire/cases.toml` and snapshotted;
 //! - [`wire_props`], [`pingback`], [`rate_limits`], [`admin_api`], [`stream_subjects`]:
 //!   behaviour, by property and by example, through real sockets;
+//! - [`dashboard`]: the live dashboard's page, event stream and guard;
 //! - [`public_api`]: the library's test API as a user's test meets it;
 //! - [`binary`], [`python_sdk`]: the `captchaai-mock` binary, and the official Python SDK
-//!   against it.
+//!   against it; [`observe`]: what the binary shows of its work (the request log, metrics).
 
 mod admin_api;
 mod binary;
+mod dashboard;
+mod observe;
 mod pingback;
 mod public_api;
 mod python_sdk;

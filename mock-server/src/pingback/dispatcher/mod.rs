@@ -182,6 +182,10 @@ struct Inner {
     generation: Mutex<Arc<Generation>>,
     delivered: AtomicU64,
     failed: AtomicU64,
+    /// The mock's metrics: every journal entry is counted there too. The dispatcher owns
+    /// them because it is built first and the state reaches it
+    /// ([`Dispatcher::telemetry`]); the bench dispatcher gets its own.
+    telemetry: crate::telemetry::Telemetry,
     dropped: AtomicU64,
     shed: AtomicU64,
 }
@@ -261,6 +265,7 @@ impl Dispatcher {
             failed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             shed: AtomicU64::new(0),
+            telemetry: crate::telemetry::Telemetry::new(),
         }));
         // When the mock stops, stop sends in flight too (timers and reorder
         // holds watch the token themselves).
@@ -277,6 +282,11 @@ impl Dispatcher {
 
     fn generation(&self) -> Arc<Generation> {
         lock(&self.0.generation).clone()
+    }
+
+    /// The mock's metrics (`/__admin/metrics`).
+    pub(crate) fn telemetry(&self) -> &crate::telemetry::Telemetry {
+        &self.0.telemetry
     }
 
     /// Totals so far.
@@ -401,6 +411,9 @@ impl Dispatcher {
     }
 
     fn record_unsent(&self, job: &Job, outcome: AttemptOutcome) {
+        self.0
+            .telemetry
+            .pingback(&job.schedule.fault, &outcome, None);
         let now = self.0.clock.now().as_millis();
         let planned = job.schedule.deliveries.first();
         self.0.journal.push(Entry {

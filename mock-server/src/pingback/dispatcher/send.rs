@@ -93,6 +93,9 @@ impl Dispatcher {
             latency_ms = latency.as_secs_f64() * 1000.0,
             "pingback attempt"
         );
+        self.0
+            .telemetry
+            .pingback(&ctx.fault, &outcome, Some(latency));
         self.0.journal.push(Entry {
             task_id: job.task_id,
             delivery: index,

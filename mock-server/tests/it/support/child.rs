@@ -64,8 +64,8 @@ impl MockProcess {
         let mut child = Command::new(BIN)
             .args(args)
             .env("RUST_LOG", level)
-            // Plain log lines, to read.
-            .env("NO_COLOR", "1")
+            // Plain log lines because stderr is a pipe, not because of `NO_COLOR`.
+            .env_remove("NO_COLOR")
             .env_remove("CAPTCHAAI_MOCK_BIND")
             .env_remove("CAPTCHAAI_MOCK_ADMIN_TOKEN")
             .stdin(Stdio::null())
