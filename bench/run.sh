@@ -4,18 +4,21 @@
 #
 #   bench/run.sh            full run (about 17 minutes plus the builds)
 #   bench/run.sh --quick    short durations, for smoke testing (about 3 minutes)
-#   bench/run.sh --skip wiremock,pingback,conformance
+#   bench/run.sh --skip wiremock,pingback,conformance,load
 #   bench/run.sh --no-nice  do not raise the benchmark's CPU priority
 #
 # Sections: poll (res.php polling: bare axum ceiling, mock, WireMock tuned and
 # with defaults, in interleaved rounds, then RSS under a minute of sustained
 # load each), submit (in.php), memory (a million pending tasks), journal (the
 # worst-case inbound journal: rejected requests with 30 MB bodies, peak RSS),
-# startup, pingback (mock-server/benches/pingback_delivery.rs), conformance.
+# startup, pingback (mock-server/benches/pingback_delivery.rs), conformance,
+# load (the conformance flow on scenarios/load/thousand-faulted.toml scaled to
+# 10 000, 100 000 and 1 000 000 tasks: wall time and peak RSS of each run).
 # `--skip wiremock` leaves WireMock out of every section.
 #
-# It installs what it needs and says so: `wrk` (Debian package, apt-get) and
-# WireMock standalone (the npm package `wiremock`, into bench/.tools). Every
+# It installs what it needs and says so: `wrk` and GNU `time` (Debian packages,
+# apt-get) and WireMock standalone (the npm package `wiremock`, into
+# bench/.tools). Every
 # server is started and stopped by its own process id, every run is bounded by
 # a timeout, and all traffic stays on 127.0.0.1. Servers and load generators
 # run at nice -20 when run as root. Raw results go to
@@ -24,6 +27,8 @@
 #
 # Environment: BENCH_QUIET_WAIT (seconds to wait, before each section, for the
 # machine to go quiet: other CPU use under 25%; default 60, 0 in quick mode);
+# BENCH_LOAD_SIZES (the load section's task counts, multiples of 1000; default
+# "10000 100000 1000000", "10000 100000" in quick mode);
 # CARGO_TARGET_DIR (where cargo builds; default target/).
 set -euo pipefail
 
@@ -39,7 +44,7 @@ while [[ $# -gt 0 ]]; do
         --no-nice) NO_NICE=1 ;;
         --skip) SKIP=",$2,"; shift ;;
         --skip=*) SKIP=",${1#--skip=},"; ;;
-        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -50,10 +55,12 @@ if [[ $QUICK == 1 ]]; then
     ROUNDS=1; DUR=3; WARM=1; WARM_WM=5; SUSTAIN=10; TASKS=100000; FLOOD=20
     STARTUP_RUNS=3; STARTUP_RUNS_WM=2; PB_N=20000; PB_ROUNDS=1
     QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
+    LOAD_SIZES=${BENCH_LOAD_SIZES:-10000 100000}
 else
     ROUNDS=3; DUR=10; WARM=2; WARM_WM=30; SUSTAIN=60; TASKS=1000000; FLOOD=200
     STARTUP_RUNS=15; STARTUP_RUNS_WM=5; PB_N=100000; PB_ROUNDS=2
     QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
+    LOAD_SIZES=${BENCH_LOAD_SIZES:-10000 100000 1000000}
 fi
 
 # Servers and load generators run at nice -20 when we are root, so that
@@ -173,13 +180,17 @@ if ! skipped wiremock; then
     fi
     command -v java >/dev/null || { echo "run.sh: java not found (WireMock needs it); use --skip wiremock" >&2; exit 1; }
 fi
+if ! skipped load && [[ ! -x /usr/bin/time ]]; then
+    log "installing GNU time (the load section's peak RSS): apt-get install -y time"
+    apt-get update -qq && apt-get install -y -qq time
+fi
 
 # ---------------------------------------------------------------- build
 log "building (release): captchaai-mock, captchaai-bench, captchaai-conformance, the pingback_delivery bench"
 timeout 1800 cargo build --release -p captchaai-mock -p captchaai-bench
-if ! skipped conformance; then
+if ! skipped conformance || ! skipped load; then
     timeout 1800 cargo build --release -p captchaai-conformance \
-        || { log "warning: captchaai-conformance does not build; skipping that section"; SKIP="$SKIP,conformance,"; }
+        || { log "warning: captchaai-conformance does not build; skipping its sections"; SKIP="$SKIP,conformance,load,"; }
 fi
 if ! skipped pingback; then
     timeout 1800 cargo bench -p captchaai-mock --bench pingback_delivery --no-run \
@@ -401,6 +412,47 @@ if ! skipped conformance; then
     end_ns=$(date +%s%N)
     printf '{"exit_code":%s,"process_wall_ms":%s}\n' "$rc" $(((end_ns - start_ns) / 1000000)) \
         >"$OUT/conformance-process.json"
+fi
+
+# ---------------------------------------------------------------- load
+# scale_scenario N FILE: scenarios/load/thousand-faulted.toml with its counts,
+# thread cap and submit rate multiplied by N/1000 (nothing else changes, so the
+# submits span the same simulated time and the faults keep their shares).
+scale_scenario() {
+    local n=$1 file=$2 f=$(( $1 / 1000 ))
+    sed -e "s/^name = \"thousand-faulted\"/name = \"load-$n\"/" \
+        -e "s/^description = \"1,000 tasks/description = \"$n tasks/" \
+        -e "s/^threads = 2000\$/threads = $((2000 * f))/" \
+        -e "s/^submit = { per-second = 50 }\$/submit = { per-second = $((50 * f)) }/" \
+        -e "s/count = 500 }/count = $((500 * f)) }/" \
+        -e "s/count = 300 }/count = $((300 * f)) }/" \
+        -e "s/count = 200 }/count = $((200 * f)) }/" \
+        scenarios/load/thousand-faulted.toml >"$file"
+    # Every substitution must have taken: the scenario is what the figures are about.
+    local want
+    for want in "name = \"load-$n\"" "threads = $((2000 * f))" "per-second = $((50 * f))" \
+        "count = $((500 * f)) }" "count = $((300 * f)) }" "count = $((200 * f)) }"; do
+        grep -qF "$want" "$file" || { echo "run.sh: scaling the load scenario: no '$want' in $file (did thousand-faulted.toml change?)" >&2; exit 1; }
+    done
+}
+
+if ! skipped load; then
+    echo "$LOAD_SIZES" >"$OUT/load-sizes.txt"
+    for n in $LOAD_SIZES; do
+        quiet "load: $n tasks"
+        log "load: the conformance flow on $n tasks (scenarios/load/thousand-faulted.toml scaled)"
+        scale_scenario "$n" "$OUT/load-$n.toml"
+        rc=0
+        # GNU time: the process's wall time and its peak RSS (ru_maxrss, KiB).
+        /usr/bin/time -o "$OUT/load-$n-time.json" \
+            -f '{"process_wall_s":%e,"peak_kib":%M,"user_s":%U,"sys_s":%S}' \
+            timeout 1800 $NICE "$CONFORMANCE" run "$OUT/load-$n.toml" --json "$OUT/load-$n.json" \
+            >"$OUT/load-$n.txt" 2>&1 || rc=$?
+        echo "$rc" >"$OUT/load-$n-exit.txt"
+        # GNU time adds a line before the figures when the command fails.
+        grep '^{' "$OUT/load-$n-time.json" >"$OUT/load-$n-time.tmp" || true
+        mv "$OUT/load-$n-time.tmp" "$OUT/load-$n-time.json"
+    done
 fi
 
 # ---------------------------------------------------------------- table

@@ -3,7 +3,7 @@
 //! formatting helpers every check's messages share.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     time::Duration,
 };
 
@@ -70,11 +70,16 @@ impl<'a> Index<'a> {
             .enumerate()
             .filter_map(|(i, t)| t.id.map(|id| (id, i)))
             .collect();
+        // The first lens of each ordinal, as a search from the front would find it.
+        let mut by_ordinal: HashMap<u64, usize> = HashMap::with_capacity(tasks.len());
+        for (i, t) in tasks.iter().enumerate() {
+            by_ordinal.entry(t.ordinal).or_insert(i);
+        }
         for e in &rec.timeline.entries {
             match &e.event {
                 Event::AppResult { ordinal, .. } | Event::AppError { ordinal, .. } => {
-                    if let Some(t) = tasks.iter_mut().find(|t| t.ordinal == *ordinal) {
-                        t.app.push(e);
+                    if let Some(&i) = by_ordinal.get(ordinal) {
+                        tasks[i].app.push(e);
                     }
                 }
                 Event::Submit { task: Some(id), .. } => {

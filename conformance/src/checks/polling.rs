@@ -27,11 +27,7 @@ pub(super) fn poll_etiquette(ix: &Index<'_>) -> CheckResult {
         let (Some(id), Some(start)) = (t.id, t.submitted_at) else {
             continue;
         };
-        let kind = ix
-            .rec
-            .truth
-            .get(&id)
-            .map_or("normal", |tr| tr.kind.as_str());
+        let kind = ix.rec.truth.get(&id).map_or("normal", |tr| tr.kind);
         let (initial, interval) = sdk_timing(kind);
         let tol = ix.tol(interval);
         for w in t.polls.windows(2) {

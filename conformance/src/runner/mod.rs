@@ -43,7 +43,7 @@ pub(crate) use record::{RunRecord, Truth};
 use crate::{
     scenario::{KeyChoice, SCENARIO_KEY, Scenario, SubmitPattern},
     subject::{Capabilities, RunContext, Started, Subject},
-    timeline::{Recorder, Timeline},
+    timeline::{Deliveries, Recorder, Timeline},
 };
 
 /// Runs a scenario on a fresh runtime (paused clock for in-process subjects).
@@ -138,17 +138,20 @@ impl Run<'_> {
             let _ = i.await;
         }
         let state = mock.handle();
-        settle::drain(&state, self.caps.in_process, scale).await;
+        let mut deliveries = Deliveries::default();
+        settle::drain(&state, &mut deliveries, self.caps.in_process, scale).await;
 
         let ids = recorder.ids();
-        let truth = record::collect_truth(&state, &state.tasks());
+        let truth = record::collect_truth(&state, state.tasks());
         let (stored, probe_error) = match &started.probe {
-            Some(probe) => probe::read_stored(probe.as_ref(), &state, &recorder, &truth).await,
+            Some(probe) => {
+                probe::read_stored(probe.as_ref(), &state, &mut deliveries, &recorder, &truth).await
+            }
             None => (BTreeMap::new(), None),
         };
         let busy_rejections = state.counters().busy_rejections;
         let ended_at_ms = state.now().as_millis() as u64;
-        let timeline = Timeline::assemble(&state, &recorder);
+        let timeline = Timeline::assemble(&state, deliveries, &recorder);
         shutdown.cancel();
         mock.shutdown().await;
         drop(ca_dir);
@@ -267,7 +270,10 @@ impl Run<'_> {
     async fn drive_workload(&self, started: &Started, scale: TimeScale) -> Option<String> {
         let scenario = &self.scenario;
         let driver = started.driver.clone();
-        let mut runs = Vec::new();
+        // A JoinSet polls only the tasks that finished: awaiting every handle in turn
+        // (`join_all`) re-polls the pending ones each time the runtime's budget runs out,
+        // quadratic in the tasks.
+        let mut runs = tokio::task::JoinSet::new();
         for (i, task) in scenario.tasks.iter().cloned().enumerate() {
             if i > 0 {
                 match scenario.submit {
@@ -279,18 +285,15 @@ impl Run<'_> {
                     }
                 }
             }
-            runs.push(tokio::spawn(driver.run(task)));
+            runs.spawn(driver.run(task));
         }
-        let longest = scenario.batch_deadline.unwrap_or(Duration::ZERO);
-        let cap = if self.caps.in_process {
-            longest.max(scenario.subject.deadline * 3) + Duration::from_secs(600)
-        } else {
-            // Another process keeps its own time: the deadline twice over, plus a margin.
-            longest.max(scenario.subject.deadline * 2) + Duration::from_secs(60)
-        };
+        let cap = workload_cap(scenario, self.caps.in_process);
         let mut aborted = None;
-        let all = futures::future::join_all(runs);
+        let all = async { while runs.join_next().await.is_some() {} };
         if tokio::time::timeout(scale.real(cap), all).await.is_err() {
+            // The tasks still running go on, as detached tasks: what they record before
+            // the run ends is graded.
+            runs.detach_all();
             aborted = Some(format!(
                 "the subject did not finish its tasks within {} of simulated time",
                 humantime::format_duration(cap)
@@ -302,6 +305,32 @@ impl Run<'_> {
         }
         aborted
     }
+}
+
+/// How long the runner waits for the workload's tasks after the last submit.
+fn workload_cap(scenario: &Scenario, in_process: bool) -> Duration {
+    let longest = scenario.batch_deadline.unwrap_or(Duration::ZERO);
+    if in_process {
+        longest.max(scenario.subject.deadline * 3) + Duration::from_secs(600)
+    } else {
+        // Another process keeps its own time: the deadline twice over, plus a margin.
+        longest.max(scenario.subject.deadline * 2) + Duration::from_secs(60)
+    }
+}
+
+/// The most simulated time an in-process run of `scenario` can last, phase by phase: the
+/// submits and the wait for their tasks (or the last forged callback, if later), then
+/// settling. An in-process subject that keeps what it receives for this long still has it
+/// when the run reads it back.
+pub(crate) fn longest_in_process(scenario: &Scenario) -> Duration {
+    let workload = scenario.submit_span() + workload_cap(scenario, true);
+    let injections = scenario
+        .inject
+        .iter()
+        .map(|i| i.at)
+        .max()
+        .unwrap_or_default();
+    workload.max(injections) + settle::LONGEST_IN_PROCESS
 }
 
 /// The first id of a block of task ids no other run of this process uses, `len` long, for a

@@ -8,7 +8,7 @@ use captchaai_mock::MockHandle;
 use super::record::Truth;
 use crate::{
     subject::Probe,
-    timeline::{Event, Recorder},
+    timeline::{Deliveries, Event, Recorder},
 };
 
 /// What was stored per id (`None`: nothing), and why reading stopped, if it did.
@@ -19,21 +19,19 @@ pub(super) type Stored = (BTreeMap<String, Option<String>>, Option<String>);
 pub(super) async fn read_stored(
     probe: &dyn Probe,
     state: &MockHandle,
+    deliveries: &mut Deliveries,
     recorder: &Recorder,
     truth: &BTreeMap<u64, Truth>,
 ) -> Stored {
     let mut stored = BTreeMap::new();
     let mut asked: BTreeSet<String> = truth.keys().map(u64::to_string).collect();
-    for e in state.pingbacks() {
-        if let Some(id) = e.id {
-            asked.insert(id);
-        }
-    }
-    for e in &recorder.snapshot() {
-        if let Event::Injected { id, .. } = &e.event {
+    deliveries.read_new(state);
+    for e in deliveries.read() {
+        if let Event::Delivery { id: Some(id), .. } = &e.event {
             asked.insert(id.clone());
         }
     }
+    asked.extend(recorder.injected_ids());
     for id in asked {
         match probe.stored(&id).await {
             Ok(v) => {

@@ -13,12 +13,13 @@ pub(crate) struct Truth {
     /// Task id.
     pub(crate) task: u64,
     /// Kind.
-    pub(crate) kind: String,
+    pub(crate) kind: &'static str,
     /// The answer or failure code.
     pub(crate) outcome: Outcome,
     /// When it finished (None: never).
     pub(crate) finish_at_ms: Option<u64>,
-    /// The compiled pingback schedule.
+    /// The compiled pingback schedule, when a fault rule applied to the task (what the
+    /// report prints).
     pub(crate) schedule: Option<Schedule>,
     /// The `code` its conflicting duplicates carry, if its schedule sends any.
     pub(crate) conflicting_code: Option<String>,
@@ -74,20 +75,20 @@ impl RunRecord {
     }
 }
 
-/// The mock's decision for every task.
-pub(super) fn collect_truth(state: &MockHandle, tasks: &[TaskView]) -> BTreeMap<u64, Truth> {
+/// The mock's decision for every task (each view consumed as it is read).
+pub(super) fn collect_truth(state: &MockHandle, tasks: Vec<TaskView>) -> BTreeMap<u64, Truth> {
     tasks
-        .iter()
+        .into_iter()
         .map(|t| {
             (
                 t.id,
                 Truth {
                     task: t.id,
-                    kind: t.kind.name().to_owned(),
-                    outcome: t.outcome.clone(),
-                    finish_at_ms: t.finish_at_ms,
-                    schedule: t.schedule.clone(),
+                    kind: t.kind.name(),
                     conflicting_code: state.conflicting_code(t.id),
+                    outcome: t.outcome,
+                    finish_at_ms: t.finish_at_ms,
+                    schedule: t.schedule.filter(|s| s.rule.is_some()),
                 },
             )
         })

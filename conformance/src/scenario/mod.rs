@@ -7,6 +7,7 @@
 //! miette diagnostic naming the file, line and column with a snippet of the offending text.
 //! `discover` finds the files under a folder.
 
+mod bounds;
 mod discover;
 mod error;
 mod raw;

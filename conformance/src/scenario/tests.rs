@@ -189,3 +189,46 @@ fn the_schema_describes_the_fault_rules_and_durations() {
     // deny_unknown_fields becomes additionalProperties: false.
     assert!(schema.contains("\"additionalProperties\":false"));
 }
+
+/// The pingback journal holds every attempt the rules allow (200 tasks x 61 callbacks, more
+/// than the old fixed 10,000): a run never grades a journal that lost its first entries.
+#[test]
+fn the_pingback_journal_holds_the_worst_case() {
+    let text = GOOD
+        .replace("copies = 2 }", "copies = 60, conflicting = true }")
+        .replace("count = 3", "count = 200");
+    let s = parse(&text, Path::new("x/y.toml")).unwrap();
+    assert!(s.mock.pingback.journal_capacity >= 200 * 61);
+    assert!(s.mock.pingback.queue_capacity >= 200 * 61);
+}
+
+/// A workload whose worst case no run can hold is refused at the rule that makes it so.
+#[test]
+fn check_refuses_more_attempts_than_a_run_can_hold() {
+    let text = GOOD
+        .replace("copies = 2 }", "copies = 100 }")
+        .replace("count = 3", "count = 1000000");
+    let e = parse(&text, Path::new("x/y.toml")).unwrap_err();
+    assert!(
+        e.message
+            .contains("faults[0] allows up to 101,000,000 (1000000 task(s) x 101 callback(s) x 1 attempt(s) each)"),
+        "{}",
+        e.message
+    );
+    assert!(e.location.ends_with(":6:9"), "{}", e.location);
+    assert_eq!(e.label, "too many pingback attempts for one run");
+
+    // Retries multiply: 40,000 tasks x 1 callback x 101 attempts.
+    let text = format!(
+        "{}[pingback]\nretry = {{ fixed = {{ interval = \"1s\", attempts = 100 }} }}\n",
+        GOOD.replace("copies = 2 }", "copies = 1 }")
+            .replace("count = 3", "count = 40000")
+    );
+    let e = parse(&text, Path::new("x/y.toml")).unwrap_err();
+    assert!(
+        e.message
+            .contains("8,000,000 (40000 task(s) x 2 callback(s) x 100 attempt(s) each)"),
+        "{}",
+        e.message
+    );
+}

@@ -15,11 +15,12 @@ use captchaai_mock::{
 use super::{
     Expect, Injection, ReceiverEnv, SCENARIO_KEY, Scenario, ScenarioError, SubjectSettings,
     WorkTask,
+    bounds::{self, MAX_PINGBACK_ATTEMPTS, PerTask},
     raw::{RawScenario, RawTaskGroup, ScenarioKind, StrategyName, SubmitPattern},
 };
 
 /// The most tasks a workload may hold.
-const MAX_TASKS: u64 = 100_000;
+const MAX_TASKS: u64 = 1_000_000;
 /// The longest a scenario's submissions (or batch, or injections) may stretch
 /// in simulated time.
 const MAX_SIMULATED: Duration = Duration::from_secs(30 * 86_400);
@@ -50,6 +51,19 @@ pub(super) fn submit_span(pattern: &SubmitPattern, tasks: u64) -> Duration {
         SubmitPattern::Every(d) => d.saturating_mul(gaps),
         SubmitPattern::PerSecond(n) => Duration::from_secs_f64(gaps as f64 / n.max(1) as f64),
     }
+}
+
+/// `4,000,000`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn days(d: Duration) -> String {
@@ -311,7 +325,15 @@ impl Validator<'_> {
         mock.pingback.rules = raw.faults.clone();
         mock.pingback.retry = raw.pingback.retry.clone();
         mock.pingback.attempt_timeout = raw.pingback.attempt_timeout;
-        mock.pingback.journal_capacity = (total as usize * 8).clamp(10_000, 1_000_000);
+        // Every attempt the rules allow is kept (the checks read them all), and every
+        // callback may wait in the queue at once without being shed.
+        let worst = self.pingback_bound(raw, total)?;
+        mock.pingback.journal_capacity = usize::try_from(total * worst.attempts)
+            .unwrap_or(usize::MAX)
+            .max(10_000);
+        mock.pingback.queue_capacity = usize::try_from(total * worst.callbacks)
+            .unwrap_or(usize::MAX)
+            .max(mock.pingback.queue_capacity);
         mock.journal.capacity = (total as usize * 64).clamp(10_000, 4_000_000);
         // One receiver host takes every callback of a run, and the journals are the evidence
         // the checks read: neither the per-host queue bound nor the journal's byte bound
@@ -328,6 +350,35 @@ impl Validator<'_> {
             });
         }
         Ok(mock)
+    }
+
+    /// The worst task the fault rules allow, when the whole workload doing it fits in
+    /// [`MAX_PINGBACK_ATTEMPTS`]; otherwise an error at the rule (or retry policy) that
+    /// makes it too many.
+    fn pingback_bound(&self, raw: &RawScenario, total: u64) -> Checked<PerTask> {
+        let worst = bounds::worst_task(&raw.faults, &raw.pingback.retry);
+        let all = total.saturating_mul(worst.attempts);
+        if all <= MAX_PINGBACK_ATTEMPTS {
+            return Ok(worst);
+        }
+        let (span, cause) = match worst.rule {
+            Some(i) => (
+                self.at(&format!("faults[{i}].fault")),
+                format!("faults[{i}]"),
+            ),
+            None => (self.at("pingback.retry"), "pingback.retry".to_owned()),
+        };
+        Err(self.err(
+            span,
+            format!(
+                "too many pingback attempts for one run: {cause} allows up to {} ({total} task(s) x {} callback(s) x {} attempt(s) each), more than the {} a run can journal and grade",
+                group(all),
+                worst.callbacks,
+                worst.attempts / worst.callbacks.max(1),
+                group(MAX_PINGBACK_ATTEMPTS)
+            ),
+            Some("lower the task count, the duplicate copies or the retry attempts, or split the workload into several scenarios"),
+        ))
     }
 
     /// hCaptcha tasks need the 2captcha dialect.

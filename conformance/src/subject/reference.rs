@@ -4,6 +4,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use captchaai_client::{
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
 use crate::{
-    scenario::{StrategyName, WorkTask},
+    scenario::{Scenario, StrategyName, WorkTask},
     timeline::{AppErrorKind, Event, Recorder, ResultPath, Source},
 };
 
@@ -168,18 +169,34 @@ impl Subject for Reference {
     }
 }
 
-/// The store behind the receiver, its events recorded; its results outlive the run (the
-/// harness reads them back at the end).
+/// How long the reference subject keeps what it received: past the longest the run can
+/// last (the harness reads the results back at the end), with an hour to spare.
+fn retention(scenario: &Scenario) -> Duration {
+    crate::runner::longest_in_process(scenario) + Duration::from_secs(3600)
+}
+
+/// The most ids the run can make the receiver hold at once: every task of the workload,
+/// the unknown id a malformed callback may carry (at most one per task: a task's schedule
+/// has one fault), and every forged callback's.
+fn ids_in_flight(scenario: &Scenario) -> usize {
+    scenario.tasks.len() * 2 + scenario.inject.len()
+}
+
+/// The store's limits for a run, from the scenario: its results outlive the run and it
+/// holds every id the run can name, so no result the subject took is expired or evicted by
+/// the harness's own configuration (never below the defaults).
+fn store_config(scenario: &Scenario) -> StoreConfig {
+    let default = StoreConfig::default();
+    StoreConfig {
+        ttl: retention(scenario).max(default.ttl),
+        capacity: ids_in_flight(scenario).max(default.capacity),
+        ..default
+    }
+}
+
+/// The store behind the receiver, sized from the scenario, its events recorded.
 fn result_store(ctx: &RunContext) -> ResultStore {
-    let ttl = (ctx.scenario.submit_span()
-        + ctx.scenario.batch_deadline.unwrap_or_default()
-        + ctx.scenario.subject.deadline * 4
-        + std::time::Duration::from_secs(3600))
-    .max(StoreConfig::default().ttl);
-    let store = ResultStore::with_config(StoreConfig {
-        ttl,
-        ..StoreConfig::default()
-    });
+    let store = ResultStore::with_config(store_config(&ctx.scenario));
     let rec = ctx.recorder.clone();
     store.on_event(move |e| record_store_event(&rec, e));
     store
@@ -213,7 +230,12 @@ fn result_router(
             );
         }
     };
-    let mut b = ResultRouter::builder().default_handler(handler.clone());
+    // It remembers every id it routes or dispatches for the whole run, as the store keeps
+    // their results (its default retention, a day, is shorter than the longest run).
+    let mut b = ResultRouter::builder()
+        .retention(retention(&ctx.scenario))
+        .capacity(ids_in_flight(&ctx.scenario))
+        .default_handler(handler.clone());
     let mut routes: Vec<&str> = ctx
         .scenario
         .tasks

@@ -41,17 +41,62 @@ pub(crate) struct Timeline {
     pub(crate) entries: Vec<Entry>,
 }
 
+/// Journal entries read from the mock at a time: a run's journals are turned into events a
+/// page at a time, never held twice over.
+const PAGE: usize = 16_384;
+
+/// The outbound journal, read as the run goes: each attempt is read from the mock once,
+/// turned into its event, and kept for the timeline (settling watches the new ones, the
+/// probe takes their ids).
+#[derive(Debug, Default)]
+pub(crate) struct Deliveries {
+    /// The journal was read up to this entry.
+    read_to: u64,
+    /// Every attempt read so far, in journal order.
+    entries: Vec<Entry>,
+}
+
+impl Deliveries {
+    /// Reads the attempts journalled since the last read; gives them.
+    pub(crate) fn read_new(&mut self, state: &MockHandle) -> &[Entry] {
+        let start = self.entries.len();
+        loop {
+            let page = state.pingbacks().since(self.read_to).limit(PAGE).list();
+            let Some(last) = page.last() else { break };
+            self.read_to = last.seq;
+            self.entries
+                .extend(page.into_iter().map(journals::from_delivery));
+        }
+        &self.entries[start..]
+    }
+
+    /// Every attempt read so far.
+    pub(crate) fn read(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
 impl Timeline {
-    /// Merges the mock's journals and the recorder into one canonical order.
-    pub(crate) fn assemble(state: &MockHandle, recorder: &Recorder) -> Timeline {
-        let mut entries: Vec<Entry> = state
-            .journal()
-            .into_iter()
-            .map(journals::from_inbound)
-            .collect();
-        entries.extend(state.pingbacks().into_iter().map(journals::from_delivery));
-        entries.extend(recorder.take());
-        entries.sort_by_key(|e| (e.at_ms, e.source, e.seq));
+    /// Merges the mock's inbound journal, the attempts read from its outbound journal (and
+    /// those since) and the recorder into one canonical order.
+    pub(crate) fn assemble(
+        state: &MockHandle,
+        mut deliveries: Deliveries,
+        recorder: &Recorder,
+    ) -> Timeline {
+        deliveries.read_new(state);
+        let mut entries = deliveries.entries;
+        let mut since = 0;
+        loop {
+            let page = state.journal().since(since).limit(PAGE).list();
+            let Some(last) = page.last() else { break };
+            since = last.seq;
+            entries.extend(page.into_iter().map(journals::from_inbound));
+        }
+        entries.append(&mut recorder.take());
+        // Keys are unique (each source numbers its own entries), so an unstable sort gives
+        // the one canonical order, without a stable sort's copy of half the entries.
+        entries.sort_unstable_by_key(|e| (e.at_ms, e.source, e.seq));
         Timeline { entries }
     }
 }

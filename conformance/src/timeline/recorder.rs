@@ -108,12 +108,15 @@ impl Recorder {
             .collect()
     }
 
-    /// A copy of the entries so far.
-    pub(crate) fn snapshot(&self) -> Vec<Entry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The ids of the callbacks the harness forged so far.
+    pub(crate) fn injected_ids(&self) -> Vec<String> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter()
+            .filter_map(|e| match &e.event {
+                Event::Injected { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     pub(super) fn take(&self) -> Vec<Entry> {

@@ -11,6 +11,8 @@
 //!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
 //! - `external`: client programs and chaos through the binary (needs `python3` and the SDK's
 //!   virtualenv: `scripts/setup-python-peer.sh`);
+//! - `limits`: the harness's own limits never decide a verdict (worst-case journals, long
+//!   settling);
 //! - `support`: what they share.
 //!
 //! A test function is listed in its module's `trials()`; one that is not is dead code, which
@@ -36,6 +38,7 @@ mod broken_subjects;
 mod cli;
 mod external;
 mod html_report;
+mod limits;
 mod receivers;
 mod scenarios;
 mod support;
@@ -57,5 +60,6 @@ fn main() {
     trials.extend(html_report::trials());
     trials.extend(receivers::trials());
     trials.extend(external::trials());
+    trials.extend(limits::trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -6,6 +6,8 @@ use std::{fmt::Write as _, path::Path};
 
 use serde_json::Value;
 
+mod load;
+
 /// A polled server: file-name stem and label.
 const SERVERS: &[(&str, &str)] = &[
     (
@@ -446,6 +448,8 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         writeln!(o, "n/a (section skipped or the suite did not run)")?;
     }
 
+    let load_targets = load::section(&r, &mut o)?;
+
     // Targets.
     writeln!(o, "\n## Targets\n")?;
     writeln!(o, "| target | figure | verdict |")?;
@@ -507,6 +511,9 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         mib(journal_peak),
         verdict(journal_peak.map(|k| k < 64.0 * 1024.0))
     )?;
+    for (what, figure, ok) in load_targets {
+        writeln!(o, "| {what} | {figure} | {} |", verdict(ok))?;
+    }
 
     // Quiet.
     if let Some(q) = r.text("quiet.tsv") {

@@ -89,7 +89,7 @@ async fn results_expire_when_read() {
     let dir = temp_dir();
     let mock = Mock::with_config(
         dir.path(),
-        "time-scale = 10.0\n[solving]\ndefault-time = { fixed = \"1s\" }\nresult-ttl = \"300ms\"\n",
+        "time-scale = 10.0\n[solving]\ndefault-time = { fixed = \"1s\" }\nresult-ttl = \"1s\"\n",
         &[],
     );
     let submit = mock
@@ -103,11 +103,11 @@ async fn results_expire_when_read() {
         .await;
     let id = submit.strip_prefix("OK|").expect("submitted");
     let get = format!("key={}&action=get&id={id}", mock.key);
-    // Solved after 1 s (0.1 s of real time), readable for 300 ms more (the TTL is real time).
+    // Solved after 1 s (0.1 s of real time), readable for 1 s more (the TTL is real time).
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(mock.api("res.php", &get).await.starts_with("OK|"));
-    // 0.8 s after the submit (0.4 s after it was solved) the result has expired.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // 1.5 s after the submit (1.4 s after it was solved) the result has expired.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(mock.api("res.php", &get).await, "ERROR_WRONG_CAPTCHA_ID");
     let (_, health) = mock.admin("health").await;
     assert_eq!(health["counters"]["expired"], 1, "{health}");
