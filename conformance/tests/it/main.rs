@@ -3,6 +3,7 @@
 //! below (`<module>::<function>`), so each still runs, filters and fails on its own.
 //!
 //! - `scenarios`: each file of `scenarios/` against the reference subject;
+//! - `builtin`: the built-in suite through the binary, from folders outside the checkout;
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
@@ -32,6 +33,7 @@ macro_rules! trials {
 }
 
 mod broken_subjects;
+mod builtin;
 mod cli;
 mod external;
 mod receivers;
@@ -51,6 +53,7 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(scenarios::trials());
     trials.extend(broken_subjects::trials());
+    trials.extend(builtin::trials());
     trials.extend(cli::trials());
     trials.extend(receivers::trials());
     trials.extend(external::trials());
