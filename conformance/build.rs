@@ -5,6 +5,9 @@
 //! entry per `*.toml` file, sorted by path. `include_str!` makes every file a dependency of the
 //! crate, and `rerun-if-changed` on the folder regenerates the list when a file is added or
 //! removed.
+//!
+//! It also sets the version `--version` prints, with the commit (see
+//! `build-support/version.rs`).
 
 use std::{
     env,
@@ -13,7 +16,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
+#[path = "../build-support/version.rs"]
+mod version;
+
 fn main() {
+    version::emit();
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let dir = manifest.join("..").join("scenarios");
     println!("cargo:rerun-if-changed={}", dir.display());

@@ -14,12 +14,14 @@
 //! - `run`: `run`, with its reports and exit codes;
 //! - `chaos`: `chaos`;
 //! - `export`: `export`, the built-in suite written out;
+//! - `extras`: the hidden `completions` and `man`, for packagers;
 //! - `output`: stdout and stderr, written without ever panicking;
 //! - `signals`: SIGTERM and SIGINT stop the client programs and exit.
 
 mod args;
 mod chaos;
 mod export;
+mod extras;
 mod output;
 mod run;
 mod signals;
@@ -40,7 +42,12 @@ use args::{ChaosArgs, RunArgs};
 
 /// Conformance harness for CaptchaAI clients and pingback receivers.
 #[derive(Debug, Parser)]
-#[command(name = "captchaai-conformance", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "captchaai-conformance",
+    version = env!("CAPTCHAAI_VERSION"),
+    about,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,6 +81,12 @@ enum Command {
     Checks,
     /// Run many generated fault schedules; shrink and save the first failure.
     Chaos(ChaosArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions(extras::CompletionsArgs),
+    /// Print the man page, or write every command's page into a folder.
+    #[command(hide = true)]
+    Man(extras::ManArgs),
 }
 
 /// Runs the command line: parses the arguments, runs the command, and gives the exit code
@@ -109,6 +122,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args, &mut out),
         Command::Chaos(args) => chaos::run(args, &mut out),
         Command::Export(args) => export::run(&args, &mut out),
+        Command::Completions(args) => extras::completions(&args, &mut out),
+        Command::Man(args) => extras::man(&args, &mut out),
     };
     out.finish(code)
 }

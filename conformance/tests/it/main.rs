@@ -6,6 +6,7 @@
 //! - `builtin`: the built-in suite through the binary, from folders outside the checkout;
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
+//! - `extras`: `--version`, completions and man pages;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
 //! - `receivers`: external receivers through the binary: the gallery of
 //!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
@@ -36,6 +37,7 @@ mod broken_subjects;
 mod builtin;
 mod cli;
 mod external;
+mod extras;
 mod receivers;
 mod scenarios;
 mod support;
@@ -55,6 +57,7 @@ fn main() {
     trials.extend(broken_subjects::trials());
     trials.extend(builtin::trials());
     trials.extend(cli::trials());
+    trials.extend(extras::trials());
     trials.extend(receivers::trials());
     trials.extend(external::trials());
     libtest_mimic::run(&args, trials).exit();

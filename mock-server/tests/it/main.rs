@@ -8,11 +8,12 @@
 //! - [`wire_props`], [`pingback`], [`rate_limits`], [`admin_api`], [`stream_subjects`]:
 //!   behaviour, by property and by example, through real sockets;
 //! - [`public_api`]: the library's test API as a user's test meets it;
-//! - [`binary`], [`python_sdk`]: the `captchaai-mock` binary, and the official Python SDK
-//!   against it.
+//! - [`binary`], [`binary_tools`], [`python_sdk`]: the `captchaai-mock` binary (serving,
+//!   and its extras), and the official Python SDK against it.
 
 mod admin_api;
 mod binary;
+mod binary_tools;
 mod pingback;
 mod public_api;
 mod python_sdk;
