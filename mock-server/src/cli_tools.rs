@@ -1,4 +1,5 @@
-//! The `captchaai-mock` binary's commands besides serving (the `cli` feature): hidden
+//! The `captchaai-mock` binary's commands besides serving (the `cli` feature): `schema` (the
+//! JSON schema of the configuration file, committed as `docs/mock-config.schema.json`), hidden
 //! `completions SHELL` (a shell completion script, `clap_complete`) and `man [DIR]` (the man
 //! page on stdout, or written into `DIR`, `clap_mangen`), for packagers.
 //!
@@ -9,6 +10,8 @@ use std::{io::Write as _, path::PathBuf, process::ExitCode};
 /// What the binary does instead of serving.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Tool {
+    /// Print the JSON schema of the configuration file (`--config`).
+    Schema,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(hide = true)]
     Completions {
@@ -28,6 +31,9 @@ pub(crate) enum Tool {
 /// cannot be written.
 pub(crate) fn run(tool: Tool, mut cmd: clap::Command) -> ExitCode {
     let result = match tool {
+        Tool::Schema => serde_json::to_string_pretty(&schemars::schema_for!(crate::config::Config))
+            .map_err(|e| format!("the configuration schema: {e}"))
+            .and_then(|text| to_stdout(format!("{text}\n").as_bytes())),
         Tool::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "captchaai-mock", &mut script);

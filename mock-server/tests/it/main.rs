@@ -7,6 +7,8 @@
 //!   `wire/cases.toml` and snapshotted;
 //! - [`wire_props`], [`pingback`], [`rate_limits`], [`admin_api`], [`stream_subjects`]:
 //!   behaviour, by property and by example, through real sockets;
+//! - [`contracts`]: the OpenAPI document and the configuration's schema and reference in
+//!   `docs/`, against recorded answers and the types;
 //! - [`public_api`]: the library's test API as a user's test meets it;
 //! - [`binary`], [`binary_tools`], [`python_sdk`]: the `captchaai-mock` binary (serving,
 //!   and its extras), and the official Python SDK against it.
@@ -14,6 +16,7 @@
 mod admin_api;
 mod binary;
 mod binary_tools;
+mod contracts;
 mod pingback;
 mod public_api;
 mod python_sdk;
