@@ -76,4 +76,10 @@ for arg in "$@"; do
 done
 PROFILE="$PROFILE" scripts/receiver-replicas.sh
 
+# The Python wheel (a release build of both binaries, shared with CI's release build through
+# the target folder), installed into a fresh virtualenv: its pytest plugin with the official
+# SDKs, and the CI recipe of docs/ci.md.
+step "scripts/python-wheel.sh"
+scripts/python-wheel.sh
+
 step "all tests passed"

@@ -68,6 +68,8 @@ mod api;
 pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+mod cli_tools;
 mod clock;
 mod codes;
 mod config;

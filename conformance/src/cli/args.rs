@@ -176,7 +176,7 @@ pub(super) struct ChaosArgs {
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
-    /// Scenario files or folders (default: scenarios).
+    /// Scenario files, folders or built-in names: `builtin:<area>/<name>`, `builtin:<area>` (default: the built-in suite, `builtin:`).
     pub(super) paths: Vec<PathBuf>,
     /// Seed for every scenario, overriding the files' seeds.
     #[arg(long)]
