@@ -85,6 +85,11 @@ struct Filled {
 }
 
 /// Starts a wait and polls it once: the id is registered and awaited from then on.
+/// The answer of an in-memory store's operation, which is ready when first polled.
+fn at_once<T>(operation: impl Future<Output = T>) -> T {
+    futures::FutureExt::now_or_never(operation).expect("the in-memory store never waits")
+}
+
 fn start_wait(store: &ResultStore, id: u64, deadline: tokio::time::Instant) -> Waiting {
     let store = store.clone();
     let mut waiting: Waiting =
@@ -109,7 +114,7 @@ fn fill(workload: Workload, size: usize) -> Filled {
     for id in 0..size as u64 {
         match workload {
             Workload::Registered => {
-                store.register(TaskId::new(id));
+                at_once(store.register(TaskId::new(id))).expect("a memory store");
             }
             Workload::Awaited | Workload::Orphans | Workload::GaveUp => {
                 waits.push(start_wait(&store, id, deadline));
@@ -155,13 +160,14 @@ fn timed_inserts(workload: Workload, filled: &mut Filled, ops: u64) -> f64 {
                 filled.waits.push(waiting);
             }
             Workload::Registered | Workload::GaveUp | Workload::HashMapFloor => {
-                filled.store.register(TaskId::new(id));
+                at_once(filled.store.register(TaskId::new(id))).expect("a memory store");
             }
             Workload::Orphans => {
-                filled
-                    .store
-                    .record(TaskId::new(id), "03AGdBq24", ResultSource::Pingback)
-                    .expect("a non-empty code");
+                let recorded =
+                    filled
+                        .store
+                        .record(TaskId::new(id), "03AGdBq24", ResultSource::Pingback);
+                at_once(recorded).expect("a non-empty code");
             }
         }
     }

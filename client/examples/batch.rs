@@ -116,14 +116,16 @@ async fn run(base_url: &str, key: &str, count: usize) -> Result<usize, Box<dyn s
             }
         }
     }
+    // Stopped first: a waiter is woken as its result is stored, a moment before the call
+    // that stored it counts it, so the counters are final only once every callback in
+    // flight has been answered.
+    shutdown.cancel();
+    server.await??;
     let stats = store.stats();
     println!(
         "store: {} stored, {} duplicates, {} conflicts, {} rejected",
         stats.stored, stats.duplicates, stats.conflicts, stats.rejected
     );
-
-    shutdown.cancel();
-    server.await??;
     Ok(failures)
 }
 

@@ -40,6 +40,9 @@ pub enum ErrorKind {
     /// Any other API error code (bans, wrong task id, duplicate report, ...); see
     /// [`Error::api_code`].
     Api,
+    /// The result store could not be reached (its Redis is down or too slow): the operation
+    /// changed nothing and may be retried.
+    StoreUnavailable,
 }
 
 impl ErrorKind {
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::UnexpectedAnswer => "unexpected-answer",
             ErrorKind::Api => "api",
+            ErrorKind::StoreUnavailable => "store-unavailable",
         }
     }
 }
@@ -158,6 +162,10 @@ impl Error {
         Error::new(ErrorKind::Timeout, message)
     }
 
+    pub(crate) fn store_unavailable(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::StoreUnavailable, message)
+    }
+
     /// Builds the error the client raises for an API error code, classified as the official
     /// SDK does (unknown codes become [`ErrorKind::Api`]).
     ///
@@ -210,6 +218,11 @@ impl Error {
     /// True when the input was rejected ([`ErrorKind::BadInput`]).
     pub fn is_bad_input(&self) -> bool {
         self.kind() == ErrorKind::BadInput
+    }
+
+    /// True when the result store could not be reached ([`ErrorKind::StoreUnavailable`]).
+    pub fn is_store_unavailable(&self) -> bool {
+        self.kind() == ErrorKind::StoreUnavailable
     }
 
     /// True when the service answered with an API error code.

@@ -15,6 +15,12 @@
 //! retention window of its own (default 24 hours, at most 100 000 tasks), independent of
 //! the store's shorter ttl: a pingback retried after the store forgot the task is still not
 //! dispatched a second time.
+//!
+//! The router sees the results stored through its own [`ResultStore`] value. With a Redis
+//! store shared by several replicas, a result stored through another replica is found by
+//! [`ResultRouter::assign`] when it is already there, and is otherwise dispatched by the
+//! router of the replica that stored it: run the router where the results arrive, or wait
+//! with [`ResultStore::wait`], which sees them all.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -25,6 +31,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Error;
 use crate::receiver::{ResultStore, StoreEvent, TaskResult};
 use crate::task_id::TaskId;
 
@@ -136,7 +143,7 @@ pub struct RouterStats {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
+/// # async fn main() -> Result<(), captchaai_client::Error> {
 /// use std::sync::{Arc, Mutex};
 /// use captchaai_client::TaskId;
 /// use captchaai_client::receiver::{ResultSource, ResultStore};
@@ -150,10 +157,11 @@ pub struct RouterStats {
 ///     .build(&store);
 ///
 /// let id = TaskId::new(1);
-/// router.assign(id, "signup");
-/// store.record(id, "tok", ResultSource::Pingback).unwrap(); // by pingback...
-/// store.record(id, "tok", ResultSource::Poll).unwrap(); // ...and by poll: dispatched once
+/// router.assign(id, "signup").await?;
+/// store.record(id, "tok", ResultSource::Pingback).await?; // by pingback...
+/// store.record(id, "tok", ResultSource::Poll).await?; // ...and by poll: dispatched once
 /// assert_eq!(*seen.lock().unwrap(), vec!["tok".to_owned()]);
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
@@ -243,34 +251,47 @@ impl ResultRouter {
 
     /// Says which route `task_id` belongs to. If its result is already there (held, or in the
     /// store), it is dispatched now; a task already dispatched is not dispatched again.
-    pub fn assign(&self, task_id: TaskId, route: impl Into<String>) {
+    ///
+    /// Fails only when the store cannot be read
+    /// ([`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable)); the route is
+    /// assigned all the same, so a result stored later through this store is dispatched.
+    pub async fn assign(&self, task_id: TaskId, route: impl Into<String>) -> Result<(), Error> {
         let route = route.into();
-        let ready = {
+        {
             let mut state = self.inner.lock();
             state.forget(self.inner.retention, self.inner.capacity);
             if state.dispatched.contains_key(&task_id) {
                 tracing::debug!(%task_id, "assigned after dispatch: ignored");
-                return;
+                return Ok(());
             }
-            let result = state
-                .held
-                .remove(&task_id)
-                .map(|(r, _)| r)
-                .or_else(|| self.inner.store.get(task_id));
-            match result {
-                Some(result) => {
-                    state.mark_dispatched(task_id);
-                    Some(result)
-                }
-                None => {
-                    state.assign(task_id, route.clone());
-                    None
-                }
+            if let Some((result, _)) = state.held.remove(&task_id) {
+                state.mark_dispatched(task_id);
+                drop(state);
+                self.inner.dispatch(Some(route), result);
+                return Ok(());
             }
+            // Assigned before reading the store: a result stored meanwhile is dispatched by
+            // the observer, and the read below then finds it dispatched.
+            state.assign(task_id, route.clone());
+        }
+        // A result stored before the router observed the store (or, with Redis, through
+        // another replica) is only in the store.
+        let Some(result) = self.inner.store.get(task_id).await? else {
+            return Ok(());
         };
-        if let Some(result) = ready {
+        let first = {
+            let mut state = self.inner.lock();
+            let first = !state.dispatched.contains_key(&task_id);
+            if first {
+                state.routes.remove(&task_id);
+                state.mark_dispatched(task_id);
+            }
+            first
+        };
+        if first {
             self.inner.dispatch(Some(route), result);
         }
+        Ok(())
     }
 
     /// Sends every held result of an unassigned task to the default handler now.

@@ -136,7 +136,11 @@ impl Solver {
             None
         };
         let id = self.client.submit(task, pingback).await?;
-        self.store.register(id);
+        if let Err(e) = self.store.register(id).await {
+            // The task exists now: its id matters more than its registration, which waiting
+            // on it makes again.
+            tracing::warn!(task_id = %id, error = %e, "submitted task not registered in the store");
+        }
         Ok(id)
     }
 
@@ -151,8 +155,9 @@ impl Solver {
     pub async fn wait_for(&self, task: &Task, task_id: TaskId) -> Result<Solution, Error> {
         let kind = task.kind();
         let deadline = Instant::now() + self.client.deadline();
-        // An early pingback (arrived before the submit returned) is already here.
-        if let Some(result) = self.store.get(task_id) {
+        // An early pingback (arrived before the submit returned) is already here. A store
+        // that cannot answer now is asked again by the strategy below.
+        if let Ok(Some(result)) = self.store.get(task_id).await {
             return result.to_solution(kind);
         }
         match self.strategy {
@@ -162,7 +167,7 @@ impl Solver {
                     .client
                     .poll_until(Some(kind), &task_id, first, deadline)
                     .await;
-                self.settle(kind, task_id, polled)
+                self.settle(kind, task_id, polled).await
             }
             Strategy::PingbackOnly => self
                 .store
@@ -200,13 +205,14 @@ impl Solver {
             biased;
             result = &mut waiting => match result {
                 Ok(result) => return result.to_solution(kind),
-                // The store gave up on the task (its entry expired): polling still decides.
-                Err(_) => return self.settle(kind, task_id, polling.await),
+                // The store gave up on the task (its entry expired) or cannot be reached:
+                // polling still decides.
+                Err(_) => return self.settle(kind, task_id, polling.await).await,
             },
             polled = &mut polling => match polled {
-                Ok(solution) => return self.settle(kind, task_id, Ok(solution)),
+                Ok(solution) => return self.settle(kind, task_id, Ok(solution)).await,
                 Err(e) if settles_task(&e) || !may_still_come(&e) => {
-                    return self.settle(kind, task_id, Err(e));
+                    return self.settle(kind, task_id, Err(e)).await;
                 }
                 Err(e) => e,
             },
@@ -223,16 +229,23 @@ impl Solver {
 
     /// Records what polling found, then answers with what the store keeps (the first result,
     /// which may be a pingback that won the race).
-    fn settle(
+    async fn settle(
         &self,
         kind: TaskKind,
         task_id: TaskId,
         polled: Result<Solution, Error>,
     ) -> Result<Solution, Error> {
         let kept: TaskResult = match polled {
-            Ok(solution) => self.store.record_solution(&solution).into_winner(),
+            Ok(solution) => match self.store.record_solution(&solution).await {
+                Ok(recorded) => recorded.into_winner(),
+                Err(e) => {
+                    // The application gets its answer even when the store cannot keep it.
+                    tracing::warn!(%task_id, error = %e, "polled result not kept in the store");
+                    return Ok(solution);
+                }
+            },
             Err(e) if settles_task(&e) => match e.api_code() {
-                Some(code) => match self.store.record_failure(task_id, code) {
+                Some(code) => match self.store.record_failure(task_id, code).await {
                     Ok(recorded) => recorded.into_winner(),
                     Err(_) => return Err(e),
                 },
@@ -240,9 +253,9 @@ impl Solver {
             },
             Err(e) => {
                 // A pingback may have won while the last poll was failing.
-                return match self.store.get(task_id) {
-                    Some(result) => result.to_solution(kind),
-                    None => Err(e),
+                return match self.store.get(task_id).await {
+                    Ok(Some(result)) => result.to_solution(kind),
+                    Ok(None) | Err(_) => Err(e),
                 };
             }
         };

@@ -23,6 +23,7 @@
 //! - [`checks`]: the checks, their registry, verdicts;
 //! - [`report`]: one scenario's report and the renderers; `html_report`: the HTML one;
 //! - [`suite`]: loading a suite and running it in parallel;
+//! - `builtin`: the built-in suite (`scenarios/` compiled in, named `builtin:<area>/<name>`);
 //! - `chaos`: generated fault schedules, shrunk to a failing scenario file;
 //! - `cleanup`: what a run leaves outside the process (client process groups, TLS folders),
 //!   registered so that a signal to the harness stops and removes it;
@@ -72,6 +73,7 @@ pub mod subject;
 pub mod suite;
 pub mod timeline;
 
+mod builtin;
 mod chaos;
 mod cleanup;
 mod html_report;

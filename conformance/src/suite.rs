@@ -17,7 +17,7 @@ use std::{
 };
 
 use crate::{
-    checks,
+    builtin, checks,
     report::{LatencyReport, ScenarioReport, SuiteReport},
     runner,
     scenario::{self, Scenario, ScenarioError},
@@ -51,13 +51,28 @@ pub enum LoadError {
     Invalid(Vec<ScenarioError>),
 }
 
-/// Discovers, parses and validates every scenario under `paths`; names must be unique.
+/// Discovers, parses and validates every scenario under `paths`; names must be unique. A
+/// path starting with `builtin:` names scenarios of the built-in suite: `builtin:` all of
+/// them, `builtin:<area>` an area, `builtin:<area>/<name>` one.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
-    let files = scenario::discover(paths).map_err(LoadError::Io)?;
+    let (builtin, disk): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        paths.iter().partition(|p| builtin::name_in(p).is_some());
+    let builtin = builtin::select(builtin.iter().filter_map(|p| builtin::name_in(p)))
+        .map_err(LoadError::Io)?;
+    let disk: Vec<PathBuf> = disk.into_iter().cloned().collect();
+    let files = if disk.is_empty() {
+        Vec::new()
+    } else {
+        scenario::discover(&disk).map_err(LoadError::Io)?
+    };
     let mut ok = Vec::new();
     let mut errors = Vec::new();
-    for f in files {
-        match scenario::load(&f) {
+    let loaded = builtin
+        .iter()
+        .map(builtin::File::load)
+        .chain(files.iter().map(|f| scenario::load(f)));
+    for s in loaded {
+        match s {
             Ok(s) => ok.push(s),
             Err(e) => errors.push(*e),
         }
@@ -65,7 +80,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Scenario>, LoadError> {
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for s in &ok {
         if let Some(first) = names.insert(s.name.clone(), s.path.clone()) {
-            let text = std::fs::read_to_string(&s.path).unwrap_or_default();
+            let text = builtin::text_of(&s.path).map_or_else(
+                || std::fs::read_to_string(&s.path).unwrap_or_default(),
+                str::to_owned,
+            );
             errors.push(scenario_dup_error(&s.path, &text, &s.name, &first));
         }
     }
@@ -131,7 +149,16 @@ pub fn run_one(
         replay,
         timeline: Vec::new(),
     };
-    if let Err(why) = subject.supports(&scenario) {
+    let supported = if scenario.subject.cross_replica && subject.replicas() < 2 {
+        Err(
+            "a cross-replica scenario: needs two or more replicas of one endpoint \
+             (--receiver given once per replica)"
+                .to_owned(),
+        )
+    } else {
+        subject.supports(&scenario)
+    };
+    if let Err(why) = supported {
         return ScenarioReport {
             verdict: checks::Verdict::Skipped,
             skipped: Some(why),

@@ -14,7 +14,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory as _, Parser, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -29,8 +29,16 @@ const ADMIN_TOKEN_ENV: &str = "CAPTCHAAI_MOCK_ADMIN_TOKEN";
 
 /// A faithful, seeded mock of the CaptchaAI API (in.php / res.php) with controllable pingback faults.
 #[derive(Debug, Parser)]
-#[command(name = "captchaai-mock", version, about)]
+#[command(
+    name = "captchaai-mock",
+    version = env!("CAPTCHAAI_VERSION"),
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    /// Instead of serving (see `cli_tools`).
+    #[command(subcommand)]
+    tool: Option<crate::cli_tools::Tool>,
     /// Address to listen on [config: server.bind; default 127.0.0.1:8080].
     #[arg(long, env = "CAPTCHAAI_MOCK_BIND")]
     bind: Option<SocketAddr>,
@@ -212,7 +220,10 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
 /// The `captchaai-mock` binary: parses the flags (`--help` lists them), serves until SIGINT
 /// or SIGTERM, and returns the exit code.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(tool) = args.tool.take() {
+        return crate::cli_tools::run(tool, Args::command());
+    }
     let _logs = init_logs(args.log_format);
     let cfg = match config_from(&args) {
         Ok(c) => c,
@@ -291,8 +302,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     if let Some(dir) = &tls_dir {
         let generated = tls::generate()?;
         let ca_path = tls::write_ca(&generated, dir.path())?;
-        let std_listener =
-            std::net::TcpListener::bind(bind).with_context(|| format!("binding {bind}"))?;
+        let std_listener = std::net::TcpListener::bind(bind).map_err(|e| bind_error(bind, e))?;
         let addr = std_listener.local_addr()?;
         warn_if_admin_closed(addr, open_admin);
         announce(scheme, addr, &keys, (seed, scale, dialect, workers));
@@ -303,7 +313,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     } else {
         let listener = tokio::net::TcpListener::bind(bind)
             .await
-            .with_context(|| format!("binding {bind}"))?;
+            .map_err(|e| bind_error(bind, e))?;
         let addr = listener.local_addr()?;
         warn_if_admin_closed(addr, open_admin);
         announce(scheme, addr, &keys, (seed, scale, dialect, workers));
@@ -311,6 +321,19 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     }
     drop(tls_dir);
     Ok(())
+}
+
+/// Why the address cannot be listened on; when another process has it, what to do.
+fn bind_error(bind: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        anyhow::anyhow!(
+            "binding {bind}: {e}: another process listens there; choose another port with \
+             --bind (config: server.bind), or --bind 127.0.0.1:0 for a free one (the address \
+             is printed on the first line)"
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("binding {bind}"))
+    }
 }
 
 /// Where the generated CA goes.

@@ -69,6 +69,8 @@ mod api_faults;
 pub mod bench;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "cli")]
+mod cli_tools;
 mod clock;
 mod codes;
 mod config;

@@ -45,6 +45,11 @@ pub(super) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
                     .headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
             }
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             response
         }
     }
@@ -117,16 +122,27 @@ async fn accept(shared: &Shared, request: Request) -> Result<Recorded, Rejection
         Some(code) => code.to_owned(),
     };
 
-    if config.registered_only {
-        shared
-            .store
+    let store = &shared.store;
+    let recorded = if config.registered_only {
+        store
             .record_if_registered(task_id, code, ResultSource::Pingback)
-            .ok_or((Some(task_id), RejectReason::UnknownTask))
+            .await
     } else {
-        shared
-            .store
+        store
             .record(task_id, code, ResultSource::Pingback)
-            .map_err(|_| (Some(task_id), RejectReason::MissingCode))
+            .await
+            .map(Some)
+    };
+    match recorded {
+        Ok(Some(recorded)) => Ok(recorded),
+        Ok(None) => Err((Some(task_id), RejectReason::UnknownTask)),
+        Err(e) if e.is_store_unavailable() => {
+            // Not acknowledged: the sender retries, and nothing is lost.
+            tracing::warn!(%task_id, error = %e, "pingback not stored: the store is unavailable");
+            Err((Some(task_id), RejectReason::StoreUnavailable))
+        }
+        // The store refuses only an empty code, which was checked above.
+        Err(_) => Err((Some(task_id), RejectReason::MissingCode)),
     }
 }
 

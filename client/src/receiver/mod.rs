@@ -49,6 +49,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use reject::RejectReason;
+#[cfg(feature = "redis")]
+pub use store::{DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig};
 pub use store::{
     Recorded, ResultSource, ResultStore, StoreConfig, StoreEvent, StoreStats, TaskResult,
 };
@@ -331,11 +333,22 @@ impl Receiver {
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
+        self.serve_with(Router::new(), listener, shutdown).await
+    }
+
+    /// As [`Receiver::serve`], with more routes of the application beside the endpoint
+    /// (merged into [`Receiver::router`]; they get the same timeouts and shutdown).
+    pub async fn serve_with(
+        &self,
+        routes: Router,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
         let config = &self.shared.config;
         let limits = serve::Limits {
             header_read_timeout: config.header_read_timeout,
             shutdown_grace: config.shutdown_grace,
         };
-        serve::serve(self.router(), listener, shutdown, limits).await
+        serve::serve(self.router().merge(routes), listener, shutdown, limits).await
     }
 }

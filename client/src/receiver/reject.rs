@@ -45,6 +45,10 @@ pub enum RejectReason {
     /// Registered-only mode and the task is not registered (404).
     #[error("unknown task")]
     UnknownTask,
+    /// The store could not be reached, so the result was not kept (503, `Retry-After: 1`):
+    /// the sender retries, and nothing is acknowledged that is not stored.
+    #[error("result store unavailable")]
+    StoreUnavailable,
 }
 
 impl RejectReason {
@@ -58,6 +62,7 @@ impl RejectReason {
             RejectReason::UnsupportedContentType => 415,
             RejectReason::BodyTooLarge => 413,
             RejectReason::UnknownTask => 404,
+            RejectReason::StoreUnavailable => 503,
             RejectReason::UnreadableBody
             | RejectReason::MissingId
             | RejectReason::InvalidId

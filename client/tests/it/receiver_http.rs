@@ -91,8 +91,11 @@ async fn valid_get_and_post_callbacks_are_stored() {
         r.post_form("", "id=102&code=0.tok%2Bplus").await,
         StatusCode::OK
     );
-    assert_eq!(r.store.get(TaskId::new(101)).unwrap().code(), "03AFcWeA");
-    let posted = r.store.get(TaskId::new(102)).unwrap();
+    assert_eq!(
+        r.store.get(TaskId::new(101)).await.unwrap().unwrap().code(),
+        "03AFcWeA"
+    );
+    let posted = r.store.get(TaskId::new(102)).await.unwrap().unwrap();
     assert_eq!(posted.code(), "0.tok+plus");
     assert_eq!(posted.source(), ResultSource::Pingback);
     // A JSON answer near the length limit, percent-encoded to almost three times its size,
@@ -102,7 +105,10 @@ async fn valid_get_and_post_callbacks_are_stored() {
     let body = format!("id=103&code={}", form_encode(&json));
     assert!(body.len() > 2 * json.len());
     assert_eq!(r.post_form("", &body).await, StatusCode::OK);
-    assert_eq!(r.store.get(TaskId::new(103)).unwrap().code(), json);
+    assert_eq!(
+        r.store.get(TaskId::new(103)).await.unwrap().unwrap().code(),
+        json
+    );
     assert_eq!(r.store.stats().stored, 3);
     assert!(r.rejected().is_empty());
 }
@@ -187,7 +193,7 @@ async fn malformed_callbacks_get_4xx_and_leave_the_store_untouched() {
         "GET, POST"
     );
 
-    assert_eq!(r.store.len(), 0, "no entry was created");
+    assert_eq!(r.store.len().await.unwrap(), 0, "no entry was created");
     let stats = r.store.stats();
     assert_eq!((stats.stored, stats.registered), (0, 0));
     assert_eq!(stats.rejected as usize, cases.len() + 4);
@@ -207,7 +213,10 @@ async fn identical_duplicates_and_conflicts_are_acknowledged_and_ignored() {
     assert_eq!(r.get("?id=7&code=first").await, StatusCode::OK);
     assert_eq!(r.get("?id=7&code=first").await, StatusCode::OK);
     assert_eq!(r.post_form("", "id=7&code=second").await, StatusCode::OK);
-    assert_eq!(r.store.get(TaskId::new(7)).unwrap().code(), "first");
+    assert_eq!(
+        r.store.get(TaskId::new(7)).await.unwrap().unwrap().code(),
+        "first"
+    );
     let stats = r.store.stats();
     assert_eq!((stats.stored, stats.duplicates, stats.conflicts), (1, 1, 1));
     let conflicts: Vec<_> = r
@@ -234,7 +243,7 @@ async fn early_callbacks_are_kept_for_a_later_wait() {
     let r = start(ReceiverConfig::default()).await;
     assert_eq!(r.get("?id=55&code=early").await, StatusCode::OK);
     // Registered after the result arrived: still found.
-    assert!(r.store.register(TaskId::new(55)));
+    assert!(r.store.register(TaskId::new(55)).await.unwrap());
     let result = r
         .store
         .wait(TaskId::new(55), Duration::from_millis(10))
@@ -278,7 +287,7 @@ async fn shared_secret_is_enforced() {
         r.post_form("", "token=s3cret&id=1&code=a").await,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(r.store.len(), 0);
+    assert_eq!(r.store.len().await.unwrap(), 0);
     // Existing query parameters are kept by the sender: ?token=...&id=..&code=..
     assert_eq!(r.get("?token=s3cret&id=1&code=a").await, StatusCode::OK);
     assert_eq!(
@@ -294,7 +303,7 @@ async fn allow_list_rejects_loopback_when_only_10_slash_8_is_allowed() {
     let config = ReceiverConfig::default().allow_network("10.0.0.0/8".parse().unwrap());
     let r = start(config).await;
     assert_eq!(r.get("?id=1&code=a").await, StatusCode::FORBIDDEN);
-    assert_eq!(r.store.len(), 0);
+    assert_eq!(r.store.len().await.unwrap(), 0);
     assert_eq!(r.rejected(), vec![RejectReason::SourceNotAllowed]);
 }
 
@@ -315,17 +324,24 @@ async fn allow_list_fails_closed_without_connect_info() {
     let r = start_with(config, false).await;
     assert_eq!(r.get("?id=1&code=a").await, StatusCode::FORBIDDEN);
     assert_eq!(r.rejected(), vec![RejectReason::NoConnectInfo]);
-    assert_eq!(r.store.len(), 0);
+    assert_eq!(r.store.len().await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn registered_only_mode() {
     let r = start(ReceiverConfig::default().registered_only(true)).await;
     assert_eq!(r.get("?id=8&code=a").await, StatusCode::NOT_FOUND);
-    assert_eq!(r.store.len(), 0, "an unknown id leaves no trace");
-    r.store.register(TaskId::new(8));
+    assert_eq!(
+        r.store.len().await.unwrap(),
+        0,
+        "an unknown id leaves no trace"
+    );
+    r.store.register(TaskId::new(8)).await.unwrap();
     assert_eq!(r.get("?id=8&code=a").await, StatusCode::OK);
-    assert_eq!(r.store.get(TaskId::new(8)).unwrap().code(), "a");
+    assert_eq!(
+        r.store.get(TaskId::new(8)).await.unwrap().unwrap().code(),
+        "a"
+    );
     assert_eq!(r.rejected(), vec![RejectReason::UnknownTask]);
 }
 
@@ -336,7 +352,7 @@ async fn error_codes_are_stored_as_failures() {
         r.get("?id=9&code=ERROR_CAPTCHA_UNSOLVABLE").await,
         StatusCode::OK
     );
-    let result = r.store.get(TaskId::new(9)).unwrap();
+    let result = r.store.get(TaskId::new(9)).await.unwrap().unwrap();
     assert!(result.is_failure());
     let err = result
         .to_solution(captchaai_client::task::TaskKind::Turnstile)
@@ -438,5 +454,8 @@ async fn oneshot_bodiless_post_with_query_parameters() {
         .unwrap();
     let response = receiver.router().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(store.get(TaskId::new(4)).unwrap().code(), "q");
+    assert_eq!(
+        store.get(TaskId::new(4)).await.unwrap().unwrap().code(),
+        "q"
+    );
 }

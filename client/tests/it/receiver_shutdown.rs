@@ -82,11 +82,20 @@ async fn shutdown_completes_within_the_grace_despite_a_half_sent_body() {
         String::from_utf8_lossy(&answer)
     );
     assert!(
-        store.get(captchaai_client::TaskId::new(1)).is_none(),
+        store
+            .get(captchaai_client::TaskId::new(1))
+            .await
+            .unwrap()
+            .is_none(),
         "the cut-short callback stored nothing"
     );
     assert_eq!(
-        store.get(captchaai_client::TaskId::new(2)).unwrap().code(),
+        store
+            .get(captchaai_client::TaskId::new(2))
+            .await
+            .unwrap()
+            .unwrap()
+            .code(),
         "tok"
     );
 }
@@ -126,7 +135,13 @@ async fn headers_dribbled_a_byte_at_a_time_are_cut_off_after_the_header_timeout(
         closed.is_ok(),
         "the connection was still open after ten times the header timeout"
     );
-    assert!(store.get(captchaai_client::TaskId::new(3)).is_none());
+    assert!(
+        store
+            .get(captchaai_client::TaskId::new(3))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -18,15 +18,15 @@ pub(super) struct SubjectArgs {
 /// An external pingback endpoint (run and chaos).
 #[derive(Debug, clap::Args)]
 pub(super) struct ReceiverArgs {
-    /// Grade the pingback endpoint at this URL (receiver scenarios only).
+    /// Grade the pingback endpoint at this URL (receiver scenarios only); once per replica of one endpoint: callbacks are spread over them.
     #[arg(long, value_parser = http_url)]
-    pub(super) receiver: Option<String>,
-    /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none.
+    pub(super) receiver: Vec<String>,
+    /// With --receiver: `http://host/results/{id}` answers 200 with the stored code, 404 if none (once per replica, in the same order: each is read from another replica than the one the callback went to).
     #[arg(long, requires = "receiver", value_parser = id_template)]
-    pub(super) results_url: Option<String>,
-    /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it.
+    pub(super) results_url: Vec<String>,
+    /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it (once per replica, in the same order: each id is registered on another replica than the one its callback goes to).
     #[arg(long, requires = "receiver", value_parser = id_template)]
-    pub(super) register_url: Option<String>,
+    pub(super) register_url: Vec<String>,
     /// With --receiver: how fast a valid callback must be acknowledged (real time).
     #[arg(long, value_parser = positive_duration, default_value = "1s")]
     pub(super) latency_budget: Duration,
@@ -51,13 +51,13 @@ pub(super) struct ClientArgs {
 }
 
 impl SubjectArgs {
-    /// The external receiver `--receiver` names, if it does.
+    /// The external receiver (its replicas) `--receiver` names, if it does.
     pub(super) fn external_receiver(&self) -> Option<ExternalReceiver> {
         let r = &self.receiver;
-        r.receiver.as_ref().map(|url| ExternalReceiver {
-            url: url.clone(),
-            results_url: r.results_url.clone(),
-            register_url: r.register_url.clone(),
+        (!r.receiver.is_empty()).then(|| ExternalReceiver {
+            urls: r.receiver.clone(),
+            results_urls: r.results_url.clone(),
+            register_urls: r.register_url.clone(),
             latency_budget: r.latency_budget,
             trusted_source: r.trusted_source,
             spoof_from: r.spoof_from,
@@ -82,12 +82,14 @@ impl SubjectArgs {
         let q = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
         let r = &self.receiver;
         let mut v = Vec::new();
-        if let Some(u) = &r.receiver {
-            v.push(format!("--receiver {}", q(u)));
-            if let Some(u) = &r.results_url {
+        if !r.receiver.is_empty() {
+            for u in &r.receiver {
+                v.push(format!("--receiver {}", q(u)));
+            }
+            for u in &r.results_url {
                 v.push(format!("--results-url {}", q(u)));
             }
-            if let Some(u) = &r.register_url {
+            for u in &r.register_url {
                 v.push(format!("--register-url {}", q(u)));
             }
             if r.latency_budget != DEFAULT_LATENCY_BUDGET {
@@ -174,7 +176,7 @@ pub(super) struct ChaosArgs {
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArgs {
-    /// Scenario files or folders (default: scenarios).
+    /// Scenario files, folders or built-in names: `builtin:<area>/<name>`, `builtin:<area>` (default: the built-in suite, `builtin:`).
     pub(super) paths: Vec<PathBuf>,
     /// Seed for every scenario, overriding the files' seeds.
     #[arg(long)]

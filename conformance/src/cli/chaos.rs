@@ -29,7 +29,7 @@ pub(super) fn run(args: ChaosArgs, out: &mut Output) -> ExitCode {
         return code;
     }
     let subject = subject_args.subject();
-    let kind = if subject_args.receiver.receiver.is_some() {
+    let kind = if !subject_args.receiver.receiver.is_empty() {
         ScenarioKind::Receiver
     } else {
         ScenarioKind::EndToEnd

@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `list`, `schema`, `checks` and `chaos`.
+//! The command line: `run`, `check`, `list`, `export`, `schema`, `checks` and `chaos`.
 //!
 //! Where it sits: it parses the flags, builds the subject, and drives the flow scenario →
 //! runner → mock and subject → timeline → checks → report for every scenario it is given.
@@ -13,11 +13,15 @@
 //! - `args`: the flags, their parsers, and the subject they select;
 //! - `run`: `run`, with its reports and exit codes;
 //! - `chaos`: `chaos`;
+//! - `export`: `export`, the built-in suite written out;
+//! - `extras`: the hidden `completions` and `man`, for packagers;
 //! - `output`: stdout and stderr, written without ever panicking;
 //! - `signals`: SIGTERM and SIGINT stop the client programs and exit.
 
 mod args;
 mod chaos;
+mod export;
+mod extras;
 mod output;
 mod run;
 mod signals;
@@ -38,7 +42,12 @@ use args::{ChaosArgs, RunArgs};
 
 /// Conformance harness for CaptchaAI clients and pingback receivers.
 #[derive(Debug, Parser)]
-#[command(name = "captchaai-conformance", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "captchaai-conformance",
+    version = env!("CAPTCHAAI_VERSION"),
+    about,
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,18 +67,26 @@ enum Command {
     },
     /// List scenarios.
     List {
-        /// Files or folders (default: scenarios).
+        /// Files, folders or built-in names (default: the built-in suite, `builtin:`).
         paths: Vec<PathBuf>,
         /// Only scenarios whose name, id or tag contains this (repeatable: any).
         #[arg(long)]
         filter: Vec<String>,
     },
+    /// Write the built-in scenario files (and their schema) to a folder, to copy and change.
+    Export(export::ExportArgs),
     /// Print the JSON schema of scenario files.
     Schema,
     /// Print every check: what it proves and how to fix a failure (Markdown).
     Checks,
     /// Run many generated fault schedules; shrink and save the first failure.
     Chaos(ChaosArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(hide = true)]
+    Completions(extras::CompletionsArgs),
+    /// Print the man page, or write every command's page into a folder.
+    #[command(hide = true)]
+    Man(extras::ManArgs),
 }
 
 /// Runs the command line: parses the arguments, runs the command, and gives the exit code
@@ -104,6 +121,9 @@ pub fn main() -> ExitCode {
         Command::List { paths, filter } => list(paths, &filter, &mut out),
         Command::Run(args) => run::run(args, &mut out),
         Command::Chaos(args) => chaos::run(args, &mut out),
+        Command::Export(args) => export::run(&args, &mut out),
+        Command::Completions(args) => extras::completions(&args, &mut out),
+        Command::Man(args) => extras::man(&args, &mut out),
     };
     out.finish(code)
 }
@@ -184,13 +204,13 @@ pub(super) fn load_failed(e: LoadError) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The scenarios under `paths` (default: `scenarios`) that match the filter.
+/// The scenarios under `paths` (default: the built-in suite) that match the filter.
 pub(super) fn load_filtered(
     paths: Vec<PathBuf>,
     filter: &[String],
 ) -> Result<Vec<Scenario>, ExitCode> {
     let paths = if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
+        vec![PathBuf::from(crate::builtin::PREFIX)]
     } else {
         paths
     };

@@ -178,7 +178,7 @@ fn nothing_to_grade(scenarios: &[Scenario], subject: &dyn Subject) -> Option<Exi
 /// whose scenarios would otherwise load the one endpoint with each other's callbacks (an
 /// explicit `--jobs` still wins, with a warning).
 fn jobs(args: &RunArgs) -> usize {
-    let external = args.subject.receiver.receiver.is_some();
+    let external = !args.subject.receiver.receiver.is_empty();
     match args.jobs {
         Some(n) if external && n > 1 => {
             complain(&format!(

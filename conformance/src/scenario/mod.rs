@@ -64,6 +64,8 @@ pub struct SubjectSettings {
     pub registered_only: bool,
     /// Callbacks from the trusted source address only.
     pub allow_list: bool,
+    /// Graded only against two or more replicas of an external receiver.
+    pub cross_replica: bool,
     /// Dispatch through the router.
     pub router: bool,
     /// `json=1`.

@@ -272,6 +272,10 @@ pub(crate) struct RawSubject {
     /// Accept callbacks only from the address genuine pingbacks leave from (the harness's
     /// trusted source, 127.0.0.1 by default).
     pub(crate) allow_list: bool,
+    /// The scenario is about state shared by the replicas of one endpoint: graded only
+    /// against two or more `--receiver` replicas, which the harness spreads callbacks,
+    /// registrations and reads over.
+    pub(crate) cross_replica: bool,
     /// Dispatch results through the router (handlers per route).
     #[schemars(with = "bool")]
     pub(crate) router: Spanned<bool>,
@@ -289,6 +293,7 @@ impl Default for RawSubject {
             secret: true,
             registered_only: true,
             allow_list: true,
+            cross_replica: false,
             router: Spanned::new(0..0, false),
             json: true,
         }

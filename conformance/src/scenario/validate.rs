@@ -474,6 +474,7 @@ fn build(raw: RawScenario, path: &Path, mock: MockConfig, tasks: Vec<WorkTask>) 
             secret: s.secret,
             registered_only: s.registered_only,
             allow_list: s.allow_list,
+            cross_replica: s.cross_replica,
             router: *s.router.get_ref(),
             json: s.json,
         },

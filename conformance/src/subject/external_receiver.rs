@@ -4,12 +4,21 @@
 //! registering the callback host in the 2captcha dialect), tells the endpoint about each id
 //! (`--register-url`), and reads back what it stored (`--results-url`). The mock runs with
 //! the scenario's time scale: the endpoint does not share the harness's clock.
+//!
+//! Given several replicas of one endpoint (`--receiver` once per replica, `--results-url` and
+//! `--register-url` once per replica or not at all), the harness spreads callbacks,
+//! registrations and reads over them so that no replica is asked about what it received
+//! itself ([`super::replicas`]).
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use captchaai_mock::{MockHandle, TaskState};
 
-use super::{BoxFuture, Capabilities, Driver, Probe, RunContext, Sources, Started, Subject, tasks};
+use super::{
+    BoxFuture, Capabilities, Driver, Probe, RunContext, Sources, Started, Subject,
+    replicas::{Relay, Spread},
+    tasks,
+};
 use crate::{
     scenario::{Scenario, ScenarioKind, WorkTask},
     timeline::{Event, Source},
@@ -26,12 +35,16 @@ fn http() -> reqwest::Client {
 /// A pingback endpoint run by someone else, graded from the HTTP side.
 #[derive(Clone, Debug)]
 pub(crate) struct ExternalReceiver {
-    /// The callback URL given to the mock as `pingback` (a query such as `?token=s3cret` is kept).
-    pub(crate) url: String,
-    /// `http://host/results/{id}`: 200 with the stored code, 404 when nothing is stored.
-    pub(crate) results_url: Option<String>,
-    /// `http://host/register/{id}`: the harness POSTs each task id here after submitting, as the application would.
-    pub(crate) register_url: Option<String>,
+    /// The callback URL of each replica (at least one). With one, it is given to the mock as
+    /// `pingback` (a query such as `?token=s3cret` is kept); with more, the mock gets a relay
+    /// that spreads callbacks over them. Replicas share their secret: the same query.
+    pub(crate) urls: Vec<String>,
+    /// Per replica (or none): `http://host/results/{id}`: 200 with the stored code, 404 when
+    /// nothing is stored.
+    pub(crate) results_urls: Vec<String>,
+    /// Per replica (or none): `http://host/register/{id}`: the harness POSTs each task id
+    /// here after submitting, as the application would.
+    pub(crate) register_urls: Vec<String>,
     /// How fast (real time) a valid callback must be acknowledged.
     pub(crate) latency_budget: Duration,
     /// `--trusted-source`: the receiver accepts callbacks from this address only, so
@@ -43,6 +56,11 @@ pub(crate) struct ExternalReceiver {
 }
 
 impl ExternalReceiver {
+    /// The first replica's callback URL (all replicas share its query).
+    fn url(&self) -> &str {
+        self.urls.first().map_or("", String::as_str)
+    }
+
     /// Where callbacks leave from.
     fn sources(&self) -> Sources {
         Sources {
@@ -54,7 +72,14 @@ impl ExternalReceiver {
 
 impl Subject for ExternalReceiver {
     fn name(&self) -> String {
-        format!("receiver at {}", self.url)
+        match self.urls.as_slice() {
+            [one] => format!("receiver at {one}"),
+            all => format!("receiver at {} replicas: {}", all.len(), all.join(", ")),
+        }
+    }
+
+    fn replicas(&self) -> usize {
+        self.urls.len()
     }
 
     fn capabilities(&self, scenario: &Scenario) -> Capabilities {
@@ -62,8 +87,8 @@ impl Subject for ExternalReceiver {
             hosts_receiver: false,
             in_process: false,
             observes_app: false,
-            registered_only: self.register_url.is_some() && scenario.subject.registered_only,
-            secret: scenario.subject.secret && self.url.contains('?'),
+            registered_only: !self.register_urls.is_empty() && scenario.subject.registered_only,
+            secret: scenario.subject.secret && self.url().contains('?'),
             sources: self.sources(),
             source_checked: self.trusted_source.is_some() && scenario.subject.allow_list,
             latency_budget: Some(self.latency_budget),
@@ -86,6 +111,15 @@ impl Subject for ExternalReceiver {
     fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
         let this = self.clone();
         Box::pin(async move {
+            let spread = Arc::new(Spread::new(this.urls.len()));
+            let relay = if this.urls.len() > 1 {
+                Some(Arc::new(Relay::start(&this.urls, spread.clone()).await?))
+            } else {
+                None
+            };
+            let url = relay
+                .as_ref()
+                .map_or_else(|| this.url().to_owned(), |r| r.url.clone());
             // The application registers its callback host first in the 2captcha dialect.
             if ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha {
                 let _ = http()
@@ -93,7 +127,7 @@ impl Subject for ExternalReceiver {
                     .query(&[
                         ("key", ctx.api_key.as_str()),
                         ("action", "add_pingback"),
-                        ("addr", this.url.as_str()),
+                        ("addr", url.as_str()),
                     ])
                     .send()
                     .await;
@@ -101,19 +135,23 @@ impl Subject for ExternalReceiver {
             let driver = SubmitOnly {
                 http: http(),
                 ctx: ctx.clone(),
-                callback_url: this.url.clone(),
-                register_url: this.register_url.clone(),
+                callback_url: url.clone(),
+                register_urls: this.register_urls.clone(),
+                spread: spread.clone(),
+                _relay: relay,
             };
+            let probe = (!this.results_urls.is_empty()).then(|| {
+                Arc::new(ResultsUrl {
+                    templates: this.results_urls.clone(),
+                    spread,
+                    http: http(),
+                }) as Arc<dyn Probe>
+            });
             Ok(Started {
                 receiver: None,
-                callback_url: Some(this.url.clone()),
+                callback_url: Some(url),
                 driver: Arc::new(driver),
-                probe: this.results_url.clone().map(|t| {
-                    Arc::new(ResultsUrl {
-                        template: t,
-                        http: http(),
-                    }) as Arc<dyn Probe>
-                }),
+                probe,
             })
         })
     }
@@ -124,7 +162,16 @@ struct SubmitOnly {
     http: reqwest::Client,
     ctx: RunContext,
     callback_url: String,
-    register_url: Option<String>,
+    /// One per replica, or none.
+    register_urls: Vec<String>,
+    spread: Arc<Spread>,
+    /// Serves as long as the run (the driver) lives.
+    _relay: Option<Arc<Relay>>,
+}
+
+/// The template of the replica `spread` picks (the only one when there is one).
+fn pick(templates: &[String], replica: usize) -> Option<&String> {
+    templates.get(replica).or_else(|| templates.first())
 }
 
 impl Driver for SubmitOnly {
@@ -132,7 +179,8 @@ impl Driver for SubmitOnly {
         let http = self.http.clone();
         let ctx = self.ctx.clone();
         let url = self.callback_url.clone();
-        let register = self.register_url.clone();
+        let register_urls = self.register_urls.clone();
+        let spread = self.spread.clone();
         Box::pin(async move {
             let t = tasks::build(task.kind, &task.params);
             let mut form: Vec<(String, String)> = t
@@ -170,11 +218,9 @@ impl Driver for SubmitOnly {
                 return;
             };
             ctx.recorder.submitted(task.ordinal, id);
-            if let Some(template) = register {
-                let r = http
-                    .post(template.replace("{id}", &id.to_string()))
-                    .send()
-                    .await;
+            let id_text = id.to_string();
+            if let Some(template) = pick(&register_urls, spread.register(&id_text)) {
+                let r = http.post(template.replace("{id}", &id_text)).send().await;
                 if !r.as_ref().is_ok_and(|r| r.status().is_success()) {
                     ctx.recorder.record(
                         Source::App,
@@ -205,13 +251,16 @@ async fn wait_finished(mock: &MockHandle, id: u64) {
 }
 
 struct ResultsUrl {
-    template: String,
+    /// One per replica.
+    templates: Vec<String>,
+    spread: Arc<Spread>,
     http: reqwest::Client,
 }
 
 impl Probe for ResultsUrl {
     fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
-        let url = self.template.replace("{id}", &urlencode(task_id));
+        let template = pick(&self.templates, self.spread.read(task_id)).map_or("", |t| t);
+        let url = template.replace("{id}", &urlencode(task_id));
         let http = self.http.clone();
         Box::pin(async move {
             let failed = |why: String| format!("GET {url}: {why}");
@@ -242,12 +291,15 @@ impl ExternalReceiver {
     /// The pre-flight, before any scenario runs: the addresses callbacks leave from are
     /// this machine's, the receiver answers at all (a `HEAD` request: no real callback is
     /// one, and it carries no id to store), and the results URL answers 404 for an id no
-    /// task has. `Err` lists what was tried and what went wrong (the run must not start);
-    /// `Ok` carries notes to show before the run.
+    /// task has; for every replica. `Err` lists what was tried and what went wrong (the run
+    /// must not start); `Ok` carries notes to show before the run.
     pub(crate) async fn preflight(&self) -> Result<Vec<String>, Vec<String>> {
         let sources = self.sources();
         let mut notes = Vec::new();
-        let mut problems = Vec::new();
+        let mut problems = self.replica_problems();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         if self.trusted_source == Some(self.spoof_from) {
             return Err(vec![format!(
                 "--trusted-source and --spoof-from are both {}: forged callbacks must leave \
@@ -280,27 +332,62 @@ impl ExternalReceiver {
         if !problems.is_empty() {
             return Err(problems);
         }
-        if let Err(why) = head(&self.url, sources.trusted).await {
-            problems.push(why);
-        } else if self.trusted_source.is_some()
-            && untrusted_ok
-            && let Err(why) = head(&self.url, sources.untrusted).await
-        {
-            problems.push(format!(
-                "{why} (untrusted-source callbacks are sent from --spoof-from: it must reach \
-                 the receiver for the allow-list to be graded)"
-            ));
+        for url in &self.urls {
+            if let Err(why) = head(url, sources.trusted).await {
+                problems.push(why);
+            } else if self.trusted_source.is_some()
+                && untrusted_ok
+                && let Err(why) = head(url, sources.untrusted).await
+            {
+                problems.push(format!(
+                    "{why} (untrusted-source callbacks are sent from --spoof-from: it must \
+                     reach the receiver for the allow-list to be graded)"
+                ));
+            }
         }
-        if let Some(template) = &self.results_url
-            && let Err(why) = no_such_result(template).await
-        {
-            problems.push(why);
+        for template in &self.results_urls {
+            if let Err(why) = no_such_result(template).await {
+                problems.push(why);
+            }
         }
         if problems.is_empty() {
             Ok(notes)
         } else {
             Err(problems)
         }
+    }
+}
+
+impl ExternalReceiver {
+    /// Replicas given consistently: a results and a register URL per replica (or none), one
+    /// secret for all.
+    fn replica_problems(&self) -> Vec<String> {
+        let n = self.urls.len();
+        let mut problems = Vec::new();
+        for (flag, given) in [
+            ("--results-url", self.results_urls.len()),
+            ("--register-url", self.register_urls.len()),
+        ] {
+            if given != 0 && given != n {
+                problems.push(format!(
+                    "{flag} is given {given} time(s) for {n} --receiver replica(s): give it \
+                     once per replica, in the same order, or not at all"
+                ));
+            }
+        }
+        let query = |u: &str| {
+            reqwest::Url::parse(u)
+                .ok()
+                .map(|u| u.query().map(str::to_owned))
+        };
+        if let Some(other) = self.urls.iter().find(|u| query(u) != query(self.url())) {
+            problems.push(format!(
+                "--receiver {other} has another query than --receiver {}: replicas of one \
+                 endpoint share their secret, so their callback URLs carry the same query",
+                self.url()
+            ));
+        }
+        problems
     }
 }
 

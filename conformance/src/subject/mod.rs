@@ -19,6 +19,7 @@
 mod client_program;
 mod external_receiver;
 pub mod reference;
+mod replicas;
 pub mod tasks;
 
 pub(crate) use client_program::ExternalClient;
@@ -194,6 +195,12 @@ pub trait Subject: Send + Sync {
     /// What it is and can be graded on, for a scenario.
     fn capabilities(&self, scenario: &Scenario) -> Capabilities {
         Capabilities::in_process(scenario)
+    }
+
+    /// How many replicas of one endpoint its callbacks are spread over (cross-replica
+    /// scenarios need two or more).
+    fn replicas(&self) -> usize {
+        1
     }
 
     /// Whether the subject can run a scenario; `Err` gives the reason to skip it.

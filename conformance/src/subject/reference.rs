@@ -280,11 +280,16 @@ impl Driver for ReferenceDriver {
                 .insert(id.get(), task.ordinal);
             rec.submitted(task.ordinal, id.get());
             if let Some(router) = &router {
-                router.assign(id, task.route.clone().unwrap_or_else(|| "default".into()));
+                let route = task.route.clone().unwrap_or_else(|| "default".into());
+                if let Err(e) = router.assign(id, route).await {
+                    let message = format!("assigning task {id} to its route failed: {e}");
+                    rec.record(Source::App, Event::Note { message });
+                }
             }
             match solver.wait_for(&t, id).await {
                 Ok(solution) if router.is_none() => {
-                    let via = solver.store().get(id).map(|r| result_path(r.source()));
+                    let kept = solver.store().get(id).await.ok().flatten();
+                    let via = kept.map(|r| result_path(r.source()));
                     rec.result(task.ordinal, Some(id.get()), solution.raw(), via, None);
                 }
                 Ok(_) => {} // the router handler records it
@@ -310,11 +315,15 @@ struct StoreProbe(ResultStore);
 
 impl Probe for StoreProbe {
     fn stored(&self, task_id: &str) -> BoxFuture<'static, Result<Option<String>, String>> {
-        let r = task_id
-            .parse::<u64>()
-            .ok()
-            .and_then(|id| self.0.get(TaskId::new(id)))
-            .map(|r| r.code().to_owned());
-        Box::pin(async move { Ok(r) })
+        let store = self.0.clone();
+        let id = task_id.parse::<u64>().ok();
+        Box::pin(async move {
+            let Some(id) = id else { return Ok(None) };
+            let kept = store
+                .get(TaskId::new(id))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(kept.map(|r| r.code().to_owned()))
+        })
     }
 }

@@ -3,8 +3,10 @@
 //! below (`<module>::<function>`), so each still runs, filters and fails on its own.
 //!
 //! - `scenarios`: each file of `scenarios/` against the reference subject;
+//! - `builtin`: the built-in suite through the binary, from folders outside the checkout;
 //! - `broken_subjects`: deliberately broken subjects, each caught by exactly the checks it
 //!   breaks;
+//! - `extras`: `--version`, completions and man pages;
 //! - `cli`: the binary: exit codes, diagnostics, reports, determinism;
 //! - `html_report`: the HTML report of a failing run;
 //! - `receivers`: external receivers through the binary: the gallery of
@@ -35,8 +37,10 @@ macro_rules! trials {
 }
 
 mod broken_subjects;
+mod builtin;
 mod cli;
 mod external;
+mod extras;
 mod html_report;
 mod limits;
 mod receivers;
@@ -56,8 +60,10 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(scenarios::trials());
     trials.extend(broken_subjects::trials());
+    trials.extend(builtin::trials());
     trials.extend(cli::trials());
     trials.extend(html_report::trials());
+    trials.extend(extras::trials());
     trials.extend(receivers::trials());
     trials.extend(external::trials());
     trials.extend(limits::trials());

@@ -34,6 +34,7 @@ pub(crate) fn trials() -> Vec<Trial> {
         a_mistyped_receiver_url_or_a_run_that_grades_nothing_is_bad_usage,
         a_results_url_that_cannot_answer_stops_the_run,
         a_results_url_failing_mid_run_is_reported_as_such_not_as_lost_results,
+        replicas_given_inconsistently_stop_the_run_and_one_replica_skips_cross_replica,
     ]
 }
 
@@ -516,5 +517,63 @@ fn a_results_url_failing_mid_run_is_reported_as_such_not_as_lost_results() {
         failed.get("receiver/duplicates"),
         Some(&set(&["results-readable"])),
         "{failed:?}"
+    );
+}
+
+/// Replicas of one endpoint (`--receiver` repeated): a results or register URL per replica
+/// or none, one secret for all, or the pre-flight stops the run (exit 2) and says which; a
+/// cross-replica scenario against one receiver is skipped with the reason, never OK. (That
+/// three in-memory replicas fail the cross-replica scenarios and three on one Redis pass is
+/// `scripts/receiver-replicas.sh`, run by `scripts/test.sh`.)
+fn replicas_given_inconsistently_stop_the_run_and_one_replica_skips_cross_replica() {
+    let a = Receiver::start("correct_receiver.py", &["--secret", "s3cret"]);
+    let b = Receiver::start("correct_receiver.py", &["--secret", "s3cret"]);
+    let scenario = "scenarios/receiver/cross-replica-duplicates.toml";
+    let pingback = |rx: &Receiver, token: &str| format!("{}/pingback?token={token}", rx.base);
+    let results = |rx: &Receiver| format!("{}/results/{{id}}", rx.base);
+    let (pa, pb, ra) = (pingback(&a, "s3cret"), pingback(&b, "s3cret"), results(&a));
+    let out = harness(&[
+        "run",
+        scenario,
+        "--receiver",
+        &pa,
+        "--receiver",
+        &pb,
+        "--results-url",
+        &ra,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pre-flight failed, no scenario was run")
+            && stderr.contains("--results-url is given 1 time(s) for 2 --receiver replica(s)"),
+        "{stderr}"
+    );
+
+    let other = pingback(&b, "other");
+    let out = harness(&["run", scenario, "--receiver", &pa, "--receiver", &other]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--receiver {other} has another query")),
+        "{stderr}"
+    );
+
+    let out = harness(&[
+        "run",
+        scenario,
+        "-v",
+        "--receiver",
+        &pa,
+        "--results-url",
+        &ra,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("SKIPPED")
+            && stdout.contains("needs two or more replicas of one endpoint")
+            && stdout.contains("0 OK"),
+        "{stdout}"
     );
 }

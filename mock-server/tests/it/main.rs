@@ -8,13 +8,18 @@
 //! - [`wire_props`], [`pingback`], [`rate_limits`], [`admin_api`], [`stream_subjects`]:
 //!   behaviour, by property and by example, through real sockets;
 //! - [`dashboard`]: the live dashboard's page, event stream and guard;
+//! - [`contracts`]: the OpenAPI document and the configuration's schema and reference in
+//!   `docs/`, against recorded answers and the types;
 //! - [`public_api`]: the library's test API as a user's test meets it;
-//! - [`binary`], [`python_sdk`]: the `captchaai-mock` binary, and the official Python SDK
-//!   against it; [`observe`]: what the binary shows of its work (the request log, metrics).
+//! - [`binary`], [`binary_tools`], [`python_sdk`]: the `captchaai-mock` binary (serving,
+//!   and its extras), and the official Python SDK against it; [`observe`]: what the binary
+//!   shows of its work (the request log, metrics).
 
 mod admin_api;
 mod api_faults;
 mod binary;
+mod binary_tools;
+mod contracts;
 mod dashboard;
 mod observe;
 mod pingback;

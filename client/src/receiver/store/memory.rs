@@ -1,7 +1,8 @@
 //! The in-memory state of a [`ResultStore`](super::ResultStore): its entries, their ttl,
-//! and the order in which a full store evicts them. The store's front (`mod.rs`) holds the
-//! lock, publishes events and wakes waiters; everything here is synchronous and reads no
-//! clock (`now` comes in), so it is the one unit a different backend replaces.
+//! and the order in which a full store evicts them. `memory_backend.rs` holds the lock and
+//! the clock, the store's front (`mod.rs`) publishes events; everything here is synchronous
+//! and reads no clock (`now` comes in). The Redis backend (`redis/`) keeps the same rules
+//! in Redis.
 //!
 //! # Eviction order, in O(1) amortised
 //!
@@ -148,11 +149,12 @@ impl Memory {
         entry.result.as_ref()
     }
 
-    /// True when the id is registered and its entry has not expired.
+    /// True when the id is registered and its entry has not expired (an awaited entry does
+    /// not: it is renewed at the next purge).
     pub(super) fn is_registered(&self, task_id: TaskId, now: Instant) -> bool {
         self.entries
             .get(&task_id)
-            .is_some_and(|e| e.registered && !self.expired(e.changed, now))
+            .is_some_and(|e| e.registered && (e.awaited() || !self.expired(e.changed, now)))
     }
 
     /// Registers an id (creating its entry if needed); false when it was registered already.

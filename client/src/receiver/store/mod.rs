@@ -18,30 +18,59 @@
 //! Every change is published as a [`StoreEvent`] (broadcast channel and synchronous
 //! observers) so a harness can record what the receiver did.
 //!
+//! # Backends
+//!
+//! The rules above hold over either backend, and the same tests check both:
+//!
+//! - **memory** ([`ResultStore::new`], [`ResultStore::with_config`]): one process. Its
+//!   operations never wait, so they run under tokio's paused clock.
+//! - **Redis** ([`ResultStore::with_redis`], feature `redis`, on by default): the state of
+//!   every replica of a receiver, in one Redis. First result wins across replicas (one Lua
+//!   script per operation), a `wait` on one replica is woken by a result stored through
+//!   another, and every key has a ttl. The key layout, and what differs, is in
+//!   [`RedisConfig`].
+//!
+//! Every operation is `async` and fallible for that reason: when Redis cannot be reached, it
+//! fails with [`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable) and has
+//! changed nothing (the receiver answers such a callback `503`, so the sender retries).
+//!
+//! Events, counters and the [`ResultStore::subscribe`] stream describe what *this* store
+//! value did: with Redis, the operations of this replica (a conflict detected by the script
+//! on this replica is reported here; an entry Redis expires on its own is not reported).
+//!
 //! # Layout
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`ResultStore`]: the lock, first-result-wins outcomes turned into events and counters, waiting |
-//! | `memory.rs` | the state: entries, ttl, and the eviction order (O(1) amortised per operation whatever the mix of awaited, registered and unregistered entries) |
+//! | `mod.rs` | [`ResultStore`]: what a backend answers turned into events, counters and results; waiting |
+//! | `backend.rs` | the `Backend` trait: the state and the rules that need it in one step |
+//! | `memory.rs` | the in-memory state: entries, ttl, and the eviction order (O(1) amortised per operation whatever the mix of awaited, registered and unregistered entries); reads no clock |
+//! | `memory_backend.rs` | that state behind a lock, on tokio's clock |
+//! | `redis/` | the Redis backend: configuration and key layout, the Lua script, wake-ups over pub/sub |
 //! | `slot.rs` | what the waiters of one task share |
 //! | `result.rs` | [`TaskResult`], [`ResultSource`], [`Recorded`] |
 //! | `event.rs` | [`StoreEvent`], [`StoreStats`] |
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::stream::{BoxStream, StreamExt as _};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+mod backend;
 mod event;
 mod memory;
+mod memory_backend;
+#[cfg(feature = "redis")]
+mod redis;
 mod result;
 mod slot;
 
 pub use event::{StoreEvent, StoreStats};
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_REDIS_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT, RedisConfig};
 pub use result::{Recorded, ResultSource, TaskResult};
 
 use crate::error::Error;
@@ -49,7 +78,8 @@ use crate::receiver::RejectReason;
 use crate::solution::Solution;
 use crate::task_id::TaskId;
 
-use memory::{Memory, WaitStart};
+use backend::{Backend, Change, StartedWait, Waited};
+use memory_backend::MemoryBackend;
 
 /// Limits of a [`ResultStore`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +117,7 @@ type Observer = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
+/// # async fn main() -> Result<(), captchaai_client::Error> {
 /// use std::time::Duration;
 /// use captchaai_client::TaskId;
 /// use captchaai_client::receiver::{ResultSource, ResultStore, Recorded};
@@ -95,14 +125,15 @@ type Observer = Arc<dyn Fn(&StoreEvent) + Send + Sync>;
 /// let store = ResultStore::new();
 /// let id = TaskId::new(42);
 /// // A pingback that arrives before anyone registered the task is kept...
-/// store.record(id, "03Atoken", ResultSource::Pingback).unwrap();
+/// store.record(id, "03Atoken", ResultSource::Pingback).await?;
 /// // ...and found by a later wait.
-/// let result = store.wait(id, Duration::from_secs(1)).await.unwrap();
+/// let result = store.wait(id, Duration::from_secs(1)).await?;
 /// assert_eq!(result.code(), "03Atoken");
 /// // A conflicting duplicate is ignored: the first result wins.
-/// let again = store.record(id, "other", ResultSource::Pingback).unwrap();
+/// let again = store.record(id, "other", ResultSource::Pingback).await?;
 /// assert!(matches!(again, Recorded::Conflict { .. }));
-/// assert_eq!(store.get(id).unwrap().code(), "03Atoken");
+/// assert_eq!(store.get(id).await?.unwrap().code(), "03Atoken");
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
@@ -112,20 +143,17 @@ pub struct ResultStore {
 
 struct Shared {
     config: StoreConfig,
-    state: Mutex<State>,
+    backend: Box<dyn Backend>,
+    stats: Mutex<StoreStats>,
     results: broadcast::Sender<TaskResult>,
     events: broadcast::Sender<StoreEvent>,
     observers: RwLock<Vec<Observer>>,
 }
 
-struct State {
-    memory: Memory,
-    stats: StoreStats,
-}
-
 impl fmt::Debug for ResultStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResultStore")
+            .field("backend", &self.backend_name())
             .field("config", &self.shared.config)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -139,28 +167,43 @@ impl Default for ResultStore {
 }
 
 impl ResultStore {
-    /// A store with the default limits.
+    /// An in-memory store with the default limits.
     pub fn new() -> Self {
         ResultStore::with_config(StoreConfig::default())
     }
 
-    /// A store with these limits (a zero capacity or channel capacity counts as one).
+    /// An in-memory store with these limits (a zero capacity or channel capacity counts as
+    /// one).
     pub fn with_config(config: StoreConfig) -> Self {
-        let config = StoreConfig {
-            capacity: config.capacity.max(1),
-            channel_capacity: config.channel_capacity.max(1),
-            ..config
-        };
+        let config = normalized(config);
+        let backend = MemoryBackend::new(config.ttl, config.capacity);
+        ResultStore::with_backend(config, Box::new(backend))
+    }
+
+    /// A store whose state lives in Redis, shared with every other store on the same Redis
+    /// and key prefix (the replicas of one receiver). Nothing is sent to Redis yet: a Redis
+    /// that is down now makes the first operations fail with
+    /// [`ErrorKind::StoreUnavailable`](crate::ErrorKind::StoreUnavailable) (and
+    /// [`ResultStore::health`] say why) until it is back. Needs a Tokio runtime.
+    ///
+    /// The limits apply to the shared state: `capacity` entries across all replicas.
+    /// `ttl` is counted by Redis's clock, not tokio's. See [`RedisConfig`] for the key
+    /// layout and what Redis needs.
+    #[cfg(feature = "redis")]
+    pub async fn with_redis(redis: RedisConfig, config: StoreConfig) -> Result<Self, Error> {
+        let config = normalized(config);
+        let backend = redis::RedisBackend::new(redis, config.ttl, config.capacity)?;
+        Ok(ResultStore::with_backend(config, Box::new(backend)))
+    }
+
+    fn with_backend(config: StoreConfig, backend: Box<dyn Backend>) -> Self {
         let (results, _) = broadcast::channel(config.channel_capacity);
         let (events, _) = broadcast::channel(config.channel_capacity);
-        let memory = Memory::new(config.ttl, config.capacity);
         ResultStore {
             shared: Arc::new(Shared {
                 config,
-                state: Mutex::new(State {
-                    memory,
-                    stats: StoreStats::default(),
-                }),
+                backend,
+                stats: Mutex::new(StoreStats::default()),
                 results,
                 events,
                 observers: RwLock::new(Vec::new()),
@@ -173,28 +216,44 @@ impl ResultStore {
         self.shared.config
     }
 
+    /// Where the state lives: `"memory"` or `"redis"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.shared.backend.name()
+    }
+
+    /// Ok when the store can serve; otherwise the error says why (for a health endpoint).
+    pub async fn health(&self) -> Result<(), Error> {
+        self.shared.backend.health().await
+    }
+
     /// Registers a task id: the receiver's registered-only mode then accepts its callbacks.
     /// Returns false when it was registered already. A result that arrived earlier stays.
-    pub fn register(&self, task_id: TaskId) -> bool {
-        self.update(|memory, now, events| register(memory, task_id, now, events))
+    pub async fn register(&self, task_id: TaskId) -> Result<bool, Error> {
+        let Change {
+            value: newly,
+            mut evicted,
+        } = self.shared.backend.register(task_id).await?;
+        if newly {
+            evicted.push(StoreEvent::Registered { task_id });
+        }
+        self.publish(evicted);
+        Ok(newly)
     }
 
     /// True when the id was registered (and has not expired).
-    pub fn is_registered(&self, task_id: TaskId) -> bool {
-        let now = Instant::now();
-        self.lock().memory.is_registered(task_id, now)
+    pub async fn is_registered(&self, task_id: TaskId) -> Result<bool, Error> {
+        self.shared.backend.is_registered(task_id).await
     }
 
-    /// The result of a task, if any (non-blocking).
-    pub fn get(&self, task_id: TaskId) -> Option<TaskResult> {
-        let now = Instant::now();
-        self.lock().memory.get(task_id, now).cloned()
+    /// The result of a task, if any (without waiting for one).
+    pub async fn get(&self, task_id: TaskId) -> Result<Option<TaskResult>, Error> {
+        self.shared.backend.get(task_id).await
     }
 
     /// Records a result: the answer, or an `ERROR_...` code for a failed task.
     ///
     /// Fails with [`crate::ErrorKind::BadInput`] for an empty code, leaving the store untouched.
-    pub fn record(
+    pub async fn record(
         &self,
         task_id: TaskId,
         code: impl Into<String>,
@@ -204,60 +263,69 @@ impl ResultStore {
         if code.is_empty() {
             return Err(Error::bad_input("a result code must not be empty"));
         }
-        Ok(self.record_unchecked(TaskResult::new(task_id, code, source, None)))
+        self.record_unchecked(TaskResult::new(task_id, code, source, None))
+            .await
     }
 
     /// Records a polled solution (its raw answer is the code), so that a later pingback for
     /// the same task is a duplicate and changes nothing.
-    pub fn record_solution(&self, solution: &Solution) -> Recorded {
+    ///
+    /// The result this returns carries the solution when it is the one stored. With Redis,
+    /// the result read back later (by [`ResultStore::get`] or [`ResultStore::wait`], here or
+    /// on another replica) carries the code only: [`TaskResult::to_solution`] rebuilds the
+    /// answer from it, without the poll's extra fields (such as a user agent).
+    pub async fn record_solution(&self, solution: &Solution) -> Result<Recorded, Error> {
         self.record_unchecked(TaskResult::new(
             solution.task_id(),
             solution.raw().to_owned(),
             ResultSource::Poll,
             Some(solution.clone()),
         ))
+        .await
     }
 
     /// Records that polling reported the task failed with `code` (e.g.
     /// `ERROR_CAPTCHA_UNSOLVABLE`), as a pingback would.
-    pub fn record_failure(&self, task_id: TaskId, code: &str) -> Result<Recorded, Error> {
-        self.record(task_id, code, ResultSource::Poll)
+    pub async fn record_failure(&self, task_id: TaskId, code: &str) -> Result<Recorded, Error> {
+        self.record(task_id, code, ResultSource::Poll).await
     }
 
     /// Waits for the result of a task for at most `timeout`. The id is registered first, so
     /// this works whether the result arrived before, arrives during, or never arrives
     /// ([`crate::ErrorKind::Timeout`]).
     pub async fn wait(&self, task_id: TaskId, timeout: Duration) -> Result<TaskResult, Error> {
-        self.wait_until(task_id, Instant::now() + timeout).await
+        self.wait_until(task_id, deadline_after(timeout)).await
     }
 
     /// As [`ResultStore::wait`], with an absolute deadline.
+    ///
+    /// With Redis, a result stored through any replica ends the wait; a wait that started
+    /// fails at once when Redis cannot be reached, and a wait in progress survives a Redis
+    /// restart (it checks for a result stored while it could not listen).
     pub async fn wait_until(
         &self,
         task_id: TaskId,
         deadline: Instant,
     ) -> Result<TaskResult, Error> {
-        let start = self.update(|memory, now, events| {
-            register(memory, task_id, now, events);
-            memory.start_wait(task_id)
-        });
-        let (slot, created) = match start {
-            Some(WaitStart::Ready(result)) => return Ok(result),
-            Some(WaitStart::Pending { slot, created }) => (slot, created),
-            None => {
-                return Err(Error::timeout(format!(
-                    "task {task_id} could not be registered"
-                )));
-            }
+        let Change {
+            value:
+                StartedWait {
+                    newly_registered,
+                    waited,
+                },
+            mut evicted,
+        } = self.shared.backend.start_wait(task_id, deadline).await?;
+        if newly_registered {
+            evicted.push(StoreEvent::Registered { task_id });
+        }
+        self.publish(evicted);
+        let (slot, _guard) = match waited {
+            Waited::Ready(result) => return Ok(result),
+            Waited::Pending { slot, guard } => (slot, guard),
         };
-        // Ends the wait however this future ends (result, deadline, or dropped).
-        let _waiting = Waiting {
-            store: self,
-            task_id,
-            created,
-        };
-        // An awaited entry never leaves the store (its ttl is renewed, capacity spares it),
-        // so the deadline is the only other way out.
+        // An awaited entry never leaves the store before the deadline (its ttl is renewed,
+        // capacity spares it), so the deadline is the only other way out. `_guard` ends the
+        // wait in the backend however this future ends.
         tokio::time::timeout_at(deadline, slot.wait())
             .await
             .map_err(|_elapsed| {
@@ -265,8 +333,8 @@ impl ResultStore {
             })
     }
 
-    /// A stream of first results, as they are stored (duplicates and conflicts are not
-    /// repeated). Only results stored after the call are seen.
+    /// A stream of first results, as they are stored through this store (duplicates and
+    /// conflicts are not repeated). Only results stored after the call are seen.
     pub fn subscribe(&self) -> BoxStream<'static, TaskResult> {
         let rx = self.shared.results.subscribe();
         futures::stream::unfold(rx, |mut rx| async move {
@@ -288,10 +356,10 @@ impl ResultStore {
         self.shared.events.subscribe()
     }
 
-    /// Calls `observer` synchronously for every event from now on, after the store's lock is
-    /// released (so it may call back into the store). Events of one task are observed in
-    /// order; events of different tasks recorded concurrently from several threads may
-    /// interleave.
+    /// Calls `observer` synchronously for every event from now on, once the operation that
+    /// caused it is done (so it may call back into the store). Events of one task are
+    /// observed in order; events of different tasks recorded concurrently from several
+    /// threads may interleave.
     pub fn on_event(&self, observer: impl Fn(&StoreEvent) + Send + Sync + 'static) {
         self.shared
             .observers
@@ -303,62 +371,77 @@ impl ResultStore {
     /// Reports a callback the receiver refused (counted and published; the store is
     /// otherwise untouched).
     pub fn report_rejected(&self, task_id: Option<TaskId>, reason: RejectReason) {
-        let events = vec![StoreEvent::Rejected { task_id, reason }];
-        self.lock().stats.count(&events);
-        self.emit(events);
+        self.publish(vec![StoreEvent::Rejected { task_id, reason }]);
     }
 
-    /// The counters.
+    /// The counters of this store's events. An event is counted when the call that caused it
+    /// returns, so a waiter woken by a result may see the counters a moment before they
+    /// include it; after the receiver has stopped (every callback answered) they are final.
     pub fn stats(&self) -> StoreStats {
-        self.lock().stats
+        *self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// How many entries (registered ids and results) the store holds.
-    pub fn len(&self) -> usize {
-        self.update(|memory, _, _| memory.len())
+    pub async fn len(&self) -> Result<usize, Error> {
+        let Change { value, evicted } = self.shared.backend.len().await?;
+        self.publish(evicted);
+        Ok(value)
     }
 
     /// True when the store holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.len().await? == 0)
     }
 
     /// Records a result only when the task is registered (`None`: state untouched).
-    pub(crate) fn record_if_registered(
+    pub(crate) async fn record_if_registered(
         &self,
         task_id: TaskId,
         code: String,
         source: ResultSource,
-    ) -> Option<Recorded> {
+    ) -> Result<Option<Recorded>, Error> {
         let result = TaskResult::new(task_id, code, source, None);
-        self.update(|memory, now, events| self.record_in(memory, result, true, now, events))
+        self.record_in(result, true).await
     }
 
     /// Records a result whatever the registration state.
-    fn record_unchecked(&self, result: TaskResult) -> Recorded {
-        self.update(|memory, now, events| self.record_in(memory, result, false, now, events))
-            .expect("recording without the registered-only check always records")
+    async fn record_unchecked(&self, result: TaskResult) -> Result<Recorded, Error> {
+        let task_id = result.task_id();
+        self.record_in(result, false).await?.ok_or_else(|| {
+            Error::unexpected(format!(
+                "the store refused task {task_id} without the registered-only check"
+            ))
+        })
     }
 
-    /// First result wins: stores it, or reports the duplicate or conflict.
-    fn record_in(
+    /// First result wins: the backend stores it or answers the one kept; this publishes
+    /// what happened.
+    async fn record_in(
         &self,
-        memory: &mut Memory,
         result: TaskResult,
         registered_only: bool,
-        now: Instant,
-        events: &mut Vec<StoreEvent>,
-    ) -> Option<Recorded> {
+    ) -> Result<Option<Recorded>, Error> {
         let (task_id, source) = (result.task_id(), result.source());
-        let recorded = memory.record(result, registered_only, now, events)?;
+        let Change {
+            value: recorded,
+            mut evicted,
+        } = self.shared.backend.record(result, registered_only).await?;
+        let events = &mut evicted;
         match &recorded {
-            Recorded::Stored(result) => {
+            None => {}
+            Some(Recorded::Stored(result)) => {
                 events.push(StoreEvent::Stored(result.clone()));
                 // No subscriber is not an error.
                 let _ = self.shared.results.send(result.clone());
             }
-            Recorded::Duplicate(_) => events.push(StoreEvent::Duplicate { task_id, source }),
-            Recorded::Conflict { kept, rejected } => {
+            Some(Recorded::Duplicate(_)) => {
+                events.push(StoreEvent::Duplicate { task_id, source });
+            }
+            Some(Recorded::Conflict { kept, rejected }) => {
                 tracing::warn!(
                     %task_id,
                     ?source,
@@ -374,38 +457,20 @@ impl ResultStore {
                 });
             }
         }
-        Some(recorded)
+        self.publish(evicted);
+        Ok(recorded)
     }
 
-    /// Runs `op` on the state after expiring what is due, counts the events, and publishes
-    /// them once the lock is released.
-    fn update<R>(&self, op: impl FnOnce(&mut Memory, Instant, &mut Vec<StoreEvent>) -> R) -> R {
-        let now = Instant::now();
-        let mut events = Vec::new();
-        let out = {
-            let mut state = self.lock();
-            state.memory.purge(now, &mut events);
-            let out = op(&mut state.memory, now, &mut events);
-            state.stats.count(&events);
-            out
-        };
-        self.emit(events);
-        out
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the map half-updated in a way that
-        // breaks the invariants checked here, so a poisoned lock is still usable.
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn emit(&self, events: Vec<StoreEvent>) {
+    /// Counts the events, then hands them to the observers and the event channel.
+    fn publish(&self, events: Vec<StoreEvent>) {
         if events.is_empty() {
             return;
         }
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .count(&events);
         let observers: Vec<Observer> = self
             .shared
             .observers
@@ -420,36 +485,27 @@ impl ResultStore {
             let _ = self.shared.events.send(event);
         }
     }
-}
 
-/// Registers an id, publishing [`StoreEvent::Registered`] when it is new.
-fn register(
-    memory: &mut Memory,
-    task_id: TaskId,
-    now: Instant,
-    events: &mut Vec<StoreEvent>,
-) -> bool {
-    let newly = memory.register(task_id, now, events);
-    if newly {
-        events.push(StoreEvent::Registered { task_id });
+    #[cfg(test)]
+    fn assert_consistent(&self) {
+        self.shared.backend.assert_consistent();
     }
-    newly
 }
 
-/// A wait in progress: dropping it ends the wait in the store.
-struct Waiting<'a> {
-    store: &'a ResultStore,
-    task_id: TaskId,
-    created: u64,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.store
-            .lock()
-            .memory
-            .end_wait(self.task_id, self.created);
+/// A zero capacity or channel capacity counts as one.
+fn normalized(config: StoreConfig) -> StoreConfig {
+    StoreConfig {
+        capacity: config.capacity.max(1),
+        channel_capacity: config.channel_capacity.max(1),
+        ..config
     }
+}
+
+/// `timeout` from now; a timeout too long to add waits as long as the clock can count.
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 #[cfg(test)]

@@ -280,7 +280,7 @@ impl Model {
     fn is_registered(&self, id: u64) -> bool {
         self.entries
             .get(&id)
-            .is_some_and(|e| e.registered && !self.expired(e))
+            .is_some_and(|e| e.registered && (e.awaited() || !self.expired(e)))
     }
 
     fn len(&mut self) -> usize {
@@ -351,18 +351,18 @@ impl Harness {
         let id = TaskId::new;
         match *op {
             Op::Register(n) => {
-                store.register(id(n));
+                store.register(id(n)).await.unwrap();
                 model.register(n);
             }
             Op::Record(n, c) => {
                 let got = store.record(id(n), CODES[c], ResultSource::Pingback);
-                let got = got.unwrap().winner().code().to_owned();
+                let got = got.await.unwrap().winner().code().to_owned();
                 prop_assert_eq!(Some(got), model.record(n, CODES[c], false));
             }
             Op::RecordIfRegistered(n, c) => {
                 let code = CODES[c].to_owned();
                 let got = store.record_if_registered(id(n), code, ResultSource::Pingback);
-                let got = got.map(|r| r.winner().code().to_owned());
+                let got = got.await.unwrap().map(|r| r.winner().code().to_owned());
                 prop_assert_eq!(got, model.record(n, CODES[c], true));
             }
             Op::WaitStart(n) => self.start_wait(n)?,
@@ -374,13 +374,14 @@ impl Harness {
                 }
             }
             Op::Get(n) => {
-                let got = store.get(id(n)).map(|r| r.code().to_owned());
+                let got = store.get(id(n)).await.unwrap().map(|r| r.code().to_owned());
                 prop_assert_eq!(got, model.get(n), "get {}", n);
             }
             Op::IsRegistered(n) => {
-                prop_assert_eq!(store.is_registered(id(n)), model.is_registered(n));
+                let got = store.is_registered(id(n)).await.unwrap();
+                prop_assert_eq!(got, model.is_registered(n));
             }
-            Op::Len => prop_assert_eq!(store.len(), model.len()),
+            Op::Len => prop_assert_eq!(store.len().await.unwrap(), model.len()),
             Op::Advance(secs) => {
                 tokio::time::advance(Duration::from_secs(secs)).await;
                 model.now += Duration::from_secs(secs);
@@ -425,7 +426,7 @@ fn run_case(capacity: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 .apply(op)
                 .await
                 .map_err(|e| TestCaseError::fail(format!("step {step}: {op:?}: {e}")))?;
-            harness.store.lock().memory.assert_consistent();
+            harness.store.assert_consistent();
             let got: Vec<Seen> = std::mem::take(&mut *harness.events.lock().unwrap());
             let expected: Vec<Seen> = std::mem::take(&mut harness.model.events);
             prop_assert_eq!(&got, &expected, "step {}: {:?}", step, op);

@@ -26,6 +26,11 @@ impl ResultSlot {
         }
     }
 
+    /// True once the result is there.
+    pub(super) fn is_filled(&self) -> bool {
+        self.result.get().is_some()
+    }
+
     /// The result, once it is there.
     pub(super) async fn wait(&self) -> TaskResult {
         loop {

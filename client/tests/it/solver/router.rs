@@ -27,7 +27,7 @@ async fn router_dispatches_once_when_a_result_arrives_by_poll_and_by_pingback() 
     });
     let task = turnstile();
     let id = solver.submit(&task).await.unwrap();
-    router.assign(id, "login");
+    router.assign(id, "login").await.unwrap();
     let solution = solver.wait_for(&task, id).await.unwrap();
     tokio::time::sleep(secs(40)).await; // the late pingback arrives
     assert_eq!(env.store.stats().duplicates, 1);
@@ -59,11 +59,17 @@ async fn router_holds_early_results_until_assigned_and_flushes_strays_to_the_def
     };
     let early = captchaai_client::TaskId::new(1);
     let stray = captchaai_client::TaskId::new(2);
-    store.record(early, "x", ResultSource::Pingback).unwrap();
-    store.record(stray, "y", ResultSource::Pingback).unwrap();
+    store
+        .record(early, "x", ResultSource::Pingback)
+        .await
+        .unwrap();
+    store
+        .record(stray, "y", ResultSource::Pingback)
+        .await
+        .unwrap();
     tokio::time::sleep(secs(2)).await;
     assert!(routed.lock().unwrap().is_empty());
-    router.assign(early, "a");
+    router.assign(early, "a").await.unwrap();
     assert_eq!(routed.lock().unwrap().len(), 1);
     tokio::time::sleep(secs(7)).await;
     assert!(
@@ -76,7 +82,7 @@ async fn router_holds_early_results_until_assigned_and_flushes_strays_to_the_def
     assert_eq!(defaulted[0].route, None);
     assert_eq!(defaulted[0].result.code(), "y");
     // Assigning after the flush does not dispatch again.
-    router.assign(stray, "a");
+    router.assign(stray, "a").await.unwrap();
     assert_eq!(routed.lock().unwrap().len(), 1);
     assert_eq!(router.stats().dispatched, 2);
     shutdown.cancel();
@@ -103,16 +109,23 @@ async fn router_never_dispatches_twice_after_the_store_forgets_a_task() {
         .build(&store);
     let id = captchaai_client::TaskId::new(7);
     let pending = captchaai_client::TaskId::new(8);
-    router.assign(id, "login");
-    router.assign(pending, "login");
-    store.record(id, "tok", ResultSource::Poll).unwrap();
+    router.assign(id, "login").await.unwrap();
+    router.assign(pending, "login").await.unwrap();
+    store.record(id, "tok", ResultSource::Poll).await.unwrap();
     tokio::time::sleep(secs(120)).await;
-    assert!(store.is_empty(), "the store forgot both tasks");
+    assert!(
+        store.is_empty().await.unwrap(),
+        "the store forgot both tasks"
+    );
     assert_eq!(store.stats().evicted, 1);
-    store.record(id, "tok", ResultSource::Pingback).unwrap();
+    store
+        .record(id, "tok", ResultSource::Pingback)
+        .await
+        .unwrap();
     // The route of a task still pending outlives the store's entry too.
     store
         .record(pending, "late", ResultSource::Pingback)
+        .await
         .unwrap();
     {
         let seen = seen.lock().unwrap();

@@ -23,7 +23,7 @@ async fn poll_only_follows_the_sdk_timing_and_sends_no_pingback() {
     assert_eq!(env.submits()[0].1, None, "no pingback url for PollOnly");
     // Turnstile: first poll after 10 s, then every 5 s.
     assert_offsets(&env.poll_offsets(), &[10, 15]);
-    let kept = env.store.get(solution.task_id()).unwrap();
+    let kept = env.store.get(solution.task_id()).await.unwrap().unwrap();
     assert_eq!(kept.source(), ResultSource::Poll);
 }
 
@@ -69,7 +69,12 @@ async fn fallback_polls_after_the_quiet_period_when_the_pingback_is_lost() {
     // First poll right at the end of the quiet period, then the interval.
     assert_offsets(&env.poll_offsets(), &[20, 25, 30]);
     assert_eq!(
-        env.store.get(solution.task_id()).unwrap().source(),
+        env.store
+            .get(solution.task_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .source(),
         ResultSource::Poll
     );
 }
@@ -91,7 +96,12 @@ async fn a_late_pingback_after_a_polled_result_is_a_no_op() {
     let stats = env.store.stats();
     assert_eq!((stats.stored, stats.duplicates, stats.conflicts), (1, 1, 0));
     assert_eq!(
-        env.store.get(solution.task_id()).unwrap().source(),
+        env.store
+            .get(solution.task_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .source(),
         ResultSource::Poll
     );
     assert_offsets(&env.poll_offsets(), &[10]);

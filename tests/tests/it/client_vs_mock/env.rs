@@ -351,10 +351,12 @@ impl Env {
             .collect()
     }
 
-    /// The result the store keeps for a task.
+    /// The result the store keeps for a task (the in-memory store answers when first
+    /// polled, so checks can stay synchronous).
     pub(crate) fn kept(&self, id: TaskId) -> TaskResult {
-        self.store
-            .get(id)
+        futures::FutureExt::now_or_never(self.store.get(id))
+            .expect("the in-memory store never waits")
+            .expect("the in-memory store never fails")
             .unwrap_or_else(|| panic!("no result stored for task {id}"))
     }
 

@@ -297,7 +297,7 @@ async fn delayed_pingbacks_racing_polls_are_dispatched_once() {
         let env = &env;
         async move {
             let id = env.solver.submit(task).await.unwrap();
-            router.assign(id, "app");
+            router.assign(id, "app").await.unwrap();
             (id, env.solver.wait_for(task, id).await)
         }
     }))
@@ -450,7 +450,11 @@ async fn malformed_callbacks_are_refused_and_never_change_the_store() {
         env.settle().await;
 
         env.assert_exactly_once_with_truth(&results);
-        assert_eq!(env.store.len(), 3, "{kind:?}: no entry for a foreign id");
+        assert_eq!(
+            env.store.len().await.unwrap(),
+            3,
+            "{kind:?}: no entry for a foreign id"
+        );
         let never_issued = (env.mock.config().first_task_id - 1).to_string();
         let mut refused = 0;
         let mut acknowledged_stale = 0;

@@ -153,7 +153,7 @@ async fn the_router_dispatches_each_result_once_to_its_route() {
             let id = env.solver.submit(task).await.unwrap();
             let route = if i % 2 == 0 { "signup" } else { "login" };
             assigned.lock().unwrap().insert(id, route);
-            router.assign(id, route);
+            router.assign(id, route).await.unwrap();
             (id, env.solver.wait_for(task, id).await)
         }
     }))

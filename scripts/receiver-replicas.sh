@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Receivers with several replicas, graded by the harness (see README, "Several replicas"):
+# the cross-replica scenarios (scenarios/receiver/cross-replica-*.toml) against three
+# replicas of captchaai-receiver, twice.
+#
+# - On in-memory stores (each replica has its own) the run must FAIL, and every
+#   cross-replica scenario with it, naming the checks that caught it.
+# - On one shared Redis it must PASS, every check OK.
+#
+# Uses the binaries of `cargo build --workspace --bins` (in $CARGO_TARGET_DIR or target/,
+# debug unless PROFILE=release) and the Redis at $CAPTCHAAI_TEST_REDIS_URL (scripts/test.sh
+# starts one), or starts a redis-server of its own on a free loopback port. Every process
+# it starts is stopped by its id at the end; everything talks to 127.0.0.1. About ten seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/${PROFILE:-debug}"
+for b in captchaai-receiver captchaai-conformance; do
+    if [[ ! -x "$BIN/$b" ]]; then
+        echo "receiver-replicas: $BIN/$b is missing: run cargo build --workspace --bins first" >&2
+        exit 1
+    fi
+done
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+REDIS_URL="${CAPTCHAAI_TEST_REDIS_URL:-}"
+if [[ -z "$REDIS_URL" ]]; then
+    if ! command -v redis-server >/dev/null 2>&1; then
+        echo "receiver-replicas: redis-server is missing: apt-get install redis-server (scripts/test.sh does)" >&2
+        exit 1
+    fi
+    PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
+        --logfile "$WORK/redis.log" --daemonize no &
+    PIDS+=($!)
+    for _ in $(seq 1 100); do
+        redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG && break
+        sleep 0.1
+    done
+    REDIS_URL="redis://127.0.0.1:$PORT/"
+fi
+
+SECRET="replicas-$$"
+SCENARIOS=(scenarios/receiver/cross-replica-*.toml)
+
+# start_replicas STORE PREFIX: three replicas; their base URLs in BASES.
+start_replicas() {
+    BASES=()
+    for i in 1 2 3; do
+        local out="$WORK/$2$i.out"
+        "$BIN/captchaai-receiver" --bind 127.0.0.1:0 --store "$1" --key-prefix "$2:" \
+            --secret "$SECRET" --registered-only --allow 127.0.0.1/32 --workers 1 --log-format json \
+            >"$out" 2>"$WORK/$2$i.log" &
+        PIDS+=($!)
+        local base=""
+        for _ in $(seq 1 100); do
+            base="$(sed -n 's/^captchaai-receiver listening on //p' "$out")"
+            [[ -n "$base" ]] && break
+            sleep 0.05
+        done
+        if [[ -z "$base" ]]; then
+            echo "receiver-replicas: replica $i ($1) did not start:" >&2
+            cat "$WORK/$2$i.log" >&2
+            exit 1
+        fi
+        BASES+=("$base")
+    done
+}
+
+# grade NAME: runs the cross-replica scenarios against BASES; the exit code in CODE, the
+# JSON report in $WORK/NAME.json.
+grade() {
+    local args=(run "${SCENARIOS[@]}" --json "$WORK/$1.json")
+    for b in "${BASES[@]}"; do
+        args+=(--receiver "$b/pingback?token=$SECRET")
+        args+=(--results-url "$b/results/{id}?token=$SECRET")
+        args+=(--register-url "$b/register/{id}?token=$SECRET")
+    done
+    set +e
+    "$BIN/captchaai-conformance" "${args[@]}" >"$WORK/$1.out" 2>&1
+    CODE=$?
+    set -e
+}
+
+# verdicts NAME: one line per scenario: name, verdict, the checks that failed.
+verdicts() {
+    python3 - "$WORK/$1.json" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+for s in report["scenarios"]:
+    failed = sorted(c["id"] for c in s["checks"] if c["verdict"] == "FAILED")
+    print(s["name"], s["verdict"], ",".join(failed) or "-")
+EOF
+}
+
+fail() {
+    echo "receiver-replicas: $*" >&2
+    echo "--- harness output ---" >&2
+    cat "$WORK/$NAME.out" >&2
+    exit 1
+}
+
+NAME=memory
+start_replicas memory memory
+grade memory
+echo "three replicas, each on its own in-memory store: exit $CODE"
+verdicts memory | sed 's/^/  /'
+[[ $CODE == 1 ]] || fail "three in-memory replicas: expected exit 1 (failed checks), got $CODE"
+while read -r scenario verdict failed; do
+    [[ $verdict == FAILED && $failed != - ]] ||
+        fail "three in-memory replicas: $scenario is $verdict, expected FAILED with the checks that caught it"
+done < <(verdicts memory)
+
+NAME=redis
+start_replicas "$REDIS_URL" "replicas-$$"
+grade redis
+echo "three replicas on one Redis: exit $CODE"
+verdicts redis | sed 's/^/  /'
+[[ $CODE == 0 ]] || fail "three replicas on one Redis: expected exit 0, got $CODE"
+while read -r scenario verdict failed; do
+    [[ $verdict == OK ]] || fail "three replicas on one Redis: $scenario is $verdict, expected OK"
+done < <(verdicts redis)
+echo "receiver-replicas: in-memory replicas fail the cross-replica scenarios, replicas on one Redis pass"
