@@ -106,6 +106,25 @@ impl Config {
                 ),
             ));
         }
+        self.check_accounts()?;
+        self.check_rates_and_images()?;
+        self.check_limits()?;
+        self.check_source_address()?;
+        // Rules from TOML or JSON were checked as they parsed; rules built in Rust are
+        // checked here, by the same function.
+        for (i, rule) in self.pingback.rules.iter().enumerate() {
+            rule.validate()
+                .map_err(|why| invalid(format!("pingback.rules[{i}]"), why))?;
+        }
+        for (i, rule) in self.api.rules.iter().enumerate() {
+            rule.validate()
+                .map_err(|why| invalid(format!("api.rules[{i}]"), why))?;
+        }
+        Ok(())
+    }
+
+    /// Each account's key (32 characters, no two alike) and balance.
+    fn check_accounts(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();
         for (i, a) in self.accounts.iter().enumerate() {
             if a.key.chars().count() != 32 {
@@ -127,6 +146,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The rates (shares between 0 and 1), the image limits and the report window.
+    fn check_rates_and_images(&self) -> Result<(), ConfigError> {
         let rate_ok = |r: f64| (0.0..=1.0).contains(&r);
         if !rate_ok(self.solving.unsolvable_rate) {
             return Err(invalid(
@@ -167,6 +191,11 @@ impl Config {
         if self.solving.report_window.is_zero() {
             return Err(invalid("solving.report-window", "must be above zero"));
         }
+        Ok(())
+    }
+
+    /// Capacities, the admin token, the server's timeouts and the pingback retry policy.
+    fn check_limits(&self) -> Result<(), ConfigError> {
         let at_least_one = [
             ("journal.capacity", self.journal.capacity),
             ("pingback.journal-capacity", self.pingback.journal_capacity),
@@ -212,17 +241,6 @@ impl Config {
         }
         if self.pingback.attempt_timeout.is_zero() {
             return Err(invalid("pingback.attempt-timeout", "must be above zero"));
-        }
-        self.check_source_address()?;
-        // Rules from TOML or JSON were checked as they parsed; rules built in Rust are
-        // checked here, by the same function.
-        for (i, rule) in self.pingback.rules.iter().enumerate() {
-            rule.validate()
-                .map_err(|why| invalid(format!("pingback.rules[{i}]"), why))?;
-        }
-        for (i, rule) in self.api.rules.iter().enumerate() {
-            rule.validate()
-                .map_err(|why| invalid(format!("api.rules[{i}]"), why))?;
         }
         Ok(())
     }
