@@ -14,14 +14,24 @@
 //!   admin API, whatever name or address they took to get here (`server::serve` refuses them
 //!   on every route).
 //!
+//! - Without a token, loopback proves nothing about a browser on this machine: a page from
+//!   any site it has open is a loopback client too. So a request that a browser made for
+//!   another site is refused: an `Origin` other than the mock's own (a cross-site `fetch` or
+//!   form POST), or a `Host` that is not a loopback name or address (DNS rebinding: a name
+//!   of the attacker's that resolves to 127.0.0.1). The dashboard, curl and test clients send
+//!   neither. With a token, the token is the proof.
+//!
 //! Peer addresses are canonical (`::ffff:127.0.0.1` is `127.0.0.1`): a dual-stack listener
 //! sees IPv4 clients as v4-mapped IPv6 addresses.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{StatusCode, header::AUTHORIZATION},
+    http::{
+        HeaderMap, StatusCode,
+        header::{AUTHORIZATION, HOST, ORIGIN},
+    },
     middleware::Next,
     response::Response,
 };
@@ -74,5 +84,76 @@ pub(super) async fn guard(State(state): State<MockState>, req: Request, next: Ne
             "admin API is only served to loopback clients unless admin.token is configured",
         );
     }
+    if let Some(why) = from_another_site(req.headers()) {
+        return error(StatusCode::FORBIDDEN, why);
+    }
     next.run(req).await
+}
+
+/// Why a request looks like a browser's on behalf of another site (see the module's docs).
+fn from_another_site(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
+    if let Some(host) = host
+        && !is_loopback_host(host)
+    {
+        return Some(format!(
+            "admin API: Host {host:?} is not a loopback name or address (a name that resolves \
+             to this machine is not enough without admin.token)"
+        ));
+    }
+    let origin = headers.get(ORIGIN)?;
+    let same = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .is_some_and(|(_, authority)| Some(authority) == host);
+    (!same).then(|| {
+        format!(
+            "admin API: a request from another site (Origin {origin:?}) is refused without \
+             admin.token"
+        )
+    })
+}
+
+/// `localhost`, `*.localhost`, or a loopback address, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(addr, _)| addr),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "127.0.0.1:8080",
+            "127.9.9.9",
+            "localhost:1",
+            "LOCALHOST",
+            "a.localhost:2",
+            "[::1]:3",
+            "[::ffff:127.0.0.1]:4",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:8080",
+            "localhost.evil.example",
+            "10.0.0.1:80",
+            "[::2]:3",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }

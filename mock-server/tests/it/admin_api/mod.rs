@@ -206,3 +206,37 @@ async fn a_token_is_required_when_configured() {
         "10"
     );
 }
+
+/// Without a token the admin API trusts loopback, and a browser on this machine is on
+/// loopback: a page of another site (its `Origin`) or a rebound name (its `Host`) must not
+/// drive it. Same-origin requests (the dashboard's) and clients without either header pass.
+#[tokio::test]
+async fn browsers_on_behalf_of_another_site_are_refused_without_a_token() {
+    let (mock, admin) = start("").await;
+    let url = format!("{}/__admin/reset", admin.base);
+    let own = mock.uri();
+    let post = |origin: Option<&str>, host: Option<&str>| {
+        let mut req = admin.http.post(&url);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        req.send()
+    };
+    let cross = post(Some("https://evil.example"), None).await.unwrap();
+    assert_eq!(cross.status().as_u16(), 403, "a cross-site POST");
+    let body = cross.text().await.unwrap();
+    assert!(body.contains("another site"), "{body}");
+    let rebound = post(None, Some("evil.example:80")).await.unwrap();
+    assert_eq!(rebound.status().as_u16(), 403, "a rebound name");
+    let null = post(Some("null"), None).await.unwrap();
+    assert_eq!(null.status().as_u16(), 403, "an opaque origin");
+    let same = post(Some(&own), None).await.unwrap();
+    assert_eq!(same.status().as_u16(), 200, "the dashboard's own origin");
+    let plain = post(None, None).await.unwrap();
+    assert_eq!(plain.status().as_u16(), 200, "curl and test clients");
+    let localhost = post(None, Some("localhost")).await.unwrap();
+    assert_eq!(localhost.status().as_u16(), 200, "localhost");
+}
