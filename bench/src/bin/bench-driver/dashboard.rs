@@ -146,15 +146,7 @@ async fn read_events(base: Target, shared: Arc<Shared>) -> anyhow::Result<()> {
         let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') else {
             continue;
         };
-        for line in buf[..last_nl].split(|&b| b == b'\n') {
-            let Some(name) = line.strip_prefix(b"event:") else {
-                continue;
-            };
-            let full = match name.trim_ascii() {
-                b"change" => false,
-                b"resync" => true,
-                _ => continue,
-            };
+        for full in buf[..last_nl].split(|&b| b == b'\n').filter_map(event_kind) {
             {
                 let mut c = shared.counts.lock().await;
                 if full {
@@ -166,6 +158,17 @@ async fn read_events(base: Target, shared: Arc<Shared>) -> anyhow::Result<()> {
             shared.ask(full).await;
         }
         buf.drain(..=last_nl);
+    }
+}
+
+/// What a line of the stream asks for: `Some(false)` a refresh (`event: change`),
+/// `Some(true)` a full one (`event: resync`), `None` nothing (data, comments, keep-alives,
+/// chunk sizes).
+fn event_kind(line: &[u8]) -> Option<bool> {
+    match line.strip_prefix(b"event:")?.trim_ascii() {
+        b"change" => Some(false),
+        b"resync" => Some(true),
+        _ => None,
     }
 }
 
@@ -313,5 +316,26 @@ async fn get_on(s: &mut TcpStream, base: &Target, path: &str) -> anyhow::Result<
         }
         body.extend_from_slice(&buf[data..data + size]);
         at = data + size + 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_kind;
+
+    #[test]
+    fn only_change_and_resync_lines_ask_for_a_refresh() {
+        // What the mock sends, chunked: a first resync, a keep-alive comment, a change.
+        let stream = b"2f\r\nevent: resync\ndata: {\"requests\":0,\"pingbacks\":0}\n\n\r\n\
+                       3\r\n:\n\n\r\n\
+                       31\r\nevent: change\ndata: {\"requests\":12,\"pingbacks\":0}\n\n\r\n";
+        let kinds: Vec<bool> = stream
+            .split(|&b| b == b'\n')
+            .filter_map(event_kind)
+            .collect();
+        assert_eq!(kinds, [true, false]);
+        assert_eq!(event_kind(b"event:resync"), Some(true));
+        assert_eq!(event_kind(b"event: message"), None);
+        assert_eq!(event_kind(b"data: event: change"), None);
     }
 }
