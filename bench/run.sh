@@ -11,7 +11,8 @@
 # with defaults, in interleaved rounds, then RSS under a minute of sustained
 # load each), submit (in.php), memory (a million pending tasks), journal (the
 # worst-case inbound journal: rejected requests with 30 MB bodies, peak RSS),
-# startup, pingback (mock-server/benches/pingback_delivery.rs), conformance,
+# dashboard (polling and 100 000 submits with the dashboard open, and without,
+# in alternation), startup, pingback (mock-server/benches/pingback_delivery.rs), conformance,
 # load (the conformance flow on scenarios/load/thousand-faulted.toml scaled to
 # 10 000, 100 000 and 1 000 000 tasks: wall time and peak RSS of each run).
 # `--skip wiremock` leaves WireMock out of every section.
@@ -29,6 +30,7 @@
 # machine to go quiet: other CPU use under 25%; default 60, 0 in quick mode);
 # BENCH_LOAD_SIZES (the load section's task counts, multiples of 1000; default
 # "10000 100000 1000000", "10000 100000" in quick mode);
+# BENCH_DASHBOARD_CLIENTS (dashboards open in the dashboard section; default 1);
 # CARGO_TARGET_DIR (where cargo builds; default target/).
 set -euo pipefail
 
@@ -44,7 +46,7 @@ while [[ $# -gt 0 ]]; do
         --no-nice) NO_NICE=1 ;;
         --skip) SKIP=",$2,"; shift ;;
         --skip=*) SKIP=",${1#--skip=},"; ;;
-        -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo pipefail/{/^set -euo/!p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -56,12 +58,16 @@ if [[ $QUICK == 1 ]]; then
     STARTUP_RUNS=3; STARTUP_RUNS_WM=2; PB_N=20000; PB_ROUNDS=1
     QUIET_WAIT=${BENCH_QUIET_WAIT:-0}
     LOAD_SIZES=${BENCH_LOAD_SIZES:-10000 100000}
+    DASH_ROUNDS=1; DASH_HOLD=8
 else
     ROUNDS=3; DUR=10; WARM=2; WARM_WM=30; SUSTAIN=60; TASKS=1000000; FLOOD=200
     STARTUP_RUNS=15; STARTUP_RUNS_WM=5; PB_N=100000; PB_ROUNDS=2
     QUIET_WAIT=${BENCH_QUIET_WAIT:-60}
     LOAD_SIZES=${BENCH_LOAD_SIZES:-10000 100000 1000000}
+    DASH_ROUNDS=3; DASH_HOLD=15
 fi
+DASH_CLIENTS=${BENCH_DASHBOARD_CLIENTS:-1}
+DASH_TASKS=100000
 
 # Servers and load generators run at nice -20 when we are root, so that
 # compilers and tests started by others on this machine (nice 0) disturb the
@@ -351,6 +357,79 @@ if ! skipped memory; then
     "$DRIVER" get --url "http://127.0.0.1:$P/__admin/health" >"$OUT/health-mock-memory.json"
     printf '{"tasks":%s,"idle_kib":%s,"after_kib":%s,"load":%s}\n' "$TASKS" "$idle" "$after" "$load" >"$OUT/memory.json"
     stop_server "$SERVER_PID"
+fi
+
+# ---------------------------------------------------------------- dashboard
+# The mock with its dashboard open (`GET /__admin/`), against the same mock
+# without: DASH_CLIENTS dashboard clients (`bench-driver dashboard`: the event
+# stream held open and read, and the page's fetches on each event) open
+# throughout the "on" runs. Polling: one mock, c64, rounds alternating off, on,
+# off, on (DASH_ROUNDS of each); the ratio is the median of the per-round
+# ratios. Memory: a fresh mock per run, DASH_TASKS submits (c64) in the first
+# seconds of DASH_HOLD, the mock's RSS every half second throughout; off, on,
+# off, on.
+if ! skipped dashboard; then
+    quiet "dashboard: polling"
+    P=$(port)
+    start_server mock-dash-poll $NICE "$MOCK" --config "$ROOT/bench/mock.toml" --bind "127.0.0.1:$P"
+    DASH_PID=$SERVER_PID
+    "$DRIVER" wait-ready --url "http://127.0.0.1:$P/res.php?key=$KEY&action=getbalance"
+    DASH_ID=$("$DRIVER" get --url "http://127.0.0.1:$P/in.php?$SUBMIT_QUERY" | sed -n 's/.*"request":"\([0-9]*\)".*/\1/p')
+    [[ -n "$DASH_ID" ]] || { echo "run.sh: could not submit a task to poll" >&2; exit 1; }
+    DASH_URL="http://127.0.0.1:$P/res.php?key=$KEY&action=get&id=$DASH_ID&json=1"
+    echo "$DASH_CLIENTS" >"$OUT/dash-clients.txt"
+    run_wrk "dash-warmup" 64 "$WARM" "$DASH_URL"
+    for ((round = 1; round <= DASH_ROUNDS; round++)); do
+        log "dashboard, round $round of $DASH_ROUNDS: c64 polling for ${DUR}s without, then with $DASH_CLIENTS dashboard client(s) open"
+        run_wrk "dash-off-c64-r$round" 64 "$DUR" "$DASH_URL"
+        clients=()
+        for ((i = 1; i <= DASH_CLIENTS; i++)); do
+            timeout $((DUR + 60)) $NICE "$DRIVER" dashboard --url "http://127.0.0.1:$P/__admin" \
+                --secs $((DUR + 2)) >"$OUT/dash-client-poll-r$round-$i.json" &
+            clients+=($!)
+        done
+        sleep 1
+        run_wrk "dash-on-c64-r$round" 64 "$DUR" "$DASH_URL"
+        for c in "${clients[@]}"; do wait "$c" || log "warning: a dashboard client failed (round $round)"; done
+    done
+    stop_server "$DASH_PID"
+
+    quiet "dashboard: memory"
+    for ((round = 1; round <= DASH_ROUNDS; round++)); do
+        for mode in off on; do
+            log "dashboard memory, round $round of $DASH_ROUNDS, dashboard $mode: $DASH_TASKS submits, RSS every 0.5 s for ${DASH_HOLD}s"
+            P=$(port)
+            start_server "mock-dash-memory-$mode-r$round" $NICE "$MOCK" --config "$ROOT/bench/mock.toml" --bind "127.0.0.1:$P"
+            "$DRIVER" wait-ready --url "http://127.0.0.1:$P/res.php?key=$KEY&action=getbalance"
+            sleep 1
+            idle=$("$DRIVER" rss --pid "$SERVER_PID")
+            clients=()
+            if [[ $mode == on ]]; then
+                for ((i = 1; i <= DASH_CLIENTS; i++)); do
+                    timeout $((DASH_HOLD + 60)) $NICE "$DRIVER" dashboard --url "http://127.0.0.1:$P/__admin" \
+                        --secs "$DASH_HOLD" >"$OUT/dash-client-memory-r$round-$i.json" &
+                    clients+=($!)
+                done
+            fi
+            # The RSS, every half second for DASH_HOLD seconds (bounded).
+            (
+                for ((t = 0; t < DASH_HOLD * 2; t++)); do
+                    printf '%s\t%s\n' "$t" "$("$DRIVER" rss --pid "$SERVER_PID")"
+                    sleep 0.5
+                done
+            ) >"$OUT/dash-memory-$mode-r$round.tsv" &
+            sampler=$!
+            sleep 1
+            load=$($NICE "$DRIVER" load --url "http://127.0.0.1:$P/in.php?$SUBMIT_QUERY" \
+                --connections 64 --count "$DASH_TASKS" --timeout-secs 600 --expect '{"status":1')
+            wait "$sampler"
+            for c in "${clients[@]}"; do wait "$c" || log "warning: a dashboard client failed (memory, round $round)"; done
+            after=$("$DRIVER" rss --pid "$SERVER_PID")
+            printf '{"tasks":%s,"idle_kib":%s,"after_kib":%s,"load":%s}\n' "$DASH_TASKS" "$idle" "$after" "$load" \
+                >"$OUT/dash-memory-$mode-r$round.json"
+            stop_server "$SERVER_PID"
+        done
+    done
 fi
 
 # ---------------------------------------------------------------- journal

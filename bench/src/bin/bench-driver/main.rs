@@ -9,6 +9,8 @@
 //!   body starts with an expected prefix.
 //! - `flood`: large request bodies, and the server's RSS before, at its peak and after
 //!   (the mock's worst-case inbound journal).
+//! - `dashboard`: an open dashboard page without a browser: the event stream held open and
+//!   read, and the page's fetches on each event, for a fixed time.
 //! - `wait-ready`, `get`, `free-port`, `rss`: small helpers for `run.sh`.
 //! - `report`: reads a results directory written by `run.sh` and prints the
 //!   side-by-side table with ratios and targets (Markdown).
@@ -18,6 +20,7 @@
 // Wall-clock time is the point of a benchmark: nothing here is simulated.
 #![allow(clippy::disallowed_methods)]
 
+mod dashboard;
 mod flood;
 mod report;
 
@@ -124,6 +127,16 @@ enum Cmd {
         /// Count an answer as expected when its body starts with this.
         #[arg(long, default_value = "")]
         expect: String,
+    },
+    /// Holds the dashboard's event stream open and does the page's fetches on each event,
+    /// for a fixed time; prints what it did as JSON.
+    Dashboard {
+        /// The admin base URL, `http://127.0.0.1:PORT/__admin`.
+        #[arg(long)]
+        url: String,
+        /// How long to stay open.
+        #[arg(long)]
+        secs: u64,
     },
     /// Prints the results table of a `run.sh` results directory.
     Report {
@@ -412,6 +425,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             expect,
         } => {
             let v = flood::run(&url, count, bytes, connections, pid, &expect)?;
+            println!("{v}");
+        }
+        Cmd::Dashboard { url, secs } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let v = rt.block_on(dashboard::run(&url, Duration::from_secs(secs)))?;
             println!("{v}");
         }
         Cmd::Report { dir } => print!("{}", report::render(&dir)?),

@@ -6,6 +6,7 @@ use std::{fmt::Write as _, path::Path};
 
 use serde_json::Value;
 
+mod dashboard;
 mod load;
 
 /// A polled server: file-name stem and label.
@@ -448,6 +449,7 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         writeln!(o, "n/a (section skipped or the suite did not run)")?;
     }
 
+    let dash_targets = dashboard::section(&r, &mut o)?;
     let load_targets = load::section(&r, &mut o)?;
 
     // Targets.
@@ -511,7 +513,7 @@ pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
         mib(journal_peak),
         verdict(journal_peak.map(|k| k < 64.0 * 1024.0))
     )?;
-    for (what, figure, ok) in load_targets {
+    for (what, figure, ok) in dash_targets.into_iter().chain(load_targets) {
         writeln!(o, "| {what} | {figure} | {} |", verdict(ok))?;
     }
 
