@@ -192,6 +192,11 @@ fn config_from(args: &Args) -> anyhow::Result<Config> {
 /// pipe) drops log lines instead of stalling the API and the pingback dispatcher, and a
 /// closed stderr is ignored instead of panicking the task that logged. The guard flushes
 /// what is buffered when `main` returns.
+///
+/// The log thread writes through a buffer, which it flushes each time its queue is empty:
+/// an idle mock shows each line at once, a busy one writes many lines per system call
+/// instead of one (the request log, one line per request, cost polling a third of its
+/// throughput with a write per line; BENCHMARKS.md).
 fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -199,7 +204,10 @@ fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
         .lossy(true)
         .buffered_lines_limit(64 * 1024)
         .thread_name("captchaai-mock-logs")
-        .finish(std::io::stderr());
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     // Colour only for a person at a terminal who has not asked for none (`NO_COLOR`): a
     // file, a pipe or a CI log gets plain lines to grep.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())

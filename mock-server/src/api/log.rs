@@ -9,12 +9,86 @@
 //! `code` is the answer's code (`OK` for every successful answer, the error or status code
 //! otherwise; for an API fault what the client got: `HTTP_502` for an error page, `RESET`,
 //! `STALL`, `TRUNCATED`), never the answer itself: answers carry tokens. Latency is the mock's own time (simulated under a time scale), rounded.
+//!
+//! At most [`LINES_PER_SECOND`] lines a second: the log is for a person reading along, and
+//! under load (a benchmark, a client hammering) one line per request cost polling a third of
+//! its throughput. Requests beyond the cap are counted, and the first line of a later second
+//! says how many were left out (`requests not logged: 41234 ...`). The journal
+//! (`GET /__admin/journal`) and the metrics keep every request.
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering::Relaxed},
+    },
+    time::Duration,
+};
 
 use crate::codes::Code;
 
-/// Logs one answered API request.
+/// Request lines a second, at most; see the module's docs.
+pub(crate) const LINES_PER_SECOND: u64 = 100;
+
+/// The cap on lines a second: which second is being counted, how many lines it logged, and
+/// how many requests were left out since the last line.
+struct RateCap {
+    second: AtomicU64,
+    logged: AtomicU64,
+    left_out: AtomicU64,
+}
+
+/// What to do with one request.
+#[derive(Debug, PartialEq, Eq)]
+enum Admit {
+    /// Log it; `left_out` requests were not logged before it (a summary line first).
+    Log { left_out: u64 },
+    /// Over the cap: counted, not logged.
+    Skip,
+}
+
+impl RateCap {
+    const fn new() -> RateCap {
+        RateCap {
+            second: AtomicU64::new(0),
+            logged: AtomicU64::new(0),
+            left_out: AtomicU64::new(0),
+        }
+    }
+
+    /// One request in `second` (seconds since the process started).
+    fn admit(&self, second: u64) -> Admit {
+        let current = self.second.load(Relaxed);
+        if second > current
+            && self
+                .second
+                .compare_exchange(current, second, Relaxed, Relaxed)
+                .is_ok()
+        {
+            self.logged.store(0, Relaxed);
+        }
+        if self.logged.fetch_add(1, Relaxed) >= LINES_PER_SECOND {
+            self.left_out.fetch_add(1, Relaxed);
+            return Admit::Skip;
+        }
+        Admit::Log {
+            left_out: self.left_out.swap(0, Relaxed),
+        }
+    }
+}
+
+static CAP: RateCap = RateCap::new();
+
+/// Seconds since the first logged request, on tokio's clock (the wall clock outside a paused
+/// runtime).
+fn second_now() -> u64 {
+    static START: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let now = tokio::time::Instant::now();
+    now.saturating_duration_since(*START.get_or_init(|| now))
+        .as_secs()
+}
+
+/// Logs one answered API request, within the cap.
 pub(crate) fn request(
     method: &str,
     endpoint: &str,
@@ -23,6 +97,18 @@ pub(crate) fn request(
     code: &str,
     latency: Duration,
 ) {
+    if !tracing::enabled!(target: "captchaai_mock::api", tracing::Level::INFO) {
+        return;
+    }
+    match CAP.admit(second_now()) {
+        Admit::Skip => return,
+        Admit::Log { left_out: 0 } => {}
+        Admit::Log { left_out } => tracing::info!(
+            target: "captchaai_mock::api",
+            "requests not logged: {left_out} (over {LINES_PER_SECOND} a second; the journal \
+             and the metrics have them all)"
+        ),
+    }
     tracing::info!(
         target: "captchaai_mock::api",
         method = %method,
@@ -100,7 +186,23 @@ impl fmt::Display for Rounded {
 mod tests {
     use std::time::Duration;
 
-    use super::{Rounded, answer_code};
+    use super::{Admit, LINES_PER_SECOND, RateCap, Rounded, answer_code};
+
+    #[test]
+    fn at_most_the_cap_a_second_and_the_rest_counted() {
+        let cap = RateCap::new();
+        for _ in 0..LINES_PER_SECOND {
+            assert_eq!(cap.admit(0), Admit::Log { left_out: 0 });
+        }
+        for _ in 0..5 {
+            assert_eq!(cap.admit(0), Admit::Skip);
+        }
+        // The next second logs again, and says what was left out once.
+        assert_eq!(cap.admit(1), Admit::Log { left_out: 5 });
+        assert_eq!(cap.admit(1), Admit::Log { left_out: 0 });
+        // A late request of an earlier second counts against the current one.
+        assert_eq!(cap.admit(0), Admit::Log { left_out: 0 });
+    }
 
     #[test]
     fn latencies_are_rounded_to_what_a_reader_needs() {
