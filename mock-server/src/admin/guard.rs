@@ -1,7 +1,8 @@
 //! Who may use the admin API.
 //!
 //! - With `admin.token` configured, every request needs `Authorization: Bearer <token>`
-//!   (compared in constant time), from any address. An empty token is refused when the
+//!   (compared in constant time), or the cookie a browser gets by signing in ([`login`]),
+//!   from any address. An empty token is refused when the
 //!   configuration is validated: it would match a missing header.
 //! - Without a token, the mock must listen on loopback only (`127.0.0.1`, `::1`, or
 //!   `::ffff:127.0.0.1`), and then only loopback clients are served. Listening on any other
@@ -19,26 +20,25 @@
 //!   another site is refused: an `Origin` other than the mock's own (a cross-site `fetch` or
 //!   form POST), or a `Host` that is not a loopback name or address (DNS rebinding: a name
 //!   of the attacker's that resolves to 127.0.0.1). The dashboard, curl and test clients send
-//!   neither. With a token, the token is the proof.
+//!   neither. With a token, the token is the proof; a browser signs in once and then sends
+//!   it as a cookie, which is refused on a request from another site ([`login`]).
 //!
 //! Peer addresses are canonical (`::ffff:127.0.0.1` is `127.0.0.1`): a dual-stack listener
 //! sees IPv4 clients as v4-mapped IPv6 addresses.
 
 use std::net::{IpAddr, SocketAddr};
 
+use super::{error, login};
+use crate::state::MockState;
 use axum::{
     extract::{ConnectInfo, Request, State},
     http::{
         HeaderMap, StatusCode,
-        header::{AUTHORIZATION, HOST, ORIGIN},
+        header::{HOST, ORIGIN},
     },
     middleware::Next,
     response::Response,
 };
-use subtle::ConstantTimeEq as _;
-
-use super::error;
-use crate::state::MockState;
 
 /// Whether an address is on the loopback interface (v4-mapped ones included).
 pub(crate) fn is_loopback(addr: SocketAddr) -> bool {
@@ -48,21 +48,23 @@ pub(crate) fn is_loopback(addr: SocketAddr) -> bool {
 pub(super) async fn guard(State(state): State<MockState>, req: Request, next: Next) -> Response {
     let cfg = state.config();
     if let Some(token) = cfg.admin.token.as_deref() {
-        let given = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Length leaks, content does not. `validate` refuses an empty token, and a missing
-        // header never matches.
-        let matches = given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(token.as_bytes())));
-        if !matches {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "admin API: missing or wrong bearer token",
-            );
+        match login::credential(req.headers(), token) {
+            login::Credential::Bearer => return next.run(req).await,
+            // A browser's cookie: never on another site's behalf.
+            login::Credential::Cookie => {
+                if let Some(why) = from_another_origin(req.headers()) {
+                    return error(StatusCode::FORBIDDEN, why);
+                }
+                return next.run(req).await;
+            }
+            login::Credential::None if login::wants_a_page(&req) => return login::form(false),
+            login::Credential::None => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "admin API: missing or wrong bearer token",
+                );
+            }
         }
-        return next.run(req).await;
     }
     if let Some(listening) = state.listening()
         && !is_loopback(listening)
@@ -101,18 +103,20 @@ fn from_another_site(headers: &HeaderMap) -> Option<String> {
              to this machine is not enough without admin.token)"
         ));
     }
+    from_another_origin(headers)
+}
+
+/// Why a request carries the `Origin` of another site than the mock's own (its `Host`).
+fn from_another_origin(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok());
     let origin = headers.get(ORIGIN)?;
     let same = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
         .is_some_and(|(_, authority)| Some(authority) == host);
-    (!same).then(|| {
-        format!(
-            "admin API: a request from another site (Origin {origin:?}) is refused without \
-             admin.token"
-        )
-    })
+    (!same)
+        .then(|| format!("admin API: a request from another site (Origin {origin:?}) is refused"))
 }
 
 /// `localhost`, `*.localhost`, or a loopback address, with or without a port.

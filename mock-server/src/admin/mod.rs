@@ -19,10 +19,12 @@
 //! | `GET /__admin/metrics` | metrics in the Prometheus text format ([`crate::telemetry`]) |
 //! | `GET /__admin/` | the live dashboard, one self-contained page ([`dashboard`]) |
 //! | `GET /__admin/events` | its event stream (server-sent events) |
+//! | `POST /__admin/login` | a browser signs in with the token (form field `token`): a cookie, then the dashboard |
 //!
 //! Every error is JSON, `{"error": "..."}`. Without a token, the admin API serves loopback
 //! clients of a mock listening on loopback only (403 otherwise, to everyone when the mock
-//! listens off loopback); with a token, every request needs `Authorization: Bearer <token>`.
+//! listens off loopback); with a token, every request needs `Authorization: Bearer <token>`,
+//! or the cookie a browser gets by signing in ([`login`]).
 //! The mock's own pingbacks are refused on every route. Details in [`guard`].
 //!
 //! # Files
@@ -30,12 +32,14 @@
 //! - this file: the router, and the JSON shape of every admin error;
 //! - [`guard`]: who may use the admin API (loopback clients of a loopback mock, or a bearer
 //!   token);
+//! - [`login`]: a browser's sign-in form and cookie, when a token is set;
 //! - [`routes`]: the handlers, thin wrappers over the state's inspection and control;
 //! - [`metrics`]: the Prometheus exposition;
 //! - [`dashboard`]: the live dashboard and its event stream.
 
 mod dashboard;
 mod guard;
+mod login;
 mod metrics;
 mod routes;
 
@@ -65,11 +69,14 @@ pub(crate) fn router(state: MockState) -> Router<MockState> {
 }
 
 /// `GET /__admin/` (with its slash: a nested router's `/` is `/__admin` alone), behind the
-/// same guard; mounted beside [`router`].
+/// same guard, and `POST /__admin/login`, where a browser signs in when a token is set
+/// ([`login`]); mounted beside [`router`].
 pub(crate) fn dashboard_page(state: MockState) -> Router<MockState> {
     Router::new()
         .route("/__admin/", axum::routing::get(dashboard::page))
         .layer(middleware::from_fn_with_state(state, guard::guard))
+        // Outside the guard: how a browser gets past it.
+        .route("/__admin/login", axum::routing::post(login::login))
 }
 
 /// Extractor rejections (a non-numeric id, a bad query string) are plain

@@ -120,6 +120,110 @@ async fn the_dashboard_and_its_stream_need_the_token_when_one_is_set() {
     }
 }
 
+/// A browser cannot send the bearer header on a page load: with a token set it signs in
+/// once with a form, and its cookie then opens the dashboard, its stream and the JSON routes
+/// the page fetches, but never on another site's behalf.
+#[tokio::test]
+async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_dashboard() {
+    let mock = MockServer::start_with(Config::from_toml("[admin]\ntoken = \"dash\"\n").unwrap())
+        .await
+        .unwrap();
+    let base = mock.uri();
+    // As a browser does it: redirects are looked at, not followed.
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+    // A page load without a credential: the form, not the JSON error.
+    let page = http.get(format!("{base}/__admin/")).header("accept", html);
+    let form = page.send().await.unwrap();
+    assert_eq!(form.status(), 401);
+    let form = form.text().await.unwrap();
+    assert!(form.contains("action=\"/__admin/login\""), "{form}");
+    assert!(form.contains("name=\"token\""), "{form}");
+    // A script still gets JSON.
+    let script = http
+        .get(format!("{base}/__admin/tasks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 401);
+    assert!(script.text().await.unwrap().contains("\"error\""));
+
+    let login = |token: &'static str| {
+        http.post(format!("{base}/__admin/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let wrong = login("dashX").await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("not the admin token"));
+
+    let signed_in = login("dash").await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    assert_eq!(signed_in.headers()["location"], "/__admin/");
+    let set = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in [
+        "captchaai_admin=dash",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/__admin",
+    ] {
+        assert!(set.contains(attribute), "{attribute} in {set}");
+    }
+    assert!(!set.contains("Secure"), "no Secure over plain HTTP: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+
+    for path in [
+        "/__admin/",
+        "/__admin/events",
+        "/__admin/tasks?newest=true&limit=5",
+    ] {
+        let opened = http
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(opened.status(), 200, "{path} with the cookie");
+    }
+    // The page's own requests carry its origin; another site's do not pass.
+    let own = http
+        .post(format!("{base}/__admin/reset"))
+        .header("cookie", &cookie)
+        .header("origin", base.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let forged = http
+        .post(format!("{base}/__admin/reset"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("another site"));
+    // A cookie with another token is no credential.
+    let stale = http
+        .get(format!("{base}/__admin/health"))
+        .header("cookie", "captchaai_admin=old")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 401);
+}
+
 /// The dashboard shows what is happening now: the newest tasks, oldest first.
 #[tokio::test]
 async fn the_newest_tasks_for_the_dashboard() {

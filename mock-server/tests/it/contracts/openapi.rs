@@ -50,6 +50,24 @@ const NOT_RECORDED: &[(&str, &str, &str, &str)] = &[
         "200",
         "the front page, not an API answer: tests/it/dashboard.rs follows its link",
     ),
+    (
+        "/__admin/",
+        "get",
+        "401",
+        "the sign-in form needs admin.token set: tests/it/dashboard.rs signs in",
+    ),
+    (
+        "/__admin/login",
+        "post",
+        "303",
+        "a redirect without a body: tests/it/dashboard.rs signs in",
+    ),
+    (
+        "/__admin/login",
+        "post",
+        "401",
+        "a wrong token needs admin.token set: tests/it/dashboard.rs signs in",
+    ),
 ];
 
 fn document() -> Value {
@@ -303,10 +321,11 @@ fn the_document_rejects_answers_the_service_never_gives() {
     }
 }
 
-/// The admin routes of the router (`admin/routes.rs`): path and methods.
+/// The admin routes of the router (`admin/*.rs`): path and methods.
 fn admin_routes() -> BTreeSet<(String, String)> {
-    // Every file that declares routes of the admin router (mounted at `/__admin`).
-    let text: String = ["routes.rs", "metrics.rs", "dashboard.rs"]
+    // Every file that declares routes of the admin router (mounted at `/__admin`), and
+    // `mod.rs`, whose routes sit beside it with their full paths.
+    let text: String = ["routes.rs", "metrics.rs", "dashboard.rs", "mod.rs"]
         .iter()
         .map(|file| {
             let path = format!("{}/src/admin/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -319,9 +338,14 @@ fn admin_routes() -> BTreeSet<(String, String)> {
             continue;
         };
         let (path, handlers) = rest.split_once('"').expect("a quoted path");
+        let path = if path.starts_with("/__admin") {
+            path.to_owned()
+        } else {
+            format!("/__admin{path}")
+        };
         for method in ["get", "post", "put", "delete", "patch"] {
             if handlers.contains(&format!("{method}(")) {
-                out.insert((format!("/__admin{path}"), method.to_owned()));
+                out.insert((path.clone(), method.to_owned()));
             }
         }
     }
