@@ -1,6 +1,6 @@
 //! The mock's live dashboard in Chromium: a task submitted while the page is open appears,
 //! and so does its pingback attempt when it is delivered, without a reload; the force-solve
-//! button finishes a task.
+//! button finishes a task; with an admin token, the browser signs in and all of it works.
 
 use std::time::Duration;
 
@@ -39,6 +39,43 @@ async fn submit(http: &reqwest::Client, mock: &MockServer, params: &[(&str, &str
     body.strip_prefix("OK|")
         .unwrap_or_else(|| panic!("submitted: {body}"))
         .to_owned()
+}
+
+/// A reCAPTCHA task that finishes in an hour: something for the solve button.
+async fn submit_slow(http: &reqwest::Client, mock: &MockServer) -> String {
+    submit(
+        http,
+        mock,
+        &[
+            ("method", "userrecaptcha"),
+            ("googlekey", "6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-"),
+            ("pageurl", "https://example.com/login"),
+        ],
+    )
+    .await
+}
+
+/// Clicks task `id`'s force-solve button and waits until the page shows it solved.
+async fn click_solve(b: &Browser, id: &str) {
+    let button = format!(
+        "#tasks tr[data-task=\"{id}\"][data-state=\"pending\"] button[data-action=\"solve\"]:not([disabled])"
+    );
+    // The table is redrawn on every update: a button found just before a redraw is gone,
+    // so find and click again (bounded).
+    let mut clicked = false;
+    for _ in 0..10 {
+        let found = b.wait_for(&button).await;
+        if found.click().await.is_ok() {
+            clicked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(clicked, "the solve button of task {id} could be clicked");
+    b.wait_for(&format!(
+        "#tasks tr[data-task=\"{id}\"][data-state=\"solved\"]"
+    ))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,35 +133,8 @@ async fn the_dashboard_shows_tasks_and_pingbacks_live_and_force_solves() {
     assert_eq!(same, "yes", "shown without a reload");
 
     // Force-solve a task an hour from finishing.
-    let slow = submit(
-        &http,
-        &mock,
-        &[
-            ("method", "userrecaptcha"),
-            ("googlekey", "6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-"),
-            ("pageurl", "https://example.com/login"),
-        ],
-    )
-    .await;
-    let button = format!(
-        "#tasks tr[data-task=\"{slow}\"][data-state=\"pending\"] button[data-action=\"solve\"]:not([disabled])"
-    );
-    // The table is redrawn on every update: a button found just before a redraw is gone,
-    // so find and click again (bounded).
-    let mut clicked = false;
-    for _ in 0..10 {
-        let found = b.wait_for(&button).await;
-        if found.click().await.is_ok() {
-            clicked = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(clicked, "the solve button of task {slow} could be clicked");
-    b.wait_for(&format!(
-        "#tasks tr[data-task=\"{slow}\"][data-state=\"solved\"]"
-    ))
-    .await;
+    let slow = submit_slow(&http, &mock).await;
+    click_solve(&b, &slow).await;
     let task: serde_json::Value = http
         .get(format!("{}/__admin/tasks/{slow}", mock.uri()))
         .send()
@@ -156,4 +166,40 @@ async fn the_dashboard_shows_tasks_and_pingbacks_live_and_force_solves() {
     );
     b.close().await;
     stop_receiver.cancel();
+}
+
+/// With `admin.token` set, the browser signs in with the form, and its cookie then carries
+/// the page, its event stream and its POSTs (the force-solve button).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_browser_signs_in_and_the_dashboard_works() {
+    let cfg = Config::from_toml("[admin]\ntoken = \"s3cret\"\n").unwrap();
+    let mock = MockServer::start_with(cfg).await.unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let b = Browser::start().await;
+    b.client
+        .goto(&format!("{}/__admin/", mock.uri()))
+        .await
+        .unwrap();
+    let field = b.wait_for("input#token").await;
+    field.send_keys("s3cret").await.unwrap();
+    b.wait_for("input[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#live.on").await;
+
+    let slow = submit_slow(&http, &mock).await;
+    click_solve(&b, &slow).await;
+    let task: serde_json::Value = http
+        .get(format!("{}/__admin/tasks/{slow}", mock.uri()))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(task["forced"].as_bool(), Some(true), "{task}");
+    b.close().await;
 }
