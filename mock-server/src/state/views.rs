@@ -178,17 +178,34 @@ impl MockState {
     }
 
     /// The newest `limit` stored tasks, oldest first (the dashboard shows what is happening
-    /// now). Picks them in linear time under the lock, then sorts only those.
+    /// now, every time something happened). Ids are handed out in order, so it walks down
+    /// from the last one: `O(limit)` under the lock while few tasks in that range expired.
+    /// When the walk meets more gaps than tasks (most of the newest ids expired), it picks
+    /// from every stored id instead, in linear time, and sorts only those.
     pub(crate) fn newest_tasks(&self, limit: usize) -> Vec<TaskView> {
         let cfg = &*self.0.config;
         let now = self.0.clock.now();
         let w = self.world();
-        let mut ids: Vec<u64> = w.tasks.keys().copied().collect();
-        let skip = ids.len().saturating_sub(limit);
-        if skip > 0 {
-            ids.select_nth_unstable(skip);
+        let want = limit.min(w.tasks.len());
+        let mut newest = Vec::with_capacity(want);
+        let mut id = w.next_id;
+        let lowest = cfg.first_task_id;
+        let mut walked = 0usize;
+        while newest.len() < want && id > lowest && walked <= 2 * want + 64 {
+            id -= 1;
+            walked += 1;
+            if w.tasks.contains_key(&id) {
+                newest.push(id);
+            }
         }
-        let newest = &mut ids[skip..];
+        if newest.len() < want && id > lowest {
+            let mut ids: Vec<u64> = w.tasks.keys().copied().collect();
+            let skip = ids.len() - want;
+            if skip > 0 {
+                ids.select_nth_unstable(skip);
+            }
+            newest = ids.split_off(skip);
+        }
         newest.sort_unstable();
         newest
             .iter()

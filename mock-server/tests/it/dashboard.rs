@@ -262,3 +262,70 @@ async fn the_newest_tasks_for_the_dashboard() {
     assert_eq!(listed("limit=2").await, ids[..2]);
     assert_eq!(listed("limit=10&newest=true").await, ids);
 }
+
+/// The newest tasks are found by walking down from the last id; when most of the newest ids
+/// expired, the walk gives up and the answer is still the newest stored tasks.
+#[tokio::test]
+async fn the_newest_tasks_skip_expired_ones() {
+    // Turnstile tasks finish at once and expire a real second later; reCAPTCHA ones stay.
+    let cfg = Config::from_toml(
+        "time-scale = 100.0\nbusy-threads = \"queue\"\n[solving]\nresult-ttl = \"1s\"\n[solving.times]\n\
+         turnstile = { fixed = \"1s\" }\nrecaptcha-v2 = { fixed = \"1h\" }\n",
+    )
+    .unwrap();
+    let mock = MockServer::start_with(cfg).await.unwrap();
+    let http = crate::support::http();
+    let submit = |method: &'static str| {
+        let (http, uri) = (http.clone(), mock.uri());
+        async move {
+            let query: &[(&str, &str)] = match method {
+                "turnstile" => &[("sitekey", "0x4AAAAAAA")],
+                _ => &[("googlekey", "6Le-wvkSAAAAAPBMRTvw0Q4Muexq9bi0DJwx_mJ-")],
+            };
+            let a = crate::support::send(
+                http.get(format!("{uri}/in.php"))
+                    .query(&[
+                        ("key", DEFAULT_KEY),
+                        ("method", method),
+                        ("pageurl", "https://example.com"),
+                    ])
+                    .query(query),
+            )
+            .await;
+            a.body
+                .strip_prefix("OK|")
+                .unwrap_or_else(|| panic!("submitted: {}", a.body))
+                .parse::<u64>()
+                .unwrap()
+        }
+    };
+    let mut kept = vec![submit("userrecaptcha").await, submit("userrecaptcha").await];
+    for _ in 0..150 {
+        submit("turnstile").await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Each submit forgets up to 64 expired tasks: three forget all 150.
+    for _ in 0..3 {
+        kept.push(submit("userrecaptcha").await);
+    }
+    let listed = |query: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/__admin/tasks?{query}", mock.uri());
+        async move {
+            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_u64().unwrap())
+                .collect::<Vec<u64>>()
+        }
+    };
+    assert_eq!(
+        listed("limit=1000").await,
+        kept,
+        "only the reCAPTCHA tasks are stored"
+    );
+    assert_eq!(listed("limit=5&newest=true").await, kept);
+    assert_eq!(listed("limit=4&newest=true").await, kept[1..]);
+    assert_eq!(listed("limit=2&newest=true").await, kept[3..]);
+}
