@@ -21,8 +21,8 @@
 //! Every refusal is published as [`StoreEvent::Rejected`].
 //!
 //! [`Receiver::serve`] runs the router on a listener with the limits a public endpoint needs
-//! (a header read timeout against slow senders, a bounded shutdown grace period); an
-//! application that mounts [`Receiver::router`] in its own server sets those itself.
+//! (a header read timeout against slow senders, a bounded shutdown grace period: the
+//! `captchaai-http-serve` crate, the serving loop the mock uses too); an application that mounts [`Receiver::router`] in its own server sets those itself.
 //!
 //! # Layout
 //!
@@ -31,12 +31,10 @@
 //! | `mod.rs` | [`Receiver`], [`ReceiverConfig`] |
 //! | `handler.rs` | the callback handler: source, secret, body, parameters, registration |
 //! | `reject.rs` | [`RejectReason`] and its HTTP status |
-//! | `serve.rs` | [`Receiver::serve`]: accept loop, header timeout, bounded graceful shutdown |
-//! | `store/` | [`ResultStore`] |
+//! //! | `store/` | [`ResultStore`] |
 
 mod handler;
 mod reject;
-mod serve;
 mod store;
 
 use std::fmt;
@@ -345,10 +343,10 @@ impl Receiver {
         shutdown: CancellationToken,
     ) -> std::io::Result<()> {
         let config = &self.shared.config;
-        let limits = serve::Limits {
-            header_read_timeout: config.header_read_timeout,
+        let limits = captchaai_http_serve::Limits {
+            header_read_timeout: Some(config.header_read_timeout),
             shutdown_grace: config.shutdown_grace,
         };
-        serve::serve(self.router().merge(routes), listener, shutdown, limits).await
+        captchaai_http_serve::serve(self.router().merge(routes), listener, shutdown, limits).await
     }
 }

@@ -6,10 +6,10 @@
 //! - this file: starting, addressing, expectations, shutdown;
 //! - [`builder`]: [`MockServerBuilder`], the settings a test usually changes;
 //! - [`serve`]: the HTTP app and the serving loops (HTTP and HTTPS), shared with the binary;
-//! - [`conn`]: the plain-HTTP loop: connections, header read timeout, bounded shutdown.
+//! - the plain-HTTP loop (connections, header read timeout, bounded shutdown) is the
+//!   `captchaai-http-serve` crate, shared with the reference receiver.
 
 mod builder;
-mod conn;
 pub(crate) mod serve;
 
 use std::{

@@ -1,6 +1,6 @@
 //! Serving: the HTTP app (the API routes and the admin API over one state), on a listener
 //! the caller bound, until a cancellation token fires, then a graceful shutdown bounded by a
-//! grace period. Plain HTTP through [`super::conn`] (header read timeout, bounded grace);
+//! grace period. Plain HTTP through `captchaai-http-serve` (header read timeout, bounded grace);
 //! HTTPS through `axum-server` with the generated certificate (the same limits, its TLS
 //! handshake bounded by 10 s).
 
@@ -16,8 +16,8 @@ use axum::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use super::conn::Limits;
 use crate::{admin, api, pingback::dispatcher::PINGBACK_MARKER, state::MockState, tls};
+pub(crate) use captchaai_http_serve::Limits;
 
 /// The application router: `/in.php`, `/res.php`, `/solve.php`, `/__admin/` and `/` (a page
 /// that links to the dashboard), none of which answers the mock's own pingbacks.
@@ -56,7 +56,7 @@ pub(crate) async fn serve(
     if let Ok(addr) = listener.local_addr() {
         state.set_listening(addr);
     }
-    super::conn::serve(app(state), listener, shutdown, limits).await
+    captchaai_http_serve::serve(app(state), listener, shutdown, limits).await
 }
 
 /// Serves the mock over HTTPS with the certificate and key of `tls` on a bound listener until

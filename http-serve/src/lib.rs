@@ -1,18 +1,18 @@
-//! The plain-HTTP serving loop, with the limits a server that strangers may reach needs.
+//! An axum [`Router`] over TCP, with the limits a server that strangers may reach needs.
+//! The mock (`captchaai-mock`) and the reference receiver (`captchaai-client`) both serve
+//! this way; this crate is their common part and not meant as an API of its own.
 //!
-//! - **Header read timeout** (the binary's `server.header-read-timeout`): a connection that has
-//!   not sent a complete request head within it is closed, so a client that dribbles headers
-//!   (slowloris) or sits idle on a keep-alive connection cannot hold a socket, and with enough
-//!   of them every file descriptor, for long.
-//! - **Bounded graceful shutdown** (`server.shutdown-grace`): when the token fires the listener
-//!   closes, idle connections close at once, and requests in flight get the grace period to
-//!   finish; whatever is still open then (a body announced with `Content-Length: 1000` and
-//!   never sent) is dropped and `serve` returns.
+//! - **Header read timeout**: a connection that has not sent a complete request head within
+//!   it is closed, so a client that dribbles headers (slowloris) or sits idle on a keep-alive
+//!   connection cannot hold a socket, and with enough of them every file descriptor, for long.
+//! - **Bounded graceful shutdown**: when the token fires the listener closes, idle connections
+//!   close at once, and requests in flight get the grace period to finish; whatever is still
+//!   open then (a body announced with `Content-Length: 1000` and never sent, a handler stuck
+//!   on it) is dropped and [`serve`] returns: a half-sent request cannot keep a server alive.
 //!
 //! One task per connection, tracked so that shutdown waits for exactly those; each request
 //! carries the peer address as axum's [`ConnectInfo`], as `into_make_service_with_connect_info`
-//! would give it. (The reference receiver in the client crate serves the same way; the crates
-//! share no code on purpose, see ARCHITECTURE.md.)
+//! would give it.
 //!
 //! `axum::serve` has neither limit: it sets no timer, so no header timeout, and its graceful
 //! shutdown waits for every connection without end.
@@ -33,20 +33,25 @@ use tower::ServiceExt as _;
 /// long before accepting again, as `axum::serve` does.
 const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// The limits `serve` applies.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
-    /// `None` leaves idle connections open: a mock under tokio's paused clock (a test, the
-    /// harness) would otherwise close its client's pooled connections whenever simulated time
-    /// jumps.
-    pub(crate) header_read_timeout: Option<Duration>,
+/// The limits [`serve`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a connection may take to send a complete request head. `None` leaves idle
+    /// connections open: a server under tokio's paused clock (a test) would otherwise close
+    /// its client's pooled connections whenever simulated time jumps.
+    pub header_read_timeout: Option<Duration>,
     /// How long requests in flight may take to finish after shutdown.
-    pub(crate) shutdown_grace: Duration,
+    pub shutdown_grace: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` fires, then drains for at most the grace
 /// period and closes what is left.
-pub(crate) async fn serve(
+///
+/// # Errors
+///
+/// None today: accept errors are retried (after a second when they are not about one peer).
+/// The `io::Result` leaves room for a listener that fails for good.
+pub async fn serve(
     router: Router,
     listener: TcpListener,
     shutdown: CancellationToken,
@@ -90,8 +95,8 @@ pub(crate) async fn serve(
     {
         tracing::warn!(
             open = connections.len(),
-            "connections still open after the shutdown grace of {}: closing them",
-            humantime::format_duration(limits.shutdown_grace)
+            grace = ?limits.shutdown_grace,
+            "connections still open after the shutdown grace: closing them"
         );
         hard_stop.cancel();
         connections.wait().await;
