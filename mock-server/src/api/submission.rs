@@ -9,7 +9,9 @@
 //! are checked in [`super::images`].
 
 use super::{
-    images::{ImageLimits, check_bls, check_image, image_from},
+    images::{
+        ImageLimits, check_bls, check_image, check_instruction_image, image_dimensions, image_from,
+    },
     wire::Code,
 };
 use crate::{
@@ -49,7 +51,7 @@ pub(crate) fn parse_submission(p: &Params, checks: &Checks) -> Result<Submission
         .ok_or(Code::BadParameters)?
         .to_ascii_lowercase();
     check_proxy(p)?;
-    let kind = kind_of(&method, p, checks)?;
+    let (kind, extent) = kind_of(&method, p, checks)?;
     // A pingback URL is any http(s) URL of at most 2048 bytes (it is stored with the task
     // and sent with every attempt); targets are otherwise unrestricted, but for the mock's
     // own address (see `pingback::dispatcher`).
@@ -65,17 +67,28 @@ pub(crate) fn parse_submission(p: &Params, checks: &Checks) -> Result<Submission
         .map(|c| (c.to_owned(), p.flag("json_cookies")));
     Ok(Submission {
         kind,
-        shape: answer_shape(p, kind, dialect),
+        shape: AnswerShape {
+            extent,
+            ..answer_shape(p, kind, dialect)
+        },
         pingback,
         cookies,
     })
 }
 
-/// The kind a `method` names, once its parameters pass.
-fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> {
+/// The kind a `method` names, once its parameters pass, and a coordinates captcha's image
+/// extent (see [`AnswerShape::extent`]).
+fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<(TaskKind, (u8, u8)), Code> {
+    if matches!(method, "base64" | "post") {
+        return image_kind(p, method, checks);
+    }
+    Ok((token_kind(method, p, checks)?, (0, 0)))
+}
+
+/// The kind a `method` other than an image's names, once its parameters pass.
+fn token_kind(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> {
     let (dialect, limits, keys) = (checks.dialect, &checks.images, checks.site_keys);
     Ok(match method {
-        "base64" | "post" => image_kind(p, method, limits)?,
         "bls" => {
             check_bls(p, limits)?;
             TaskKind::Bls
@@ -113,12 +126,7 @@ fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> 
             p.non_empty("div_id").ok_or(Code::BadParameters)?;
             require_page_url(p)?;
             // A host (`api.leminnow.com`, the SDK's documented default) or a URL.
-            if let Some(server) = p.get_any(&["apiServer", "api_server"])
-                && !is_host(server.trim().trim_end_matches('/'))
-                && !is_http_url(server.trim())
-            {
-                return Err(Code::BadParameters);
-            }
+            check_api_server(p)?;
             TaskKind::Lemin
         }
         "hcaptcha" => match dialect {
@@ -130,12 +138,81 @@ fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> 
                 TaskKind::Hcaptcha
             }
         },
+        "geetest_v4" => match dialect {
+            // CaptchaAI documents no GeeTest v4 (its SDK's method table, `core/registry.py`,
+            // has GeeTest v3 only): answered as it answered hcaptcha, a method it lacks.
+            Dialect::Captchaai => return Err(Code::ServerError),
+            Dialect::TwoCaptcha => geetest_v4(p)?,
+        },
         _ => return Err(Code::BadParameters),
     })
 }
 
-/// `base64` and `post`: a normal image, or a grid when the request marks it as one.
-fn image_kind(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind, Code> {
+/// `geetest_v4` (2captcha's API v1: `captcha_id` and `pageurl` required; 2captcha-python's
+/// `geetest_v4` sends them, with `risk_type` when given). `captcha_id` missing or blank is
+/// `ERROR_BAD_PARAMETERS`, as for GeeTest v3's `gt` (2captcha documents no code of its own);
+/// the optional `api_server` is a host or a URL, as for Lemin.
+fn geetest_v4(p: &Params) -> Result<TaskKind, Code> {
+    let id = p.non_empty("captcha_id").ok_or(Code::BadParameters)?;
+    if id.len() > 200 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Code::BadParameters);
+    }
+    require_page_url(p)?;
+    check_api_server(p)?;
+    Ok(TaskKind::GeetestV4)
+}
+
+/// An optional `api_server` (or the SDK's `apiServer`): a host (`api.leminnow.com`) or a URL.
+fn check_api_server(p: &Params) -> Result<(), Code> {
+    match p.get_any(&["apiServer", "api_server"]) {
+        Some(server)
+            if !is_host(server.trim().trim_end_matches('/')) && !is_http_url(server.trim()) =>
+        {
+            Err(Code::BadParameters)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `base64` and `post`: a normal image, a grid when the request marks it as one, or (2captcha)
+/// a coordinates captcha with `coordinatescaptcha=1`, whose image extent comes along.
+fn image_kind(p: &Params, method: &str, checks: &Checks) -> Result<(TaskKind, (u8, u8)), Code> {
+    let limits = &checks.images;
+    // CaptchaAI documents no coordinates captcha: like any parameter it does not know, the
+    // flag is ignored there and the image is a normal (or grid) captcha.
+    if checks.dialect == Dialect::TwoCaptcha && p.flag("coordinatescaptcha") {
+        let image = image_from(p, method)?;
+        check_image(&image, limits)?;
+        check_instruction_image(p, limits)?;
+        clicks(p)?;
+        let units = |px: u32| u8::try_from(px.div_ceil(4)).unwrap_or(u8::MAX);
+        let extent = image_dimensions(&image).map_or((0, 0), |(w, h)| (units(w), units(h)));
+        return Ok((TaskKind::Coordinates, extent));
+    }
+    Ok((grid_or_normal(p, method, limits)?, (0, 0)))
+}
+
+/// A coordinates captcha's `min_clicks` and `max_clicks` (2captcha-python documents both):
+/// whole numbers from 1 to 20, the least not above the most; anything else is
+/// `ERROR_BAD_PARAMETERS`.
+fn clicks(p: &Params) -> Result<(u8, u8), Code> {
+    let count = |name: &str| {
+        p.non_empty(name).map_or(Ok(0), |v| {
+            v.parse::<u8>()
+                .ok()
+                .filter(|n| (1..=20).contains(n))
+                .ok_or(Code::BadParameters)
+        })
+    };
+    let (lo, hi) = (count("min_clicks")?, count("max_clicks")?);
+    if hi > 0 && lo > hi {
+        return Err(Code::BadParameters);
+    }
+    Ok((lo, hi))
+}
+
+/// A normal image, or a grid when the request marks it as one.
+fn grid_or_normal(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind, Code> {
     let sdk_grid = p
         .get("img_type")
         .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"));
@@ -189,18 +266,23 @@ fn answer_shape(p: &Params, kind: TaskKind, dialect: Dialect) -> AnswerShape {
             .and_then(|v| v.trim().parse::<u8>().ok())
             .unwrap_or(0)
     };
+    let (min_len, max_len) = match kind {
+        TaskKind::Coordinates => clicks(p).unwrap_or((0, 0)),
+        _ => (num(&["min_len"]).min(20), num(&["max_len"]).min(20)),
+    };
     AnswerShape {
         numeric: num(&["numeric"]).min(4),
         case_sensitive: p
             .get_any(&["caseSensitive", "regsense", "case_sensitive"])
             .is_some_and(|v| v.trim() == "1"),
-        min_len: num(&["min_len"]).min(20),
-        max_len: num(&["max_len"]).min(20),
+        min_len,
+        max_len,
         cells: match kind {
             TaskKind::Grid => grid_cells(p).unwrap_or(9),
             _ => 0,
         },
         two_captcha: dialect == Dialect::TwoCaptcha,
+        extent: (0, 0),
     }
 }
 
