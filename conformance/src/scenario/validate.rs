@@ -395,9 +395,15 @@ impl Validator<'_> {
             && let Some(i) = groups.iter().position(|g| two_captcha_only(g.method))
         {
             let what = match groups[i].method {
-                TaskKind::Hcaptcha => "hcaptcha exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)",
-                TaskKind::GeetestV4 => "geetest-v4 exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)",
-                _ => "coordinates exists only in the 2captcha dialect (CaptchaAI reads the image as a normal captcha)",
+                TaskKind::Hcaptcha => {
+                    "hcaptcha exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
+                }
+                TaskKind::GeetestV4 => {
+                    "geetest-v4 exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
+                }
+                _ => {
+                    "coordinates exists only in the 2captcha dialect (CaptchaAI reads the image as a normal captcha)"
+                }
             };
             return Err(self.err(
                 self.at(&format!("workload.tasks[{i}].method")),

@@ -333,7 +333,12 @@ mod tests {
             points_json("coordinates:x=39,y=59;x=252,y=72").as_deref(),
             Some(r#"[{"x":"39","y":"59"},{"x":"252","y":"72"}]"#)
         );
-        for forced in ["coordinates:", "x=1,y=2", "coordinates:x=1", "coordinates:x=a,y=2"] {
+        for forced in [
+            "coordinates:",
+            "x=1,y=2",
+            "coordinates:x=1",
+            "coordinates:x=a,y=2",
+        ] {
             assert_eq!(points_json(forced), None, "{forced}");
         }
     }
