@@ -2,16 +2,16 @@
 //! error code each kind of bad input gets, in the service's order (the first problem found is
 //! the answer).
 //!
-//! Kinds follow the official CaptchaAI SDK's method table. The mock is lenient where real
-//! clients differ (`userAgent`/`user_agent`, `caseSensitive`/`regsense`,
-//! `apiServer`/`api_server`; BLS and grid in the shapes CaptchaAI's examples use) and strict
-//! where the service is (key, page URL, site key, image size and type, proxy format). Images
-//! are checked in [`super::images`].
+//! Kinds follow the official CaptchaAI SDK's method table, and in the 2captcha dialect
+//! 2captcha's `hcaptcha` and `geetest_v4`. The mock is lenient where real clients differ
+//! (`userAgent`/`user_agent`, `caseSensitive`/`regsense`, `apiServer`/`api_server`; BLS and
+//! grid in the shapes CaptchaAI's examples use) and strict where the service is (key, page URL,
+//! site key, image size and type, proxy format). Image submissions (normal, grid, coordinates)
+//! are told apart in [`super::image_submission`], their images checked in [`super::images`].
 
 use super::{
-    images::{
-        ImageLimits, check_bls, check_image, check_instruction_image, image_dimensions, image_from,
-    },
+    image_submission::{clicks, grid_cells, image_kind},
+    images::{ImageLimits, check_bls},
     wire::Code,
 };
 use crate::{
@@ -174,70 +174,6 @@ fn check_api_server(p: &Params) -> Result<(), Code> {
     }
 }
 
-/// `base64` and `post`: a normal image, a grid when the request marks it as one, or (2captcha)
-/// a coordinates captcha with `coordinatescaptcha=1`, whose image extent comes along.
-fn image_kind(p: &Params, method: &str, checks: &Checks) -> Result<(TaskKind, (u8, u8)), Code> {
-    let limits = &checks.images;
-    // CaptchaAI documents no coordinates captcha: like any parameter it does not know, the
-    // flag is ignored there and the image is a normal (or grid) captcha.
-    if checks.dialect == Dialect::TwoCaptcha && p.flag("coordinatescaptcha") {
-        let image = image_from(p, method)?;
-        check_image(&image, limits)?;
-        check_instruction_image(p, limits)?;
-        clicks(p)?;
-        let units = |px: u32| u8::try_from(px.div_ceil(4)).unwrap_or(u8::MAX);
-        let extent = image_dimensions(&image).map_or((0, 0), |(w, h)| (units(w), units(h)));
-        return Ok((TaskKind::Coordinates, extent));
-    }
-    Ok((grid_or_normal(p, method, limits)?, (0, 0)))
-}
-
-/// A coordinates captcha's `min_clicks` and `max_clicks` (2captcha-python documents both):
-/// whole numbers from 1 to 20, the least not above the most; anything else is
-/// `ERROR_BAD_PARAMETERS`.
-fn clicks(p: &Params) -> Result<(u8, u8), Code> {
-    let count = |name: &str| {
-        p.non_empty(name).map_or(Ok(0), |v| {
-            v.parse::<u8>()
-                .ok()
-                .filter(|n| (1..=20).contains(n))
-                .ok_or(Code::BadParameters)
-        })
-    };
-    let (lo, hi) = (count("min_clicks")?, count("max_clicks")?);
-    if hi > 0 && lo > hi {
-        return Err(Code::BadParameters);
-    }
-    Ok((lo, hi))
-}
-
-/// A normal image, or a grid when the request marks it as one.
-fn grid_or_normal(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind, Code> {
-    let sdk_grid = p
-        .get("img_type")
-        .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"));
-    let grid = sdk_grid
-        || p.non_empty("grid_size").is_some()
-        || p.flag("recaptcha")
-        || p.non_empty("recaptcharows").is_some()
-        || p.non_empty("recaptchacols").is_some();
-    let image = image_from(p, method)?;
-    check_image(&image, limits)?;
-    if !grid {
-        return Ok(TaskKind::Normal);
-    }
-    // The SDK's shape names what to select; the older shapes in CaptchaAI's examples
-    // (`recaptcha=1`, a bare `grid_size`) are taken leniently.
-    if sdk_grid
-        && p.get_any(&["instructions", "textinstructions", "imginstructions"])
-            .is_none()
-    {
-        return Err(Code::BadParameters);
-    }
-    grid_cells(p)?;
-    Ok(TaskKind::Grid)
-}
-
 /// `userrecaptcha`: v2 or v3, Enterprise or not.
 fn recaptcha_kind(p: &Params, keys: SiteKeyCodes) -> Result<TaskKind, Code> {
     require_site_key(p, &["googlekey"], keys)?;
@@ -284,27 +220,6 @@ fn answer_shape(p: &Params, kind: TaskKind, dialect: Dialect) -> AnswerShape {
         two_captcha: dialect == Dialect::TwoCaptcha,
         extent: (0, 0),
     }
-}
-
-/// The cells of a grid: CaptchaAI's `grid_size` as rows x columns (`3x3`, `4x4`), or
-/// 2captcha's `recaptcharows` and `recaptchacols` (what 2captcha-python sends for its
-/// `rows` and `cols`: `twocaptcha/solver.py`, `rename_params`); 2 to 6 each way, a side
-/// not given is 3.
-fn grid_cells(p: &Params) -> Result<u8, Code> {
-    let side = |s: &str| {
-        s.trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|n| (2..=6).contains(n))
-            .ok_or(Code::BadParameters)
-    };
-    if let Some(size) = p.non_empty("grid_size") {
-        let (rows, cols) = size.split_once(['x', 'X']).ok_or(Code::BadParameters)?;
-        return Ok(side(rows)? * side(cols)?);
-    }
-    let rows = p.non_empty("recaptcharows").map_or(Ok(3), side)?;
-    let cols = p.non_empty("recaptchacols").map_or(Ok(3), side)?;
-    Ok(rows * cols)
 }
 
 /// The site key (`googlekey`, `sitekey`), with the codes `[answers] site-key-codes` picks.
