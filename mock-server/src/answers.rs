@@ -155,11 +155,57 @@ fn answer_from(rng: &mut impl Rng, kind: TaskKind, shape: AnswerShape) -> Answer
             let n = len_between(rng, 1200, 1500);
             format!("P1_{}", chars(rng, TOKEN, n))
         }
+        TaskKind::GeetestV4 => geetest_v4(rng),
+        TaskKind::Coordinates => coordinates(rng, shape),
     };
     Answer {
         text: scrub(text),
         user_agent: kind.has_user_agent().then_some(ua),
     }
+}
+
+/// GeeTest v4's five values, as 2captcha's API documentation shows them (`method=geetest_v4`:
+/// `{"captcha_id":..., "lot_number":..., "pass_token":..., "gen_time":..., "captcha_output":...}`,
+/// `gen_time` a string of Unix seconds) and unicaps reads them (`_service/twocaptcha.py`,
+/// `GeeTestV4SolutionRequest`). The `captcha_id` is the mock's own, drawn like the rest: a
+/// stored task keeps no per-task text beyond its cookies (docs/protocol.md, section 8).
+fn geetest_v4(rng: &mut impl Rng) -> String {
+    let captcha_id = chars(rng, HEX, 32);
+    let lot_number = chars(rng, HEX, 32);
+    let pass_token = chars(rng, HEX, 64);
+    let gen_time = 1_700_000_000 + seed::below(rng, 100_000_000);
+    let n = len_between(rng, 200, 260);
+    let captcha_output = chars(rng, TOKEN, n);
+    format!(
+        r#"{{"captcha_id":"{captcha_id}","lot_number":"{lot_number}","pass_token":"{pass_token}","gen_time":"{gen_time}","captcha_output":"{captcha_output}"}}"#
+    )
+}
+
+/// A coordinates (click) captcha's points, in 2captcha's plain form
+/// `coordinates:x=39,y=59;x=252,y=72` (its API v1 documentation; what 2captcha-python's
+/// `coordinates()` hands back as `code`): between `min_clicks` and `max_clicks` points
+/// (1 to 4 when not given), each inside the image, counted from its top left corner.
+fn coordinates(rng: &mut impl Rng, shape: AnswerShape) -> String {
+    let lo = (shape.min_len as usize).max(1);
+    let hi = if shape.max_len > 0 {
+        (shape.max_len as usize).max(lo)
+    } else {
+        lo.max(4)
+    };
+    let n = len_between(rng, lo, hi);
+    let side = |units: u8, unknown: u64| match units {
+        0 => unknown,
+        u => u64::from(u) * 4,
+    };
+    let (w, h) = (side(shape.extent.0, 300), side(shape.extent.1, 150));
+    let points: Vec<String> = (0..n)
+        .map(|_| {
+            let x = 1 + seed::below(rng, w.saturating_sub(1).max(1));
+            let y = 1 + seed::below(rng, h.saturating_sub(1).max(1));
+            format!("x={x},y={y}")
+        })
+        .collect();
+    format!("coordinates:{}", points.join(";"))
 }
 
 fn normal_text(rng: &mut impl Rng, shape: AnswerShape) -> String {
@@ -264,6 +310,46 @@ mod tests {
                 .user_agent
                 .is_none()
         );
+    }
+
+    #[test]
+    fn geetest_v4_and_coordinates_are_shaped() {
+        let shape = AnswerShape::default();
+        let v4: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&answer(1, 6, TaskKind::GeetestV4, shape).text).unwrap();
+        let mut keys: Vec<&str> = v4.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "captcha_id",
+                "captcha_output",
+                "gen_time",
+                "lot_number",
+                "pass_token"
+            ]
+        );
+        assert!(v4.values().all(serde_json::Value::is_string));
+        assert!(v4["gen_time"].as_str().unwrap().parse::<u64>().is_ok());
+        // Two to three points inside a 40 x 16 image.
+        let clicks = AnswerShape {
+            min_len: 2,
+            max_len: 3,
+            extent: (10, 4),
+            ..shape
+        };
+        for id in 0..50 {
+            let text = answer(2, id, TaskKind::Coordinates, clicks).text;
+            let points = text.strip_prefix("coordinates:").unwrap();
+            let points: Vec<&str> = points.split(';').collect();
+            assert!((2..=3).contains(&points.len()), "{text}");
+            for p in points {
+                let (x, y) = p.split_once(',').unwrap();
+                let x: u32 = x.strip_prefix("x=").unwrap().parse().unwrap();
+                let y: u32 = y.strip_prefix("y=").unwrap().parse().unwrap();
+                assert!((1..40).contains(&x) && (1..16).contains(&y), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -95,10 +95,10 @@ mod url;
 pub use self::{
     api_faults::{ApiFault, ApiFaultRule, ApiRuleMatch, PageBody},
     config::{
-        AccountConfig, AdminConfig, AnswersConfig, ApiFaultConfig, BusyMode, Config, ConfigError,
-        DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, DimensionCode, ImageConfig, JournalConfig,
-        PingbackConfig, ServerConfig, SiteKeyCodes, SolvingConfig, StructuredJson, StructuredText,
-        TomlLocator,
+        AccountConfig, AdminConfig, AnswersConfig, ApiFaultConfig, BusyMode, ComplaintLimit,
+        Config, ConfigError, DEFAULT_FIRST_TASK_ID, DEFAULT_KEY, DimensionCode, ImageConfig,
+        JournalConfig, PingbackConfig, ServerConfig, SiteKeyCodes, SolvingConfig, StructuredJson,
+        StructuredText, TomlLocator,
     },
     dist::Distribution,
     expect::{Expectation, ExpectationGuard, Times, Unsatisfied},

@@ -126,11 +126,17 @@ pub enum TaskKind {
     Lemin,
     /// hCaptcha (2captcha dialect only; CaptchaAI answers `ERROR_SERVER_ERROR`).
     Hcaptcha,
+    /// GeeTest v4 (`method=geetest_v4`; 2captcha dialect only, CaptchaAI answers
+    /// `ERROR_SERVER_ERROR`).
+    GeetestV4,
+    /// Coordinates (click) captcha: an image with `coordinatescaptcha=1` (2captcha dialect
+    /// only; CaptchaAI ignores the flag and reads the image as a normal captcha).
+    Coordinates,
 }
 
 impl TaskKind {
     /// Every kind.
-    pub const ALL: [TaskKind; 14] = [
+    pub const ALL: [TaskKind; 16] = [
         TaskKind::Normal,
         TaskKind::Grid,
         TaskKind::Bls,
@@ -145,6 +151,8 @@ impl TaskKind {
         TaskKind::FriendlyCaptcha,
         TaskKind::Lemin,
         TaskKind::Hcaptcha,
+        TaskKind::GeetestV4,
+        TaskKind::Coordinates,
     ];
 
     /// The kebab-case name used in config files and reports.
@@ -164,6 +172,8 @@ impl TaskKind {
             TaskKind::FriendlyCaptcha => "friendly-captcha",
             TaskKind::Lemin => "lemin",
             TaskKind::Hcaptcha => "hcaptcha",
+            TaskKind::GeetestV4 => "geetest-v4",
+            TaskKind::Coordinates => "coordinates",
         }
     }
 
@@ -195,6 +205,8 @@ impl TaskKind {
             TaskKind::FriendlyCaptcha => 10,
             TaskKind::Lemin => 12,
             TaskKind::Hcaptcha => 20,
+            TaskKind::GeetestV4 => 15,
+            TaskKind::Coordinates => 10,
         })
     }
 
@@ -233,7 +245,7 @@ impl TaskKind {
     /// Price in the 2captcha dialect (per task, USD).
     pub fn price(self) -> f64 {
         match self {
-            TaskKind::Normal | TaskKind::Grid | TaskKind::Bls => 0.00085,
+            TaskKind::Normal | TaskKind::Grid | TaskKind::Bls | TaskKind::Coordinates => 0.00085,
             _ => 0.00299,
         }
     }
@@ -246,12 +258,16 @@ pub(crate) struct AnswerShape {
     pub(crate) numeric: u8,
     /// `caseSensitive` / `regsense`.
     pub(crate) case_sensitive: bool,
-    /// `min_len` (0 = unset).
+    /// `min_len` (0 = unset); a coordinates captcha's `min_clicks`.
     pub(crate) min_len: u8,
-    /// `max_len` (0 = unset).
+    /// `max_len` (0 = unset); a coordinates captcha's `max_clicks`.
     pub(crate) max_len: u8,
     /// Number of grid cells (rows x columns, 9 for 3x3) for grid tasks.
     pub(crate) cells: u8,
+    /// A coordinates captcha's image width and height in units of 4 pixels, rounded up
+    /// (0 = unknown), so that its points fall inside the image; one byte each keeps a
+    /// stored task as small as it was.
+    pub(crate) extent: (u8, u8),
     /// The 2captcha dialect's shapes: grid cells as `click:3/8/9` instead of CaptchaAI's
     /// JSON array (`[3,8,9]`), GeeTest's keys as `geetest_challenge`, `geetest_validate`,
     /// `geetest_seccode`, Lemin's `challenge_id` instead of `challenge_uuid`.

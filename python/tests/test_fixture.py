@@ -101,6 +101,52 @@ def test_2captcha_python_solves_over_tls(captchaai_mock, monkeypatch):
     assert result["code"] == captchaai_mock.admin.answer(int(result["captchaId"]))
 
 
+def two_captcha_solver(mock, monkeypatch, **options):
+    """2captcha-python pointed at a TLS mock (it builds `https://` + server)."""
+    from twocaptcha import TwoCaptcha
+
+    for var in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+        monkeypatch.setenv(var, mock.ca_path)
+    return TwoCaptcha(mock.key, server=mock.host, pollingInterval=1, **options)
+
+
+# A 40 x 16 black PNG (131 bytes: a comment chunk takes it over the 100-byte minimum).
+SMALL_PNG = ("iVBORw0KGgoAAAANSUhEUgAAACgAAAAQCAIAAADrtar6AAAAJ3RFWHRDb21tZW50AGEgNDAgeCAxNiBibGFjayBp"
+             "bWFnZSBmb3IgdGVzdHOcK13BAAAAF0lEQVR42mNgGAWjYBSMglEwCkbBQAMAB5AAAa8T4zAAAAAASUVORK5CYII=")
+
+
+def points(plain):
+    """`coordinates:x=39,y=59;x=252,y=72` as 2captcha's JSON gives it: string numbers."""
+    assert plain.startswith("coordinates:"), plain
+    return [dict(p.split("=") for p in point.split(","))
+            for point in plain.removeprefix("coordinates:").split(";")]
+
+
+@pytest.mark.captchaai_mock(seed=7, time_scale=SCALE, tls=True, dialect="2captcha")
+def test_2captcha_python_solves_geetest_v4_and_coordinates(captchaai_mock, monkeypatch):
+    # Plain text, as 2captcha-python reads answers by default: `code` is what follows `OK|`,
+    # GeeTest v4's JSON object and the `coordinates:x=..,y=..` form.
+    solver = two_captcha_solver(captchaai_mock, monkeypatch)
+    v4 = solver.geetest_v4(captcha_id="e392e1d7fd421dc63325744d5a2b9c73", url=PAGE)
+    truth = captchaai_mock.admin.answer(int(v4["captchaId"]))
+    assert v4["code"] == truth
+    assert sorted(json.loads(truth)) == ["captcha_id", "captcha_output", "gen_time",
+                                         "lot_number", "pass_token"]
+    clicks = solver.coordinates(SMALL_PNG, hintText="click the apples", min_clicks=2,
+                                max_clicks=3)
+    truth = captchaai_mock.admin.answer(int(clicks["captchaId"]))
+    assert clicks["code"] == truth and 2 <= len(points(truth)) <= 3
+    assert all(0 < int(p["x"]) < 40 and 0 < int(p["y"]) < 16 for p in points(truth))
+
+    # `extendedResponse=True` polls with json=1: `code` is the parsed `request`, an object of
+    # five strings and a list of points with string numbers.
+    extended = two_captcha_solver(captchaai_mock, monkeypatch, extendedResponse=True)
+    v4 = extended.geetest_v4(captcha_id="e392e1d7fd421dc63325744d5a2b9c73", url=PAGE)
+    assert v4["code"] == json.loads(captchaai_mock.admin.answer(int(v4["captchaId"])))
+    clicks = extended.coordinates(SMALL_PNG)
+    assert clicks["code"] == points(captchaai_mock.admin.answer(int(clicks["captchaId"])))
+
+
 def test_the_builtin_receiver_suite_grades_a_small_endpoint(tmp_path):
     receiver = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "examples", "receivers", "correct_receiver.py"),

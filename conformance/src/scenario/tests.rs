@@ -151,6 +151,16 @@ fn range_errors_point_at_the_value() {
             ":8:21",
         ),
         (
+            GOOD.replace("method = \"turnstile\"", "method = \"geetest-v4\""),
+            "geetest-v4 exists only in the 2captcha dialect",
+            ":8:21",
+        ),
+        (
+            GOOD.replace("method = \"turnstile\"", "method = \"coordinates\""),
+            "coordinates exists only in the 2captcha dialect",
+            ":8:21",
+        ),
+        (
             format!("{GOOD}[mock]\nthreads = 0\n"),
             "mock.threads must be at least 1",
             ":10:11",

@@ -382,16 +382,32 @@ impl Validator<'_> {
         ))
     }
 
-    /// hCaptcha tasks need the 2captcha dialect.
+    /// hCaptcha, GeeTest v4 and coordinates tasks need the 2captcha dialect.
     fn dialect(&self, raw: &RawScenario) -> Checked<()> {
         let groups = raw.workload.tasks.get_ref();
+        let two_captcha_only = |k: TaskKind| {
+            matches!(
+                k,
+                TaskKind::Hcaptcha | TaskKind::GeetestV4 | TaskKind::Coordinates
+            )
+        };
         if raw.mock.dialect != Dialect::TwoCaptcha
-            && let Some(i) = groups.iter().position(|g| g.method == TaskKind::Hcaptcha)
+            && let Some(i) = groups.iter().position(|g| two_captcha_only(g.method))
         {
+            let what = match groups[i].method {
+                TaskKind::Hcaptcha => {
+                    "hcaptcha exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
+                }
+                TaskKind::GeetestV4 => {
+                    "geetest-v4 exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
+                }
+                _ => {
+                    "coordinates exists only in the 2captcha dialect (CaptchaAI reads the image as a normal captcha)"
+                }
+            };
             return Err(self.err(
                 self.at(&format!("workload.tasks[{i}].method")),
-                "hcaptcha exists only in the 2captcha dialect (CaptchaAI answers ERROR_SERVER_ERROR)"
-                    .into(),
+                what.into(),
                 Some("set `dialect = \"2captcha\"` under [mock]"),
             ));
         }

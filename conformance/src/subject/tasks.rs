@@ -158,6 +158,22 @@ pub fn build(kind: TaskKind, params: &BTreeMap<String, String>) -> Task {
             pageurl,
         )
         .into(),
+        // Nor GeeTest v4 or coordinates captchas (2captcha's, not in CaptchaAI's SDK, whose
+        // table the client follows): the closest kinds keep the workload meaningful, a
+        // GeeTest v3 (an object answer) and a grid (an image with an instruction, a
+        // structured answer).
+        TaskKind::GeetestV4 => Geetest::new(
+            p("gt", "81388ea1fc187e0c335c0a8907ff2625"),
+            p("challenge", "2e2f0f65240058b683cb6ea21c303eea"),
+            pageurl,
+        )
+        .into(),
+        TaskKind::Coordinates => Grid::new(
+            image(),
+            p("textinstructions", "click the apples"),
+            GridSize::ThreeByThree,
+        )
+        .into(),
     }
 }
 

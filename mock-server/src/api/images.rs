@@ -87,6 +87,20 @@ fn decode_base64_image(s: &str) -> Result<Vec<u8>, Code> {
         .map_err(|_| Code::Upload)
 }
 
+/// A coordinates captcha's optional instruction image (`imginstructions`): base64 in the
+/// parameter, or a multipart file of that name (2captcha-python's `hintImg`, which it sends
+/// as a file when given a path: `solver.py`, `check_hint_img`). Checked as any image is.
+pub(super) fn check_instruction_image(p: &Params, limits: &ImageLimits) -> Result<(), Code> {
+    let image = match upload(p, "imginstructions") {
+        Some(file) => file_bytes(file)?,
+        None => match p.non_empty("imginstructions") {
+            Some(b64) => decode_base64_image(b64)?,
+            None => return Ok(()),
+        },
+    };
+    check_image(&image, limits)
+}
+
 /// BLS images: nine numbered ones, each as base64 (`image_base64_N`) or as a multipart file
 /// (`file_N`); or the whole grid as one image (base64 `body`, or the file `file`).
 pub(super) fn check_bls(p: &Params, limits: &ImageLimits) -> Result<(), Code> {

@@ -8,14 +8,15 @@
 //! - [`faults`] draws its API fault (`[[api.rules]]`) and, for a page, a reset, a stall or
 //!   another code, answers instead of the service;
 //! - the state admits it (key, [`crate::limits`]) and does the work;
-//! - [`in_php`] validates a submission ([`submission`], [`images`]) and hands it to the state;
-//!   [`res_php`] answers every action;
+//! - [`in_php`] validates a submission ([`submission`], [`image_submission`], [`images`])
+//!   and hands it to the state; [`res_php`] answers every action;
 //! - [`wire`] renders the answer (`json=0` text or `json=1` JSON, always HTTP 200), and
 //!   [`request`] journals request, answer and fault ([`faults`] delays or cuts the answer
 //!   when its fault says so), and [`log`] writes the request log's line.
 
 pub(crate) mod body;
 pub(crate) mod faults;
+pub(crate) mod image_submission;
 pub(crate) mod images;
 pub(crate) mod in_php;
 pub(crate) mod log;

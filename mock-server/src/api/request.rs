@@ -53,7 +53,7 @@ impl ApiRequest {
 }
 
 /// Values of `action` and `method` the journal keeps without allocating.
-const KNOWN: [&str; 22] = [
+const KNOWN: [&str; 23] = [
     "get",
     "get2",
     "getbalance",
@@ -69,6 +69,7 @@ const KNOWN: [&str; 22] = [
     "post",
     "bls",
     "geetest",
+    "geetest_v4",
     "lemin",
     "captchafox",
     "friendly_captcha",

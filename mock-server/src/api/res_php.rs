@@ -169,17 +169,35 @@ pub(crate) fn solved_reply(cfg: &Config, task: &TaskView, outcome: Outcome) -> R
 }
 
 /// A solved answer as the configuration writes it in each format (`[answers]`): a
-/// structured answer (GeeTest, Lemin) as a JSON value in `json=1` where the dialect gives one
-/// (2captcha), and GeeTest or Cloudflare Challenge in CaptchaAI's fields form after `OK|`
-/// when asked for.
+/// structured answer (GeeTest v3 and v4, Lemin, coordinates) as a JSON value in `json=1`
+/// where the dialect gives one (2captcha), and GeeTest or Cloudflare Challenge in CaptchaAI's
+/// fields form after `OK|` when asked for.
 fn answer_text(
     cfg: &Config,
     kind: TaskKind,
     answer: String,
     user_agent: Option<&str>,
 ) -> AnswerText {
-    let as_value = matches!(kind, TaskKind::Geetest | TaskKind::Lemin)
-        && cfg.answers.structured_json(cfg.dialect) == StructuredJson::Value
+    let value = cfg.answers.structured_json(cfg.dialect) == StructuredJson::Value;
+    if kind == TaskKind::Coordinates {
+        // The stored answer is the plain form; `json=1` gives its points as an array.
+        return match points_json(&answer).filter(|_| value) {
+            Some(json) => AnswerText {
+                text: json,
+                as_value: true,
+                plain: Some(answer),
+            },
+            None => AnswerText {
+                text: answer,
+                as_value: false,
+                plain: None,
+            },
+        };
+    }
+    let as_value = matches!(
+        kind,
+        TaskKind::Geetest | TaskKind::GeetestV4 | TaskKind::Lemin
+    ) && value
         // A forced answer need not be JSON: it stays a string.
         && serde_json::from_str::<serde_json::Value>(&answer).is_ok_and(|v| v.is_object());
     let plain = match cfg.answers.structured_text() {
@@ -191,6 +209,26 @@ fn answer_text(
         as_value,
         plain,
     }
+}
+
+/// A coordinates answer's points as 2captcha gives them in `json=1`: an array of objects
+/// whose `x` and `y` are **strings** (`[{"x":"39","y":"59"},{"x":"252","y":"72"}]`), beside
+/// the plain form `coordinates:x=39,y=59;x=252,y=72` (2captcha's API v1 documentation, copied
+/// side by side in a Java 2captcha client's `APITest`, `com.twocaptcha.api`). `None` when
+/// the text is not that plain form (a forced answer), which then stays a string.
+fn points_json(plain: &str) -> Option<String> {
+    let points = plain.strip_prefix("coordinates:")?;
+    let mut out = Vec::new();
+    for point in points.split(';') {
+        let (x, y) = point.split_once(',')?;
+        let number = |s: Option<&str>| {
+            s.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .map(str::to_owned)
+        };
+        let (x, y) = (number(x.strip_prefix("x="))?, number(y.strip_prefix("y="))?);
+        out.push(serde_json::json!({ "x": x, "y": y }));
+    }
+    Some(serde_json::Value::Array(out).to_string())
 }
 
 /// CaptchaAI's blog's plain-text form of a structured answer ("API response formats"):
@@ -288,6 +326,22 @@ fn format_money(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coordinates_become_points_with_string_numbers() {
+        assert_eq!(
+            points_json("coordinates:x=39,y=59;x=252,y=72").as_deref(),
+            Some(r#"[{"x":"39","y":"59"},{"x":"252","y":"72"}]"#)
+        );
+        for forced in [
+            "coordinates:",
+            "x=1,y=2",
+            "coordinates:x=1",
+            "coordinates:x=a,y=2",
+        ] {
+            assert_eq!(points_json(forced), None, "{forced}");
+        }
+    }
 
     #[test]
     fn ids_and_money() {

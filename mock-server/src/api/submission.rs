@@ -2,14 +2,16 @@
 //! error code each kind of bad input gets, in the service's order (the first problem found is
 //! the answer).
 //!
-//! Kinds follow the official CaptchaAI SDK's method table. The mock is lenient where real
-//! clients differ (`userAgent`/`user_agent`, `caseSensitive`/`regsense`,
-//! `apiServer`/`api_server`; BLS and grid in the shapes CaptchaAI's examples use) and strict
-//! where the service is (key, page URL, site key, image size and type, proxy format). Images
-//! are checked in [`super::images`].
+//! Kinds follow the official CaptchaAI SDK's method table, and in the 2captcha dialect
+//! 2captcha's `hcaptcha` and `geetest_v4`. The mock is lenient where real clients differ
+//! (`userAgent`/`user_agent`, `caseSensitive`/`regsense`, `apiServer`/`api_server`; BLS and
+//! grid in the shapes CaptchaAI's examples use) and strict where the service is (key, page URL,
+//! site key, image size and type, proxy format). Image submissions (normal, grid, coordinates)
+//! are told apart in [`super::image_submission`], their images checked in [`super::images`].
 
 use super::{
-    images::{ImageLimits, check_bls, check_image, image_from},
+    image_submission::{clicks, grid_cells, image_kind},
+    images::{ImageLimits, check_bls},
     wire::Code,
 };
 use crate::{
@@ -49,7 +51,7 @@ pub(crate) fn parse_submission(p: &Params, checks: &Checks) -> Result<Submission
         .ok_or(Code::BadParameters)?
         .to_ascii_lowercase();
     check_proxy(p)?;
-    let kind = kind_of(&method, p, checks)?;
+    let (kind, extent) = kind_of(&method, p, checks)?;
     // A pingback URL is any http(s) URL of at most 2048 bytes (it is stored with the task
     // and sent with every attempt); targets are otherwise unrestricted, but for the mock's
     // own address (see `pingback::dispatcher`).
@@ -65,17 +67,28 @@ pub(crate) fn parse_submission(p: &Params, checks: &Checks) -> Result<Submission
         .map(|c| (c.to_owned(), p.flag("json_cookies")));
     Ok(Submission {
         kind,
-        shape: answer_shape(p, kind, dialect),
+        shape: AnswerShape {
+            extent,
+            ..answer_shape(p, kind, dialect)
+        },
         pingback,
         cookies,
     })
 }
 
-/// The kind a `method` names, once its parameters pass.
-fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> {
+/// The kind a `method` names, once its parameters pass, and a coordinates captcha's image
+/// extent (see [`AnswerShape::extent`]).
+fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<(TaskKind, (u8, u8)), Code> {
+    if matches!(method, "base64" | "post") {
+        return image_kind(p, method, checks);
+    }
+    Ok((token_kind(method, p, checks)?, (0, 0)))
+}
+
+/// The kind a `method` other than an image's names, once its parameters pass.
+fn token_kind(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> {
     let (dialect, limits, keys) = (checks.dialect, &checks.images, checks.site_keys);
     Ok(match method {
-        "base64" | "post" => image_kind(p, method, limits)?,
         "bls" => {
             check_bls(p, limits)?;
             TaskKind::Bls
@@ -113,12 +126,7 @@ fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> 
             p.non_empty("div_id").ok_or(Code::BadParameters)?;
             require_page_url(p)?;
             // A host (`api.leminnow.com`, the SDK's documented default) or a URL.
-            if let Some(server) = p.get_any(&["apiServer", "api_server"])
-                && !is_host(server.trim().trim_end_matches('/'))
-                && !is_http_url(server.trim())
-            {
-                return Err(Code::BadParameters);
-            }
+            check_api_server(p)?;
             TaskKind::Lemin
         }
         "hcaptcha" => match dialect {
@@ -130,35 +138,40 @@ fn kind_of(method: &str, p: &Params, checks: &Checks) -> Result<TaskKind, Code> 
                 TaskKind::Hcaptcha
             }
         },
+        "geetest_v4" => match dialect {
+            // CaptchaAI documents no GeeTest v4 (its SDK's method table, `core/registry.py`,
+            // has GeeTest v3 only): answered as it answered hcaptcha, a method it lacks.
+            Dialect::Captchaai => return Err(Code::ServerError),
+            Dialect::TwoCaptcha => geetest_v4(p)?,
+        },
         _ => return Err(Code::BadParameters),
     })
 }
 
-/// `base64` and `post`: a normal image, or a grid when the request marks it as one.
-fn image_kind(p: &Params, method: &str, limits: &ImageLimits) -> Result<TaskKind, Code> {
-    let sdk_grid = p
-        .get("img_type")
-        .is_some_and(|t| t.eq_ignore_ascii_case("recaptcha"));
-    let grid = sdk_grid
-        || p.non_empty("grid_size").is_some()
-        || p.flag("recaptcha")
-        || p.non_empty("recaptcharows").is_some()
-        || p.non_empty("recaptchacols").is_some();
-    let image = image_from(p, method)?;
-    check_image(&image, limits)?;
-    if !grid {
-        return Ok(TaskKind::Normal);
-    }
-    // The SDK's shape names what to select; the older shapes in CaptchaAI's examples
-    // (`recaptcha=1`, a bare `grid_size`) are taken leniently.
-    if sdk_grid
-        && p.get_any(&["instructions", "textinstructions", "imginstructions"])
-            .is_none()
-    {
+/// `geetest_v4` (2captcha's API v1: `captcha_id` and `pageurl` required; 2captcha-python's
+/// `geetest_v4` sends them, with `risk_type` when given). `captcha_id` missing or blank is
+/// `ERROR_BAD_PARAMETERS`, as for GeeTest v3's `gt` (2captcha documents no code of its own);
+/// the optional `api_server` is a host or a URL, as for Lemin.
+fn geetest_v4(p: &Params) -> Result<TaskKind, Code> {
+    let id = p.non_empty("captcha_id").ok_or(Code::BadParameters)?;
+    if id.len() > 200 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(Code::BadParameters);
     }
-    grid_cells(p)?;
-    Ok(TaskKind::Grid)
+    require_page_url(p)?;
+    check_api_server(p)?;
+    Ok(TaskKind::GeetestV4)
+}
+
+/// An optional `api_server` (or the SDK's `apiServer`): a host (`api.leminnow.com`) or a URL.
+fn check_api_server(p: &Params) -> Result<(), Code> {
+    match p.get_any(&["apiServer", "api_server"]) {
+        Some(server)
+            if !is_host(server.trim().trim_end_matches('/')) && !is_http_url(server.trim()) =>
+        {
+            Err(Code::BadParameters)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `userrecaptcha`: v2 or v3, Enterprise or not.
@@ -189,40 +202,24 @@ fn answer_shape(p: &Params, kind: TaskKind, dialect: Dialect) -> AnswerShape {
             .and_then(|v| v.trim().parse::<u8>().ok())
             .unwrap_or(0)
     };
+    let (min_len, max_len) = match kind {
+        TaskKind::Coordinates => clicks(p).unwrap_or((0, 0)),
+        _ => (num(&["min_len"]).min(20), num(&["max_len"]).min(20)),
+    };
     AnswerShape {
         numeric: num(&["numeric"]).min(4),
         case_sensitive: p
             .get_any(&["caseSensitive", "regsense", "case_sensitive"])
             .is_some_and(|v| v.trim() == "1"),
-        min_len: num(&["min_len"]).min(20),
-        max_len: num(&["max_len"]).min(20),
+        min_len,
+        max_len,
         cells: match kind {
             TaskKind::Grid => grid_cells(p).unwrap_or(9),
             _ => 0,
         },
         two_captcha: dialect == Dialect::TwoCaptcha,
+        extent: (0, 0),
     }
-}
-
-/// The cells of a grid: CaptchaAI's `grid_size` as rows x columns (`3x3`, `4x4`), or
-/// 2captcha's `recaptcharows` and `recaptchacols` (what 2captcha-python sends for its
-/// `rows` and `cols`: `twocaptcha/solver.py`, `rename_params`); 2 to 6 each way, a side
-/// not given is 3.
-fn grid_cells(p: &Params) -> Result<u8, Code> {
-    let side = |s: &str| {
-        s.trim()
-            .parse::<u8>()
-            .ok()
-            .filter(|n| (2..=6).contains(n))
-            .ok_or(Code::BadParameters)
-    };
-    if let Some(size) = p.non_empty("grid_size") {
-        let (rows, cols) = size.split_once(['x', 'X']).ok_or(Code::BadParameters)?;
-        return Ok(side(rows)? * side(cols)?);
-    }
-    let rows = p.non_empty("recaptcharows").map_or(Ok(3), side)?;
-    let cols = p.non_empty("recaptchacols").map_or(Ok(3), side)?;
-    Ok(rows * cols)
 }
 
 /// The site key (`googlekey`, `sitekey`), with the codes `[answers] site-key-codes` picks.

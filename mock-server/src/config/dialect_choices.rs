@@ -70,15 +70,16 @@ impl ImageConfig {
     }
 }
 
-/// How a structured answer (GeeTest, Lemin) is given in a `json=1` answer's `request`.
+/// How a structured answer (GeeTest v3 and v4, Lemin, coordinates) is given in a `json=1`
+/// answer's `request`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StructuredJson {
     /// A JSON string holding the JSON text: `"request":"{\"challenge\":...}"` (CaptchaAI's
-    /// SDK parses it).
+    /// SDK parses it); coordinates as their plain text, `"coordinates:x=39,y=59;..."`.
     String,
     /// The JSON value itself: `"request":{"geetest_challenge":...}` (2captcha; unicaps and
-    /// CaptchaSharp index it as a mapping).
+    /// CaptchaSharp index it as a mapping); coordinates as `[{"x":"39","y":"59"},...]`.
     Value,
 }
 

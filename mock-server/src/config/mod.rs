@@ -118,6 +118,34 @@ pub struct SolvingConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "String")]
     pub report_window: Duration,
+    /// Refuse `reportbad` (`ERROR_REPORT_NOT_RECORDED`) from a key whose complaints already
+    /// exceed a share of its solved tasks, as 2captcha documents it ("more than 40%"); unset =
+    /// never (opt-in: 2captcha names no sample size, and without one a fresh key's first
+    /// complaint would be refused).
+    pub complaint_limit: Option<ComplaintLimit>,
+}
+
+/// 2captcha's refusal of complaints from a key that complains too much: a `reportbad` is
+/// `ERROR_REPORT_NOT_RECORDED` once the key's recorded complaints exceed `share` of its
+/// solved tasks, counted over the tasks the mock still holds (`result-ttl`), and only from
+/// `minimum` solved tasks on.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ComplaintLimit {
+    /// Largest share of complaints, 0 to 1 (2captcha: 0.4).
+    #[serde(default = "default_complaint_share")]
+    pub share: f64,
+    /// Solved tasks a key needs before the limit applies.
+    #[serde(default = "default_complaint_minimum")]
+    pub minimum: u32,
+}
+
+fn default_complaint_share() -> f64 {
+    0.4
+}
+
+fn default_complaint_minimum() -> u32 {
+    10
 }
 
 impl Default for SolvingConfig {
@@ -130,6 +158,7 @@ impl Default for SolvingConfig {
             result_ttl: Duration::from_secs(15 * 60),
             max_tasks: 5_000_000,
             report_window: Duration::from_secs(15 * 60),
+            complaint_limit: None,
         }
     }
 }

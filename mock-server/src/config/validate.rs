@@ -191,6 +191,14 @@ impl Config {
         if self.solving.report_window.is_zero() {
             return Err(invalid("solving.report-window", "must be above zero"));
         }
+        if let Some(limit) = self.solving.complaint_limit
+            && !rate_ok(limit.share)
+        {
+            return Err(invalid(
+                "solving.complaint-limit.share",
+                "must be between 0 and 1",
+            ));
+        }
         Ok(())
     }
 

@@ -42,9 +42,9 @@ use crate::{
 /// (`normal`, `grid`, `bls`, `recaptcha-v2`, `recaptcha-v2-enterprise`,
 /// `recaptcha-v3`, `recaptcha-v3-enterprise`, `turnstile`,
 /// `cloudflare-challenge`, `geetest`, `captchafox`, `friendly-captcha`,
-/// `lemin`, `hcaptcha`); `tasks` is an inclusive range of submission ordinals
-/// (the first accepted task of a run is 1); `url` is a substring of the
-/// callback URL.
+/// `lemin`, `hcaptcha`, `geetest-v4`, `coordinates`); `tasks` is an
+/// inclusive range of submission ordinals (the first accepted task of a run
+/// is 1); `url` is a substring of the callback URL.
 ///
 /// # Faults
 ///

@@ -2,7 +2,7 @@
 //! thread decided at once), `get` reads it, reports mark it, and finished tasks expire after
 //! `solving.result-ttl`.
 
-use std::{cmp::Reverse, sync::Arc, time::Duration};
+use std::{cmp::Reverse, collections::HashMap, sync::Arc, time::Duration};
 
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use crate::{
     answers::{self, Answer},
     clock::SimTime,
     codes::Code,
-    config::Config,
+    config::{ComplaintLimit, Config},
     model::{AnswerShape, CallbackMethod, Submission, TaskKind},
     pingback::{
         dispatcher::Job,
@@ -337,6 +337,15 @@ impl MockState {
         if t.report != 0 {
             return Code::DuplicateReport;
         }
+        if !good
+            && let Some(limit) = cfg.solving.complaint_limit
+            && complains_too_much(&w.tasks, account, now, limit)
+        {
+            return Code::ReportNotRecorded;
+        }
+        let Some(t) = w.tasks.get_mut(&id) else {
+            return Code::ReportNotRecorded;
+        };
         t.report = if good { 1 } else { 2 };
         Code::ReportRecorded
     }
@@ -353,6 +362,26 @@ impl MockState {
             answers::conflicting_answer(cfg.seed, stream_subject(cfg, id), t.kind, t.shape).text
         })
     }
+}
+
+/// Whether a key's complaints (`reportbad` recorded) already exceed `limit.share` of its
+/// solved tasks, once it has `limit.minimum` of them; both counted over the tasks the mock
+/// still holds. A walk over every stored task: it runs only for a `reportbad` while the
+/// opt-in limit is set, and reports are rare next to polls.
+fn complains_too_much(
+    tasks: &HashMap<u64, Task>,
+    account: u32,
+    now: SimTime,
+    limit: ComplaintLimit,
+) -> bool {
+    let (mut solved, mut complaints) = (0u64, 0u64);
+    for t in tasks.values().filter(|t| t.account == account) {
+        if t.state(now) == TaskState::Solved {
+            solved += 1;
+            complaints += u64::from(t.report == 2);
+        }
+    }
+    solved >= u64::from(limit.minimum) && complaints as f64 > limit.share * solved as f64
 }
 
 /// A task's pingback schedule, compiled from the task's stream subject (so a run whose ids

@@ -307,6 +307,12 @@ fn the_document_rejects_answers_the_service_never_gives() {
             "application/json",
             r#"{"request":"OK","status":1,"threads":-1,"working_threads":0}"#,
         ),
+        // 2captcha writes a point's numbers as strings.
+        (
+            "/res.php",
+            "application/json",
+            r#"{"status":1,"request":[{"x":39,"y":59}]}"#,
+        ),
     ] {
         let r = Recorded {
             path: path.into(),

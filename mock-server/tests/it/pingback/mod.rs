@@ -9,3 +9,4 @@ mod props;
 mod retry;
 mod shedding;
 mod source;
+mod structured;

@@ -16,6 +16,10 @@ use captchaai_mock::{
 use tokio::{net::TcpSocket, time::Instant};
 
 /// The solve time every test task gets (turnstile unless said otherwise).
+/// A 40 x 16 black PNG of 131 bytes (a comment chunk takes it over the 100-byte minimum),
+/// base64.
+const SMALL_PNG_BASE64: &str = "iVBORw0KGgoAAAANSUhEUgAAACgAAAAQCAIAAADrtar6AAAAJ3RFWHRDb21tZW50AGEgNDAgeCAxNiBibGFjayBpbWFnZSBmb3IgdGVzdHOcK13BAAAAF0lEQVR42mNgGAWjYBSMglEwCkbBQAMAB5AAAa8T4zAAAAAASUVORK5CYII=";
+
 pub(crate) const SOLVE: Duration = Duration::from_secs(5);
 
 /// A port that refuses connections (bound, not listening) until [`Refusing::listen`].
@@ -149,7 +153,7 @@ impl Mock {
         v["request"].as_str().unwrap().parse().unwrap()
     }
 
-    /// Submits and returns the raw JSON answer.
+    /// Submits and returns the raw JSON answer (`coordinates` with a 40 x 16 PNG).
     pub(crate) async fn submit_raw(&self, kind: TaskKind, pingback: &str) -> String {
         let mut params: Vec<(&str, &str)> = vec![
             ("key", DEFAULT_KEY),
@@ -169,6 +173,20 @@ impl Mock {
                     ("method", "geetest"),
                     ("gt", "022397c99c9f646f6477822485f30404"),
                     ("challenge", "a66f31a53a5b4a4a4a4a4a4a4a4a4a4a"),
+                ]);
+            }
+            TaskKind::GeetestV4 => {
+                params.extend([
+                    ("method", "geetest_v4"),
+                    ("captcha_id", "e392e1d7fd421dc63325744d5a2b9c73"),
+                ]);
+            }
+            TaskKind::Coordinates => {
+                params.extend([
+                    ("method", "base64"),
+                    ("coordinatescaptcha", "1"),
+                    ("textinstructions", "click the apples"),
+                    ("body", SMALL_PNG_BASE64),
                 ]);
             }
             other => panic!("submit_kind does not build {other:?}"),

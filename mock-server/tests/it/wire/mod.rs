@@ -442,6 +442,8 @@ wire_cases!(
     api_fault_answers,
     solve_php,
     oversized_bodies,
+    geetest_v4_and_coordinates,
+    complaint_limit,
 );
 
 /// A case in the file without a test would never run.
