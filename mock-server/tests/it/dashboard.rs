@@ -224,6 +224,17 @@ async fn a_browser_signs_in_with_the_token_and_its_cookie_opens_the_dashboard() 
     assert_eq!(stale.status(), 401);
 }
 
+/// The ids `GET /__admin/tasks?{query}` lists, in its order.
+async fn listed_ids(http: &reqwest::Client, mock: &MockServer, query: &str) -> Vec<u64> {
+    let url = format!("{}/__admin/tasks?{query}", mock.uri());
+    let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect()
+}
+
 /// The dashboard shows what is happening now: the newest tasks, oldest first.
 #[tokio::test]
 async fn the_newest_tasks_for_the_dashboard() {
@@ -246,18 +257,7 @@ async fn the_newest_tasks_for_the_dashboard() {
                 .unwrap(),
         );
     }
-    let listed = |query: &'static str| {
-        let http = http.clone();
-        let url = format!("{}/__admin/tasks?{query}", mock.uri());
-        async move {
-            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_u64().unwrap())
-                .collect::<Vec<u64>>()
-        }
-    };
+    let listed = |query: &'static str| listed_ids(&http, &mock, query);
     assert_eq!(listed("limit=2&newest=true").await, ids[2..]);
     assert_eq!(listed("limit=2").await, ids[..2]);
     assert_eq!(listed("limit=10&newest=true").await, ids);
@@ -308,18 +308,7 @@ async fn the_newest_tasks_skip_expired_ones() {
     for _ in 0..3 {
         kept.push(submit("userrecaptcha").await);
     }
-    let listed = |query: &'static str| {
-        let http = http.clone();
-        let url = format!("{}/__admin/tasks?{query}", mock.uri());
-        async move {
-            let v: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["id"].as_u64().unwrap())
-                .collect::<Vec<u64>>()
-        }
-    };
+    let listed = |query: &'static str| listed_ids(&http, &mock, query);
     assert_eq!(
         listed("limit=1000").await,
         kept,
