@@ -475,6 +475,7 @@ fn build(raw: RawScenario, path: &Path, mock: MockConfig, tasks: Vec<WorkTask>) 
             registered_only: s.registered_only,
             allow_list: s.allow_list,
             cross_replica: s.cross_replica,
+            wait: s.wait,
             router: *s.router.get_ref(),
             json: s.json,
         },

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     scenario::{Scenario, ScenarioKind, WorkTask},
-    timeline::{Event, Source},
+    timeline::{Event, Source, short},
 };
 
 fn http() -> reqwest::Client {
@@ -45,6 +45,10 @@ pub(crate) struct ExternalReceiver {
     /// Per replica (or none): `http://host/register/{id}`: the harness POSTs each task id
     /// here after submitting, as the application would.
     pub(crate) register_urls: Vec<String>,
+    /// Per replica (or none): `http://host/results/{id}?wait=30s`: a long poll for the
+    /// result, answered 200 with the code once it is stored (404 when the wait ends without
+    /// one). Opened in scenarios that set `wait`, before the callback is sent.
+    pub(crate) wait_urls: Vec<String>,
     /// How fast (real time) a valid callback must be acknowledged.
     pub(crate) latency_budget: Duration,
     /// `--trusted-source`: the receiver accepts callbacks from this address only, so
@@ -93,6 +97,7 @@ impl Subject for ExternalReceiver {
             source_checked: self.trusted_source.is_some() && scenario.subject.allow_list,
             latency_budget: Some(self.latency_budget),
             mock_tls: false,
+            waits: !self.wait_urls.is_empty(),
         }
     }
 
@@ -113,7 +118,9 @@ impl Subject for ExternalReceiver {
         Box::pin(async move {
             let spread = Arc::new(Spread::new(this.urls.len()));
             let relay = if this.urls.len() > 1 {
-                Some(Arc::new(Relay::start(&this.urls, spread.clone()).await?))
+                Some(Arc::new(
+                    Relay::start(&this.urls, spread.clone(), ctx.recorder.clone()).await?,
+                ))
             } else {
                 None
             };
@@ -137,6 +144,8 @@ impl Subject for ExternalReceiver {
                 ctx: ctx.clone(),
                 callback_url: url.clone(),
                 register_urls: this.register_urls.clone(),
+                wait_urls: this.wait_urls.clone(),
+                latency_budget: this.latency_budget,
                 spread: spread.clone(),
                 _relay: relay,
             };
@@ -164,6 +173,9 @@ struct SubmitOnly {
     callback_url: String,
     /// One per replica, or none.
     register_urls: Vec<String>,
+    /// One per replica, or none.
+    wait_urls: Vec<String>,
+    latency_budget: Duration,
     spread: Arc<Spread>,
     /// Serves as long as the run (the driver) lives.
     _relay: Option<Arc<Relay>>,
@@ -181,6 +193,10 @@ impl Driver for SubmitOnly {
         let url = self.callback_url.clone();
         let register_urls = self.register_urls.clone();
         let spread = self.spread.clone();
+        let waiter = Waiter {
+            templates: self.wait_urls.clone(),
+            budget: self.latency_budget,
+        };
         Box::pin(async move {
             let t = tasks::build(task.kind, &task.params);
             let mut form: Vec<(String, String)> = t
@@ -233,8 +249,92 @@ impl Driver for SubmitOnly {
                     );
                 }
             }
-            wait_finished(&ctx.mock, id).await;
+            if ctx.scenario.subject.wait && !waiter.templates.is_empty() {
+                waiter.wait(&http, &ctx, &spread, id).await;
+            } else {
+                wait_finished(&ctx.mock, id).await;
+            }
         })
+    }
+}
+
+/// The application's long poll (`--wait-url`), opened on another replica than the callback's
+/// as soon as the task has an id.
+struct Waiter {
+    /// One per replica.
+    templates: Vec<String>,
+    /// `--latency-budget`: how long after a callback was acknowledged the waiter must answer.
+    budget: Duration,
+}
+
+impl Waiter {
+    /// Opens the long poll for `id`, and records how it ended: its answer, or that the
+    /// harness stopped waiting (twice the budget after a callback was acknowledged on another
+    /// replica, or the task's deadline, whichever comes first; the template's own `wait`
+    /// should outlast both).
+    async fn wait(&self, http: &reqwest::Client, ctx: &RunContext, spread: &Spread, id: u64) {
+        let id_text = id.to_string();
+        let replica = spread.read(&id_text);
+        let Some(template) = pick(&self.templates, replica) else {
+            return;
+        };
+        let url = template.replace("{id}", &urlencode(&id_text));
+        ctx.recorder.record(
+            Source::App,
+            Event::WaitOpened {
+                task: id,
+                replica: replica + 1,
+            },
+        );
+        let deadline_real = ctx.scenario.subject.deadline.as_secs_f64() / ctx.time_scale.max(1e-9);
+        let cap = tokio::time::Instant::now() + Duration::from_secs_f64(deadline_real);
+        let request = http
+            .get(&url)
+            .timeout(Duration::from_secs_f64(deadline_real))
+            .send();
+        tokio::pin!(request);
+        let answer = loop {
+            let until = spread
+                .acknowledged_elsewhere(&id_text, replica)
+                .map_or(cap, |at| {
+                    (tokio::time::Instant::from_std(at) + 2 * self.budget).min(cap)
+                });
+            if tokio::time::Instant::now() >= until {
+                break Err(format!(
+                    "no answer: the harness stopped waiting {}",
+                    if until == cap {
+                        "at the task's deadline"
+                    } else {
+                        "twice the latency budget after the result was acknowledged on another replica"
+                    }
+                ));
+            }
+            tokio::select! {
+                r = &mut request => break r.map_err(|e| transport_error(&e)),
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        };
+        let (status, code, error) = match answer {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.ok();
+                let code = text
+                    .filter(|_| status == 200)
+                    .map(|t| short(t.trim_end_matches(['\r', '\n'])));
+                (Some(status), code, None)
+            }
+            Err(why) => (None, None, Some(why)),
+        };
+        ctx.recorder.record(
+            Source::App,
+            Event::Waited {
+                task: id,
+                replica: replica + 1,
+                status,
+                code,
+                error,
+            },
+        );
     }
 }
 
@@ -367,6 +467,7 @@ impl ExternalReceiver {
         for (flag, given) in [
             ("--results-url", self.results_urls.len()),
             ("--register-url", self.register_urls.len()),
+            ("--wait-url", self.wait_urls.len()),
         ] {
             if given != 0 && given != n {
                 problems.push(format!(

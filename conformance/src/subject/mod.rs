@@ -165,6 +165,9 @@ pub struct Capabilities {
     pub latency_budget: Option<Duration>,
     /// The mock must serve HTTPS.
     pub mock_tls: bool,
+    /// The application's long poll for a result can be opened (`--wait-url`), so whether a
+    /// result stored through another replica wakes it is graded.
+    pub waits: bool,
 }
 
 impl Capabilities {
@@ -183,6 +186,7 @@ impl Capabilities {
             source_checked: scenario.subject.allow_list,
             latency_budget: None,
             mock_tls: false,
+            waits: false,
         }
     }
 }
