@@ -339,6 +339,27 @@ mod tests {
     }
 
     #[test]
+    fn a_waiter_learns_of_acknowledgements_on_other_replicas_only() {
+        let s = Spread::new(3);
+        let waiter = s.read("31");
+        assert_eq!(s.acknowledged_elsewhere("31", waiter), None);
+        s.acknowledged("31", waiter);
+        assert_eq!(
+            s.acknowledged_elsewhere("31", waiter),
+            None,
+            "its own replica's acknowledgement does not count"
+        );
+        let home = s.deliver(Some("31"));
+        s.acknowledged("31", home);
+        let first = s.acknowledged_elsewhere("31", waiter);
+        assert!(first.is_some());
+        // A later acknowledgement on yet another replica keeps the first time.
+        s.acknowledged("31", (home + 1) % 3);
+        assert_eq!(s.acknowledged_elsewhere("31", waiter), first);
+        assert_eq!(s.acknowledged_elsewhere("32", waiter), None);
+    }
+
+    #[test]
     fn one_replica_gets_everything() {
         let s = Spread::new(1);
         assert_eq!(
