@@ -278,7 +278,9 @@ pub(crate) struct RawSubject {
     pub(crate) cross_replica: bool,
     /// The application long-polls each task's result (`--wait-url`) from the moment it has
     /// the id, on another replica than the one its callback reaches: graded by `wait-woken`.
-    pub(crate) wait: bool,
+    /// Needs `kind = "receiver"` and `cross-replica = true`.
+    #[schemars(with = "bool")]
+    pub(crate) wait: Spanned<bool>,
     /// Dispatch results through the router (handlers per route).
     #[schemars(with = "bool")]
     pub(crate) router: Spanned<bool>,
@@ -297,7 +299,7 @@ impl Default for RawSubject {
             registered_only: true,
             allow_list: true,
             cross_replica: false,
-            wait: false,
+            wait: Spanned::new(0..0, false),
             router: Spanned::new(0..0, false),
             json: true,
         }

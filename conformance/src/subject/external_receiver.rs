@@ -296,9 +296,7 @@ impl Waiter {
         let answer = loop {
             let until = spread
                 .acknowledged_elsewhere(&id_text, replica)
-                .map_or(cap, |at| {
-                    (tokio::time::Instant::from_std(at) + 2 * self.budget).min(cap)
-                });
+                .map_or(cap, |at| (at + 2 * self.budget).min(cap));
             if tokio::time::Instant::now() >= until {
                 break Err(format!(
                     "no answer: the harness stopped waiting {}",
