@@ -10,7 +10,8 @@
 //! nothing changed state that should not have.
 //!
 //! - `reference`: `captchaai-client`'s client, receiver and store ([`Reference`]);
-//! - `external_receiver`: any pingback endpoint, by URL (`--receiver`);
+//! - `external_receiver`: any pingback endpoint, by URL (`--receiver`); `replicas`: several
+//!   replicas of one (the relay in front of them); `waiter`: the application's long poll;
 //! - `client_program`: any client program, by command (`--client-cmd`);
 //! - `tasks`: realistic task inputs per kind, shared by all of them.
 //!
@@ -21,6 +22,7 @@ mod external_receiver;
 pub mod reference;
 mod replicas;
 pub mod tasks;
+mod waiter;
 
 pub(crate) use client_program::ExternalClient;
 pub(crate) use external_receiver::ExternalReceiver;
