@@ -1,6 +1,7 @@
 //! Hooks for this crate's own benchmarks (the `bench` feature; hidden, not an API): the
 //! pingback dispatcher without the API in front of it, fed finished tasks as the state's
-//! finisher feeds it, so `benches/pingback_delivery.rs` measures delivery alone.
+//! finisher feeds it, so `benches/pingback_delivery.rs` measures delivery alone, and the
+//! receiver's replicas bench (`receiver/benches/replicas.rs`) drives receivers with it.
 
 use std::sync::Arc;
 
@@ -65,11 +66,24 @@ impl BenchDispatcher {
         n: u64,
         code: impl Fn(u64) -> String,
     ) -> (Vec<FinishedTask>, u64) {
+        self.finished_tasks_spread(&[url], rules, n, code)
+    }
+
+    /// As [`BenchDispatcher::finished_tasks`], the i-th task's callbacks going to
+    /// `urls[i % urls.len()]` (the replicas of one receiver, each a host of its own).
+    pub fn finished_tasks_spread(
+        &self,
+        urls: &[&str],
+        rules: &[FaultRule],
+        n: u64,
+        code: impl Fn(u64) -> String,
+    ) -> (Vec<FinishedTask>, u64) {
         let cfg = &self.config;
-        let url: Arc<str> = Arc::from(url);
+        let urls: Vec<Arc<str>> = urls.iter().map(|u| Arc::from(*u)).collect();
         let mut expected = 0;
         let jobs = (0..n)
             .map(|i| {
+                let url = &urls[i as usize % urls.len().max(1)];
                 let task_id = cfg.first_task_id + i;
                 let schedule = schedule::compile(
                     cfg.seed,
@@ -79,7 +93,7 @@ impl BenchDispatcher {
                         task_id,
                         ordinal: i + 1,
                         kind: TaskKind::Turnstile,
-                        url: &url,
+                        url,
                         method: cfg.dialect.callback_method(),
                     },
                 );

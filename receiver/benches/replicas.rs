@@ -4,36 +4,44 @@
 //! Run in release: `cargo bench -p captchaai-receiver --bench replicas`.
 //!
 //! Each configuration runs in rounds; each round starts a fresh `redis-server` (own port,
-//! no persistence) and fresh replicas (`--workers 1` each), and a driver in this process
-//! sends callbacks (`GET /pingback?id=<unique>&code=<a 300-character token>`) over
-//! keep-alive connections, spread round-robin over the replicas, twice:
+//! no persistence) and fresh replicas (`--workers 1` each). The callbacks are sent by the
+//! mock's own pingback dispatcher (`captchaai_mock::bench::BenchDispatcher`: the dispatcher
+//! the mock runs, fed finished tasks as its finisher feeds it, with the mock's default
+//! settings: at most 128 callbacks in flight per host, keep-alive connections, the
+//! CaptchaAI dialect's `GET /pingback?id=<unique>&code=<a 300-character token>`). The i-th
+//! task's pingback URL is replica `i % n`'s, so each replica is a host of its own to the
+//! dispatcher. Everything measured is read from the dispatcher's outbound journal (per
+//! attempt: when it was due, when it was sent, the status, the time to the answer):
 //!
-//! - **saturation**: `n` callbacks with `concurrency` requests in flight (a closed loop):
-//!   the most the configuration acknowledges per second. Its latency is mostly queueing
-//!   (in flight divided by rate), so it says little about the receiver.
-//! - **paced**: callbacks sent at a fixed rate (`rate` per second, for `n / 2` callbacks),
-//!   whatever the answers (an open loop, as a sender with many tasks behaves; at most 256
-//!   in flight, as a sender caps its connections to a host). Latency is counted from the
-//!   moment each callback was due, so a receiver that falls behind shows it (no
-//!   coordinated omission); it includes up to a millisecond of the pacer's timer.
+//! - **saturation**: `n` tasks handed over as a finisher under steady load does (at most
+//!   about 4 096 pending): the most the configuration acknowledges per second, from the
+//!   first counted send to the last answer. Its latency is the answer's alone (send to
+//!   status), since queueing is the point of saturation.
+//! - **paced**: tasks finishing at a fixed rate (`rate` per second, `n / 2` of them), each
+//!   handed to the dispatcher when due whatever the replicas do (an open loop). The latency
+//!   runs from when the callback was due to its answer (the journal's due and send times
+//!   are whole milliseconds, the answer's time microseconds), so a receiver that falls
+//!   behind shows it (no coordinated omission).
 //!
-//! A callback counts when it is answered `200` (stored, so acknowledged); the latency is up
-//! to reading the status. The first tenth of each run warms up and is not counted. The
-//! store's capacity is 20 000 entries, so every callback after the first 20 000 of a round
-//! also evicts the oldest result: a receiver that has been running for a while. The table
-//! shows the median round of each (by rate at saturation, by p99 when paced).
+//! A callback counts when it is answered `200` (stored, so acknowledged). The first tenth
+//! of each run warms up and is not counted. The store's capacity is 20 000 entries, so every
+//! callback after the first 20 000 of a round also evicts the oldest result: a receiver that
+//! has been running for a while. The table shows the median round of each (by rate at
+//! saturation, by p99 when paced), and each rate as a share of one in-memory replica's.
 //!
-//! The driver is a plain concurrent reqwest loop on one tokio worker. Driver, replicas and
-//! Redis share the machine's cores: the absolute figures depend on the machine and its
-//! load, the ratios less.
+//! The dispatcher runs on one tokio worker in this process. Dispatcher, replicas and Redis
+//! share the machine's cores: the absolute figures depend on the machine and its load (the
+//! first line prints the load average), the ratios less.
 //!
 //! Environment: `RECEIVER_BENCH_N` (callbacks per saturation run, default 100 000),
 //! `RECEIVER_BENCH_RATE` (paced rate, default 10 000 per second),
 //! `RECEIVER_BENCH_CAPACITY` (the replicas' `--capacity`, default 20 000),
-//! `RECEIVER_BENCH_CONCURRENCY` (default 64), `RECEIVER_BENCH_ROUNDS` (default 3),
-//! `RECEIVER_BENCH_ONLY` (one configuration: `memory`, `redis`, `redis-x2`). Without
-//! `--bench` (as `cargo test --all-targets` runs it) it is a smoke run: 2 000 callbacks, one
-//! round, and it checks that every callback was acknowledged.
+//! `RECEIVER_BENCH_IN_FLIGHT` (the dispatcher's `max-in-flight-per-host`, default the
+//! mock's 128), `RECEIVER_BENCH_ROUNDS` (default 3), `RECEIVER_BENCH_ONLY` (one
+//! configuration: `memory`, `redis`, `redis-x2`), `RECEIVER_BENCH_BIN` (another
+//! `captchaai-receiver` binary to measure, to compare two builds). Without `--bench` (as
+//! `cargo test --all-targets` runs it) it is a smoke run: 2 000 callbacks, one round, and
+//! it checks that every callback was acknowledged.
 
 // Wall-clock time is the point of a benchmark; nothing here is simulated.
 #![allow(clippy::disallowed_methods)]
@@ -41,10 +49,15 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use captchaai_mock::bench::{BenchDispatcher, FinishedTask};
+use captchaai_mock::{AttemptOutcome, Config};
 use captchaai_test_redis::{Persistence, RedisServer};
+
+// The allocator the `captchaai-mock` binary runs its dispatcher with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Setup {
@@ -81,7 +94,9 @@ struct Replica {
 
 impl Replica {
     fn start(store: &str, capacity: u64) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_captchaai-receiver"))
+        let bin = std::env::var("RECEIVER_BENCH_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_captchaai-receiver").to_owned());
+        let mut child = Command::new(bin)
             .args(["--bind", "127.0.0.1:0", "--workers", "1", "--store", store])
             .args([
                 "--capacity",
@@ -152,146 +167,205 @@ impl Round {
     }
 }
 
-fn client(concurrency: usize) -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("a reqwest client")
+/// The callbacks' targets: each replica's pingback endpoint.
+fn pingback_urls(bases: &[String]) -> Vec<String> {
+    bases.iter().map(|b| format!("{b}/pingback")).collect()
 }
 
-/// The callbacks, prepared before the clock starts: ids from `first`, round-robin over the
-/// replicas.
-fn callbacks(urls: &[String], first: u64, n: u64) -> Arc<Vec<String>> {
-    Arc::new(
-        (0..n)
-            .map(|i| {
-                let base = &urls[i as usize % urls.len()];
-                format!("{base}/pingback?id={}&code={}", first + i, code_for(i))
-            })
-            .collect(),
-    )
+/// A fresh dispatcher, configured as the mock's defaults but for queues and a journal that
+/// hold the whole run (per host: `in_flight` sends at once, the mock's
+/// `max-in-flight-per-host`).
+fn dispatcher(n: u64, in_flight: usize) -> Arc<BenchDispatcher> {
+    let mut cfg = Config::default();
+    cfg.pingback.max_in_flight_per_host = in_flight;
+    cfg.pingback.queue_capacity = n as usize * 2;
+    cfg.pingback.queue_capacity_per_host = cfg.pingback.queue_capacity;
+    cfg.pingback.journal_capacity = n as usize * 2;
+    Arc::new(BenchDispatcher::new(&cfg))
 }
 
-/// Sends `n` callbacks, `concurrency` at a time.
-async fn saturate(urls: &[String], n: u64, concurrency: usize) -> Round {
-    let client = client(concurrency);
-    let warm_up = n / 10;
-    let requests = callbacks(urls, 1_000_000, n);
-    let next = Arc::new(AtomicU64::new(0));
-    let counted_from = Arc::new(std::sync::OnceLock::<Instant>::new());
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (client, next, requests) = (client.clone(), next.clone(), requests.clone());
-        let counted_from = counted_from.clone();
-        workers.push(tokio::spawn(async move {
-            let (mut latencies, mut refused) = (Vec::new(), 0u64);
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                if i == warm_up {
-                    let _ = counted_from.set(Instant::now());
-                }
-                let sent = Instant::now();
-                let status = client
-                    .get(&requests[i as usize])
-                    .send()
-                    .await
-                    .map(|r| r.status());
-                let latency = sent.elapsed();
-                if i < warm_up {
-                    continue;
-                }
-                match status {
-                    Ok(s) if s.is_success() => latencies.push(latency),
-                    _ => refused += 1,
-                }
+/// `n` finished tasks, their callbacks round-robin over the replicas, made on a runtime
+/// worker (as the mock's finisher makes them) before the clock starts.
+async fn finished(d: &Arc<BenchDispatcher>, urls: &[String], n: u64) -> Vec<FinishedTask> {
+    let (d, urls) = (d.clone(), urls.to_vec());
+    tokio::spawn(async move {
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        d.finished_tasks_spread(&urls, &[], n, code_for).0
+    })
+    .await
+    .expect("the finished tasks")
+}
+
+/// Waits until every one of `n` callbacks has a final attempt in the journal.
+async fn settled(d: &BenchDispatcher, n: u64) {
+    loop {
+        let s = d.stats();
+        if s.delivered + s.failed >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The journal's first attempts (and callbacks never sent: shed), in order of their tasks: acknowledged when the replica
+/// answered 2xx; the latency from when the callback was due (the task finished) to its
+/// answer, or only the answer's when `queueing` is false.
+fn measured(d: &BenchDispatcher, first_task: u64, warm_up: u64, queueing: bool) -> Round {
+    let mut attempts = d.attempts();
+    attempts.retain(|a| a.attempt <= 1 && a.task_id >= first_task + warm_up);
+    let (mut latencies, mut refused) = (Vec::with_capacity(attempts.len()), 0);
+    let (mut from_ms, mut to_us) = (u64::MAX, 0u64);
+    for a in &attempts {
+        let answered = a.latency_us.unwrap_or(0);
+        from_ms = from_ms.min(a.sent_at_ms);
+        to_us = to_us.max(a.sent_at_ms * 1000 + answered);
+        match a.outcome {
+            AttemptOutcome::Delivered { status } if (200..300).contains(&status) => {
+                let waited_us = if queueing {
+                    a.sent_at_ms.saturating_sub(a.scheduled_at_ms) * 1000
+                } else {
+                    0
+                };
+                latencies.push(Duration::from_micros(waited_us + answered));
             }
-            (latencies, refused)
-        }));
-    }
-    let (mut latencies, mut refused) = (Vec::new(), 0);
-    for worker in workers {
-        let (mine, not_acked) = worker.await.expect("a driver task");
-        latencies.extend(mine);
-        refused += not_acked;
-    }
-    let elapsed = counted_from.get().map_or(Duration::ZERO, Instant::elapsed);
-    Round::from(latencies, refused, elapsed)
-}
-
-/// Most paced callbacks in flight at once (per driver, whatever the number of replicas).
-const PACED_IN_FLIGHT: usize = 256;
-
-/// Sends `n` callbacks at `rate` per second, each when it is due.
-async fn paced(urls: &[String], n: u64, rate: u64) -> Round {
-    let client = client(PACED_IN_FLIGHT);
-    let warm_up = n / 10;
-    let requests = callbacks(urls, 50_000_000, n);
-    let period = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now() + Duration::from_millis(10);
-    // As a sender caps its connections to one host (the mock: 128 per host), so that a
-    // receiver that falls behind is not buried under new connections; a callback waiting
-    // for a free slot is late, and its latency says so.
-    let slots = Arc::new(tokio::sync::Semaphore::new(PACED_IN_FLIGHT));
-    let mut sends = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let due = start + period.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
-        let slot = Arc::clone(&slots).acquire_owned().await.expect("open");
-        let (client, requests) = (client.clone(), requests.clone());
-        sends.spawn(async move {
-            let status = client
-                .get(&requests[i as usize])
-                .send()
-                .await
-                .map(|r| r.status());
-            drop(slot);
-            (i, due.elapsed(), status.is_ok_and(|s| s.is_success()))
-        });
-    }
-    let (mut latencies, mut refused) = (Vec::new(), 0);
-    while let Some(sent) = sends.join_next().await {
-        let (i, latency, acked) = sent.expect("a send");
-        match (i < warm_up, acked) {
-            (true, _) => {}
-            (false, true) => latencies.push(latency),
-            (false, false) => refused += 1,
+            _ => refused += 1,
         }
     }
-    let counted = start + period.mul_f64(warm_up as f64);
-    Round::from(latencies, refused, counted.elapsed())
+    let elapsed = Duration::from_micros(to_us.saturating_sub(from_ms.saturating_mul(1000)));
+    Round::from(latencies, refused, elapsed.max(Duration::from_millis(1)))
+}
+
+/// Saturation: every callback handed to the dispatcher as a finisher under steady load
+/// does (at most about 4 096 pending), sent as fast as the replicas answer.
+async fn saturate(urls: &[String], n: u64, in_flight: usize) -> Round {
+    let d = dispatcher(n, in_flight);
+    let tasks = finished(&d, urls, n).await;
+    for (i, task) in tasks.into_iter().enumerate() {
+        if i % 1024 == 0 {
+            while d.stats().pending > 4096 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        d.enqueue(task);
+    }
+    settled(&d, n).await;
+    measured(&d, Config::default().first_task_id, n / 10, false)
+}
+
+/// Paced: `n` tasks finishing at `rate` per second, each handed to the dispatcher when it
+/// is due, whatever the replicas do (an open loop).
+async fn paced(urls: &[String], n: u64, rate: u64, in_flight: usize) -> Round {
+    let d = dispatcher(n, in_flight);
+    let tasks = finished(&d, urls, n).await;
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = tokio::time::Instant::now() + Duration::from_millis(10);
+    for (i, task) in tasks.into_iter().enumerate() {
+        let due = start + period.mul_f64(i as f64);
+        if due > tokio::time::Instant::now() {
+            tokio::time::sleep_until(due).await;
+        }
+        d.enqueue(task);
+    }
+    settled(&d, n).await;
+    measured(&d, Config::default().first_task_id, n / 10, true)
 }
 
 /// One round: fresh Redis and replicas, a saturation run, then a paced one.
-fn run_round(setup: Setup, settings: &Settings) -> (Round, Round) {
+/// CPU time (user + system) a process used so far, from `/proc/PID/stat` (clock ticks, 100
+/// a second); zero where unavailable.
+fn process_cpu(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15.
+    Duration::from_millis((f.get(11).unwrap_or(&0) + f.get(12).unwrap_or(&0)) * 10)
+}
+
+/// CPU time Redis used so far (`INFO cpu`, through `redis-cli`); zero where unavailable.
+fn redis_cpu(redis: &RedisServer) -> Duration {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string(), "INFO", "cpu"])
+        .output();
+    let text = out.map_or_else(
+        |_| String::new(),
+        |o| String::from_utf8_lossy(&o.stdout).into_owned(),
+    );
+    let seconds: f64 = text
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.trim().split_once(':')?;
+            matches!(k, "used_cpu_sys" | "used_cpu_user").then(|| v.parse::<f64>().ok())?
+        })
+        .sum();
+    Duration::from_secs_f64(seconds)
+}
+
+/// CPU time per callback of one round (both runs, warm-up included), by process.
+#[derive(Default)]
+struct Cpu {
+    replicas: Duration,
+    redis: Duration,
+    dispatcher: Duration,
+}
+
+/// One round: fresh Redis and replicas, a saturation run, then a paced one.
+fn run_round(setup: Setup, settings: &Settings) -> (Round, Round, Cpu) {
     let redis = (setup != Setup::Memory).then(|| RedisServer::start(Persistence::Off));
     let store = redis.as_ref().map_or("memory".to_owned(), RedisServer::url);
     let count = if setup == Setup::RedisTwice { 2 } else { 1 };
     let replicas: Vec<Replica> = (0..count)
         .map(|_| Replica::start(&store, settings.capacity))
         .collect();
-    let urls: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+    let urls = pingback_urls(&bases);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("the driver's runtime");
-    let saturated = runtime.block_on(saturate(&urls, settings.n, settings.concurrency));
-    let paced = runtime.block_on(paced(&urls, settings.n / 2, settings.rate));
+    let cpu = || {
+        let replicas: Duration = replicas
+            .iter()
+            .map(|r| process_cpu(&r.child.id().to_string()))
+            .sum();
+        let redis = redis.as_ref().map_or(Duration::ZERO, redis_cpu);
+        (replicas, redis, process_cpu("self"))
+    };
+    let before = cpu();
+    let saturated = runtime.block_on(saturate(&urls, settings.n, settings.in_flight));
+    let paced = runtime.block_on(paced(
+        &urls,
+        settings.n / 2,
+        settings.rate,
+        settings.in_flight,
+    ));
+    let after = cpu();
+    let callbacks = (settings.n + settings.n / 2).max(1) as u32;
+    let used = Cpu {
+        replicas: (after.0 - before.0) / callbacks,
+        redis: (after.1 - before.1) / callbacks,
+        dispatcher: (after.2 - before.2) / callbacks,
+    };
     drop(replicas);
     drop(redis);
-    (saturated, paced)
+    (saturated, paced, used)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 struct Settings {
     n: u64,
     rate: u64,
     capacity: u64,
-    concurrency: usize,
+    in_flight: usize,
     rounds: u64,
 }
 
@@ -315,7 +389,10 @@ fn main() {
         },
         rate: env_or("RECEIVER_BENCH_RATE", if bench { 10_000 } else { 1_000 }),
         capacity: env_or("RECEIVER_BENCH_CAPACITY", 20_000),
-        concurrency: env_or("RECEIVER_BENCH_CONCURRENCY", 64) as usize,
+        in_flight: env_or(
+            "RECEIVER_BENCH_IN_FLIGHT",
+            Config::default().pingback.max_in_flight_per_host as u64,
+        ) as usize,
         rounds: if bench {
             env_or("RECEIVER_BENCH_ROUNDS", 3)
         } else {
@@ -328,9 +405,15 @@ fn main() {
         .filter(|s| only.as_deref().is_none_or(|o| o == s.name()))
         .collect();
     println!(
-        "receiver replicas: {} callbacks at saturation ({} in flight), {} paced at {}/s, capacity {}, {} round(s), {} CPUs",
+        "load average (1, 5, 15 min): {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "unknown".into())
+    );
+    println!(
+        "receiver replicas, driven by the mock's dispatcher: {} callbacks at saturation (at most {} in flight per replica), {} paced at {}/s, capacity {}, {} round(s), {} CPUs",
         settings.n,
-        settings.concurrency,
+        settings.in_flight,
         settings.n / 2,
         settings.rate,
         settings.capacity,
@@ -341,9 +424,9 @@ fn main() {
     for setup in setups {
         let (mut saturated, mut paced): (Vec<Round>, Vec<Round>) = (0..settings.rounds)
             .map(|r| {
-                let (s, p) = run_round(setup, &settings);
+                let (s, p, cpu) = run_round(setup, &settings);
                 println!(
-                    "  {:<9} round {}: saturation {:>6.0}/s p99 {} | paced {:>6.0}/s p50 {} p99 {} | acknowledged {}, not {}",
+                    "  {:<9} round {}: saturation {:>6.0}/s p99 {} | paced {:>6.0}/s p50 {} p99 {} | acknowledged {}, not {} | CPU per callback: replicas {}, Redis {}, dispatcher {}",
                     setup.name(),
                     r + 1,
                     s.rate,
@@ -353,9 +436,17 @@ fn main() {
                     ms(p.p99),
                     s.acked + p.acked,
                     s.refused + p.refused,
+                    us(cpu.replicas),
+                    us(cpu.redis),
+                    us(cpu.dispatcher),
                 );
                 if !bench {
-                    assert_eq!(s.refused + p.refused, 0, "{setup:?}: every callback is acknowledged");
+                    let counted = (settings.n - settings.n / 10) + (settings.n / 2 - settings.n / 20);
+                    assert_eq!(
+                        (s.acked + p.acked, s.refused + p.refused),
+                        (counted, 0),
+                        "{setup:?}: every callback is acknowledged"
+                    );
                 }
                 (s, p)
             })

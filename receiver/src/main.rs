@@ -36,6 +36,12 @@ mod cli;
 
 use cli::{Args, LogFormat, Settings, StoreChoice};
 
+// mimalloc instead of glibc malloc: each callback allocates and frees its request, its
+// parameters, the store call and its answer; with glibc, freeing took about a quarter of a
+// replica's CPU time under load (perf, `receiver/benches/replicas.rs`; BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let _logs = init_logs(args.log_format);

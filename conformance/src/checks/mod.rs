@@ -14,7 +14,8 @@
 //!   wins, nothing else stored), `timing` (tolerances, deadlines), `polling` (etiquette),
 //!   `strategy` (fallback, pingback only, via, router), `receiver` (the HTTP side: answers
 //!   and what was kept), `rejection` (what a receiver must refuse, and why what cannot be
-//!   graded is not), `limits` (busy threads, rate limits).
+//!   graded is not), `wait` (a long poll woken across replicas), `limits` (busy threads,
+//!   rate limits).
 
 mod idempotency;
 mod index;
@@ -27,6 +28,7 @@ mod rejection;
 mod strategy;
 mod timing;
 mod verdict;
+mod wait;
 
 use index::Index;
 pub(crate) use receiver::answer_times;
@@ -193,5 +195,8 @@ fn receiver_checks(ix: &Index<'_>, out: &mut Vec<CheckResult>) {
     // Who won is known from the application, or from what the receiver stored.
     if conflicts && (rec.caps.observes_app || storage_known) {
         out.push(idempotency::first_wins(ix));
+    }
+    if rec.scenario.subject.wait {
+        out.push(wait::wait_woken(ix));
     }
 }

@@ -207,6 +207,13 @@ registry! {
         proves: "a conflicting copy (the same id, another code) never replaces the first result, in the store or in the application",
         fix: "keep the first code stored for an id: acknowledge a later conflicting copy, but do not store or hand it on",
     }
+    /// A long poll on one replica is woken by a result stored through another.
+    WaitWoken {
+        id: "wait-woken",
+        title: "a long poll on one replica is answered by a callback to another",
+        proves: "the application's long poll for a result (--wait-url), opened on one replica before the callback was sent, answered the task's code within the latency budget after another replica acknowledged the callback",
+        fix: "wake waiters through the shared store, not process memory: subscribe to the task's channel (Redis pub/sub) before reading, publish when storing, and answer the waiter from the store",
+    }
     /// The run met busy threads.
     BusyThreads {
         id: "busy-threads",

@@ -27,6 +27,9 @@ pub(super) struct ReceiverArgs {
     /// With --receiver: the harness POSTs each task id to `http://host/register/{id}` after submitting it (once per replica, in the same order: each id is registered on another replica than the one its callback goes to).
     #[arg(long, requires = "receiver", value_parser = id_template)]
     pub(super) register_url: Vec<String>,
+    /// With --receiver: `http://host/results/{id}?wait=30s` long-polls for the result, 200 with the code once stored (once per replica, in the same order): in scenarios that set `wait`, the harness opens it on another replica than the callback's before the callback is sent, and grades `wait-woken`.
+    #[arg(long, requires = "receiver", value_parser = id_template)]
+    pub(super) wait_url: Vec<String>,
     /// With --receiver: how fast a valid callback must be acknowledged (real time).
     #[arg(long, value_parser = positive_duration, default_value = "1s")]
     pub(super) latency_budget: Duration,
@@ -58,6 +61,7 @@ impl SubjectArgs {
             urls: r.receiver.clone(),
             results_urls: r.results_url.clone(),
             register_urls: r.register_url.clone(),
+            wait_urls: r.wait_url.clone(),
             latency_budget: r.latency_budget,
             trusted_source: r.trusted_source,
             spoof_from: r.spoof_from,
@@ -91,6 +95,9 @@ impl SubjectArgs {
             }
             for u in &r.register_url {
                 v.push(format!("--register-url {}", q(u)));
+            }
+            for u in &r.wait_url {
+                v.push(format!("--wait-url {}", q(u)));
             }
             if r.latency_budget != DEFAULT_LATENCY_BUDGET {
                 v.push(format!(

@@ -50,6 +50,7 @@ pub(super) fn with_receiver_env(router: Router, scenario: &Scenario, recorder: R
                         code: code.map(|c| short(&c)),
                         status: env.fail_status,
                         handled_by: HandledBy::Env,
+                        replica: None,
                     },
                 );
                 let status = StatusCode::from_u16(env.fail_status)
@@ -69,6 +70,7 @@ pub(super) fn with_receiver_env(router: Router, scenario: &Scenario, recorder: R
                         code: code.map(|c| short(&c)),
                         status: resp.status().as_u16(),
                         handled_by: HandledBy::Subject,
+                        replica: None,
                     },
                 );
             }

@@ -66,6 +66,8 @@ pub struct SubjectSettings {
     pub allow_list: bool,
     /// Graded only against two or more replicas of an external receiver.
     pub cross_replica: bool,
+    /// The application long-polls each result on another replica (`--wait-url`).
+    pub wait: bool,
     /// Dispatch through the router.
     pub router: bool,
     /// `json=1`.

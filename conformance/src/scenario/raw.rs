@@ -276,6 +276,11 @@ pub(crate) struct RawSubject {
     /// against two or more `--receiver` replicas, which the harness spreads callbacks,
     /// registrations and reads over.
     pub(crate) cross_replica: bool,
+    /// The application long-polls each task's result (`--wait-url`) from the moment it has
+    /// the id, on another replica than the one its callback reaches: graded by `wait-woken`.
+    /// Needs `kind = "receiver"` and `cross-replica = true`.
+    #[schemars(with = "bool")]
+    pub(crate) wait: Spanned<bool>,
     /// Dispatch results through the router (handlers per route).
     #[schemars(with = "bool")]
     pub(crate) router: Spanned<bool>,
@@ -294,6 +299,7 @@ impl Default for RawSubject {
             registered_only: true,
             allow_list: true,
             cross_replica: false,
+            wait: Spanned::new(0..0, false),
             router: Spanned::new(0..0, false),
             json: true,
         }

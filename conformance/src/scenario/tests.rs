@@ -112,6 +112,27 @@ fault = { status = 502, stall = \"1s\" }
     );
 }
 
+/// `wait` is about replicas: a scenario that asks for it without `cross-replica` is refused
+/// at the key.
+#[test]
+fn a_long_poll_needs_replicas() {
+    let receiver = |subject: &str| {
+        let text = GOOD.replacen("seed = 7", "seed = 7\nkind = \"receiver\"", 1)
+            + "[subject]\nstrategy = \"pingback-only\"\n"
+            + subject;
+        parse(&text, Path::new("x/y.toml"))
+    };
+    let s = receiver("cross-replica = true\nwait = true\n").unwrap();
+    assert!(s.subject.wait && s.subject.cross_replica);
+    let e = receiver("wait = true\n").unwrap_err();
+    assert!(e.message.contains("cross-replica = true"), "{}", e.message);
+    assert!(
+        e.location.ends_with(":12:8"),
+        "at the key's value: {}",
+        e.location
+    );
+}
+
 /// Values that parse but are out of range point at themselves, under the
 /// scenario's own key, not at the top of the file.
 #[test]

@@ -257,6 +257,11 @@ impl Validator<'_> {
                 s.strategy.span(),
                 "a `kind = \"receiver\"` scenario needs pingbacks: use a pingback strategy",
             ))
+        } else if *s.wait.get_ref() && !(raw.kind == ScenarioKind::Receiver && s.cross_replica) {
+            Some((
+                s.wait.span(),
+                "subject.wait needs `kind = \"receiver\"` and `cross-replica = true`: the long poll is opened on another replica than the callback's",
+            ))
         } else if !raw.inject.is_empty() && poll_only {
             Some((
                 s.strategy.span(),
@@ -491,6 +496,7 @@ fn build(raw: RawScenario, path: &Path, mock: MockConfig, tasks: Vec<WorkTask>) 
             registered_only: s.registered_only,
             allow_list: s.allow_list,
             cross_replica: s.cross_replica,
+            wait: *s.wait.get_ref(),
             router: *s.router.get_ref(),
             json: s.json,
         },

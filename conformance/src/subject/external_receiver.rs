@@ -18,6 +18,7 @@ use super::{
     BoxFuture, Capabilities, Driver, Probe, RunContext, Sources, Started, Subject,
     replicas::{Relay, Spread},
     tasks,
+    waiter::Waiter,
 };
 use crate::{
     scenario::{Scenario, ScenarioKind, WorkTask},
@@ -45,6 +46,10 @@ pub(crate) struct ExternalReceiver {
     /// Per replica (or none): `http://host/register/{id}`: the harness POSTs each task id
     /// here after submitting, as the application would.
     pub(crate) register_urls: Vec<String>,
+    /// Per replica (or none): `http://host/results/{id}?wait=30s`: a long poll for the
+    /// result, answered 200 with the code once it is stored (404 when the wait ends without
+    /// one). Opened in scenarios that set `wait`, before the callback is sent.
+    pub(crate) wait_urls: Vec<String>,
     /// How fast (real time) a valid callback must be acknowledged.
     pub(crate) latency_budget: Duration,
     /// `--trusted-source`: the receiver accepts callbacks from this address only, so
@@ -93,6 +98,7 @@ impl Subject for ExternalReceiver {
             source_checked: self.trusted_source.is_some() && scenario.subject.allow_list,
             latency_budget: Some(self.latency_budget),
             mock_tls: false,
+            waits: !self.wait_urls.is_empty(),
         }
     }
 
@@ -113,7 +119,9 @@ impl Subject for ExternalReceiver {
         Box::pin(async move {
             let spread = Arc::new(Spread::new(this.urls.len()));
             let relay = if this.urls.len() > 1 {
-                Some(Arc::new(Relay::start(&this.urls, spread.clone()).await?))
+                Some(Arc::new(
+                    Relay::start(&this.urls, spread.clone(), ctx.recorder.clone()).await?,
+                ))
             } else {
                 None
             };
@@ -137,6 +145,8 @@ impl Subject for ExternalReceiver {
                 ctx: ctx.clone(),
                 callback_url: url.clone(),
                 register_urls: this.register_urls.clone(),
+                wait_urls: this.wait_urls.clone(),
+                latency_budget: this.latency_budget,
                 spread: spread.clone(),
                 _relay: relay,
             };
@@ -164,13 +174,16 @@ struct SubmitOnly {
     callback_url: String,
     /// One per replica, or none.
     register_urls: Vec<String>,
+    /// One per replica, or none.
+    wait_urls: Vec<String>,
+    latency_budget: Duration,
     spread: Arc<Spread>,
     /// Serves as long as the run (the driver) lives.
     _relay: Option<Arc<Relay>>,
 }
 
 /// The template of the replica `spread` picks (the only one when there is one).
-fn pick(templates: &[String], replica: usize) -> Option<&String> {
+pub(super) fn pick(templates: &[String], replica: usize) -> Option<&String> {
     templates.get(replica).or_else(|| templates.first())
 }
 
@@ -181,6 +194,10 @@ impl Driver for SubmitOnly {
         let url = self.callback_url.clone();
         let register_urls = self.register_urls.clone();
         let spread = self.spread.clone();
+        let waiter = Waiter {
+            templates: self.wait_urls.clone(),
+            budget: self.latency_budget,
+        };
         Box::pin(async move {
             let t = tasks::build(task.kind, &task.params);
             let mut form: Vec<(String, String)> = t
@@ -233,7 +250,11 @@ impl Driver for SubmitOnly {
                     );
                 }
             }
-            wait_finished(&ctx.mock, id).await;
+            if ctx.scenario.subject.wait && !waiter.templates.is_empty() {
+                waiter.wait(&http, &ctx, &spread, id).await;
+            } else {
+                wait_finished(&ctx.mock, id).await;
+            }
         })
     }
 }
@@ -367,6 +388,7 @@ impl ExternalReceiver {
         for (flag, given) in [
             ("--results-url", self.results_urls.len()),
             ("--register-url", self.register_urls.len()),
+            ("--wait-url", self.wait_urls.len()),
         ] {
             if given != 0 && given != n {
                 problems.push(format!(
@@ -439,7 +461,7 @@ async fn no_such_result(template: &str) -> Result<(), String> {
 /// How long the results endpoint may take to say what it stored for one task.
 const RESULTS_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn transport_error(e: &reqwest::Error) -> String {
+pub(super) fn transport_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         format!("no answer within {}s", RESULTS_TIMEOUT.as_secs())
     } else if e.is_connect() {
@@ -459,6 +481,6 @@ fn transport_error(e: &reqwest::Error) -> String {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

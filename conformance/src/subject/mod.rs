@@ -10,7 +10,8 @@
 //! nothing changed state that should not have.
 //!
 //! - `reference`: `captchaai-client`'s client, receiver and store ([`Reference`]);
-//! - `external_receiver`: any pingback endpoint, by URL (`--receiver`);
+//! - `external_receiver`: any pingback endpoint, by URL (`--receiver`); `replicas`: several
+//!   replicas of one (the relay in front of them); `waiter`: the application's long poll;
 //! - `client_program`: any client program, by command (`--client-cmd`);
 //! - `tasks`: realistic task inputs per kind, shared by all of them.
 //!
@@ -21,6 +22,7 @@ mod external_receiver;
 pub mod reference;
 mod replicas;
 pub mod tasks;
+mod waiter;
 
 pub(crate) use client_program::ExternalClient;
 pub(crate) use external_receiver::ExternalReceiver;
@@ -165,6 +167,9 @@ pub struct Capabilities {
     pub latency_budget: Option<Duration>,
     /// The mock must serve HTTPS.
     pub mock_tls: bool,
+    /// The application's long poll for a result can be opened (`--wait-url`), so whether a
+    /// result stored through another replica wakes it is graded.
+    pub waits: bool,
 }
 
 impl Capabilities {
@@ -183,6 +188,7 @@ impl Capabilities {
             source_checked: scenario.subject.allow_list,
             latency_budget: None,
             mock_tls: false,
+            waits: false,
         }
     }
 }

@@ -5,14 +5,16 @@
 //! robin in the order ids are first seen: its genuine callback goes there; its registration
 //! goes to the next replica; every later callback naming it (a duplicate, a conflicting copy,
 //! a stale callback, a retry, the genuine one after a malformed one) to the replica after
-//! the previous one; the results URL is read on the replica before its home. So with two or
-//! more replicas nothing about one id is ever asked of the replica that stored it first,
-//! unless the replicas share their state.
+//! the previous one; the results URL is read, and the application's long poll opened, on the
+//! replica before its home. So with two or more replicas nothing about one id is ever asked
+//! of the replica that stored it first, unless the replicas share their state.
 //!
 //! [`Relay`] is what the mock sends its callbacks to: a loopback HTTP server that forwards
 //! each request (method, query, headers, body) to the replica [`Spread`] picks and answers
 //! with the replica's status and body. It sends from the address the callback came from, so
-//! an allow-list on the replicas sees the mock's (or the forger's) source address.
+//! an allow-list on the replicas sees the mock's (or the forger's) source address. It records
+//! each answer in the timeline (`received ... (replica N)`), and [`Spread`] keeps when each
+//! id was first acknowledged on each replica, so a long poll can be judged against it.
 
 use std::{
     collections::HashMap,
@@ -21,6 +23,8 @@ use std::{
     time::Duration,
 };
 
+use tokio::time::Instant;
+
 use axum::{
     Router,
     body::Bytes,
@@ -28,6 +32,8 @@ use axum::{
     http::{HeaderName, StatusCode, header},
     response::{IntoResponse, Response},
 };
+
+use crate::timeline::{Event, HandledBy, Recorder, Source, short};
 
 /// Where each request about a task id goes, over `replicas` replicas.
 #[derive(Debug)]
@@ -42,6 +48,9 @@ struct Ids {
     next: usize,
     /// Per id: its home replica and how many callbacks named it so far.
     seen: HashMap<String, (usize, usize)>,
+    /// Per id: each replica that acknowledged a callback naming it (2xx), and when it
+    /// first did.
+    acked: HashMap<String, Vec<(usize, Instant)>>,
 }
 
 impl Ids {
@@ -91,10 +100,31 @@ impl Spread {
         r
     }
 
-    /// The replica what was stored for `id` is read from: the one before its home.
+    /// The replica what was stored for `id` is read from, and the application's long poll
+    /// for it opened on: the one before its home.
     pub(super) fn read(&self, id: &str) -> usize {
         let n = self.replicas;
         (self.ids().entry(n, id).0 + n - 1) % n
+    }
+
+    /// A replica answered a callback naming `id` with a 2xx.
+    fn acknowledged(&self, id: &str, replica: usize) {
+        let mut ids = self.ids();
+        let acks = ids.acked.entry(id.to_owned()).or_default();
+        if !acks.iter().any(|(r, _)| *r == replica) {
+            acks.push((replica, Instant::now()));
+        }
+    }
+
+    /// When a callback naming `id` was first acknowledged on another replica than `not`.
+    pub(super) fn acknowledged_elsewhere(&self, id: &str, not: usize) -> Option<Instant> {
+        self.ids()
+            .acked
+            .get(id)?
+            .iter()
+            .filter(|(r, _)| *r != not)
+            .map(|(_, at)| *at)
+            .min()
     }
 }
 
@@ -123,13 +153,18 @@ impl Drop for Relay {
 struct Forwarder {
     replicas: Vec<reqwest::Url>,
     spread: Arc<Spread>,
+    recorder: Recorder,
     /// One HTTP client per source address callbacks came from.
     clients: Mutex<HashMap<IpAddr, reqwest::Client>>,
 }
 
 impl Relay {
     /// Serves on a free loopback port, forwarding to `replicas` (their callback URLs).
-    pub(super) async fn start(replicas: &[String], spread: Arc<Spread>) -> Result<Self, String> {
+    pub(super) async fn start(
+        replicas: &[String],
+        spread: Arc<Spread>,
+        recorder: Recorder,
+    ) -> Result<Self, String> {
         let urls = replicas
             .iter()
             .map(|u| reqwest::Url::parse(u).map_err(|e| format!("{u}: {e}")))
@@ -144,6 +179,7 @@ impl Relay {
         let forwarder = Arc::new(Forwarder {
             replicas: urls,
             spread,
+            recorder,
             clients: Mutex::new(HashMap::new()),
         });
         let app = Router::new().fallback(forward).with_state(forwarder);
@@ -185,9 +221,14 @@ impl Forwarder {
 
 /// The task id a callback names: `id` in its query, else in its form body.
 fn callback_id(query: Option<&str>, body: &[u8]) -> Option<String> {
+    callback_param(query, body, "id")
+}
+
+/// A parameter of a callback: in its query, else in its form body.
+fn callback_param(query: Option<&str>, body: &[u8], name: &str) -> Option<String> {
     let find = |bytes: &[u8]| {
         form_urlencoded::parse(bytes)
-            .find(|(k, _)| k == "id")
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
     query
@@ -223,13 +264,19 @@ async fn forward(
         }
     };
     let query = parts.uri.query();
-    let target = f.spread.deliver(callback_id(query, &body).as_deref());
+    let id = callback_id(query, &body);
+    let target = f.spread.deliver(id.as_deref());
     let mut url = f.replicas[target].clone();
     url.set_query(query);
     let http = match f.client(peer.ip()) {
         Ok(c) => c,
         Err(why) => return (StatusCode::BAD_GATEWAY, why).into_response(),
     };
+    // What the timeline shows of it; forged callbacks are the injector's to record.
+    let seen = (!parts.headers.contains_key("x-conformance-injected")).then(|| {
+        let code = callback_param(query, &body, "code");
+        (parts.method.to_string(), code.map(|c| short(&c)))
+    });
     let mut request = http.request(parts.method, url.clone()).body(body);
     for (name, value) in &parts.headers {
         if !hop_by_hop(name) {
@@ -240,6 +287,22 @@ async fn forward(
         Ok(r) => {
             let status = r.status();
             let bytes = r.bytes().await.unwrap_or_default();
+            if let Some((method, code)) = seen {
+                if let Some(id) = id.as_deref().filter(|_| status.is_success()) {
+                    f.spread.acknowledged(id, target);
+                }
+                f.recorder.record(
+                    Source::Receiver,
+                    Event::Received {
+                        method,
+                        id,
+                        code,
+                        status: status.as_u16(),
+                        handled_by: HandledBy::Subject,
+                        replica: Some(target + 1),
+                    },
+                );
+            }
             (status, bytes).into_response()
         }
         Err(e) => {
@@ -275,6 +338,27 @@ mod tests {
             .map(|id| s.deliver(Some(id)))
             .collect();
         assert_eq!(homes.len(), 3);
+    }
+
+    #[test]
+    fn a_waiter_learns_of_acknowledgements_on_other_replicas_only() {
+        let s = Spread::new(3);
+        let waiter = s.read("31");
+        assert_eq!(s.acknowledged_elsewhere("31", waiter), None);
+        s.acknowledged("31", waiter);
+        assert_eq!(
+            s.acknowledged_elsewhere("31", waiter),
+            None,
+            "its own replica's acknowledgement does not count"
+        );
+        let home = s.deliver(Some("31"));
+        s.acknowledged("31", home);
+        let first = s.acknowledged_elsewhere("31", waiter);
+        assert!(first.is_some());
+        // A later acknowledgement on yet another replica keeps the first time.
+        s.acknowledged("31", (home + 1) % 3);
+        assert_eq!(s.acknowledged_elsewhere("31", waiter), first);
+        assert_eq!(s.acknowledged_elsewhere("32", waiter), None);
     }
 
     #[test]

@@ -44,14 +44,38 @@ impl Display for Entry {
                 code,
                 status,
                 handled_by,
-            } => write!(
-                f,
-                "received  {method} id={} code={} → {status} (by {})",
-                id.as_deref().unwrap_or("∅"),
-                // Shortened when recorded.
-                code.as_deref().unwrap_or("∅"),
-                handled_by.name()
-            ),
+                replica,
+            } => {
+                write!(
+                    f,
+                    "received  {method} id={} code={} → {status}",
+                    id.as_deref().unwrap_or("∅"),
+                    // Shortened when recorded.
+                    code.as_deref().unwrap_or("∅"),
+                )?;
+                match replica {
+                    Some(r) => write!(f, " (replica {r})"),
+                    None => write!(f, " (by {})", handled_by.name()),
+                }
+            }
+            Event::WaitOpened { task, replica } => {
+                write!(f, "wait      task {task} opened on replica {replica}")
+            }
+            Event::Waited {
+                task,
+                replica,
+                status,
+                code,
+                error,
+            } => {
+                write!(f, "waited    task {task} on replica {replica}")?;
+                match (status, code, error) {
+                    (Some(s), Some(c), _) => write!(f, " → {s} code={c}"),
+                    (Some(s), None, _) => write!(f, " → {s}"),
+                    (None, _, Some(e)) => write!(f, " → {e}"),
+                    (None, _, None) => write!(f, " → no answer"),
+                }
+            }
             Event::Injected {
                 callback,
                 id,

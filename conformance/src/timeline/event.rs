@@ -93,6 +93,9 @@ pub enum Event {
         status: u16,
         /// `subject`, or `env` when a receiver-side fault answered instead.
         handled_by: HandledBy,
+        /// The replica (from 1) the harness forwarded it to, when the endpoint has several.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replica: Option<usize>,
     },
     /// A callback the harness forged.
     Injected {
@@ -145,6 +148,26 @@ pub enum Event {
         /// The message.
         message: String,
     },
+    /// The application opened a long poll for a task's result (`--wait-url`).
+    WaitOpened {
+        /// The task.
+        task: u64,
+        /// The replica (from 1) it was opened on.
+        replica: usize,
+    },
+    /// The application's long poll ended.
+    Waited {
+        /// The task.
+        task: u64,
+        /// The replica (from 1) it was opened on.
+        replica: usize,
+        /// The status it answered, if it did.
+        status: Option<u16>,
+        /// The code it answered (200), shortened.
+        code: Option<String>,
+        /// Why it has no answer: a transport error, or the harness stopped waiting.
+        error: Option<String>,
+    },
     /// A remark from the harness or an external subject (ignored output, failed set-up).
     Note {
         /// What.
@@ -181,7 +204,9 @@ impl Entry {
             Event::Delivery { task, .. } => Some(*task),
             Event::Received { id, .. } => id.as_deref().and_then(|i| i.parse().ok()),
             Event::Injected { task, .. } => *task,
-            Event::AppSubmitted { task, .. } => Some(*task),
+            Event::AppSubmitted { task, .. }
+            | Event::WaitOpened { task, .. }
+            | Event::Waited { task, .. } => Some(*task),
             Event::AppResult { task, .. }
             | Event::AppError { task, .. }
             | Event::Store { task, .. } => *task,
