@@ -10,7 +10,8 @@
 //! events a failed check cites are highlighted, and each evidence line links to its row.
 //!
 //! Fed by the same [`SuiteReport`] as the other renderers: the timeline is the report's own
-//! (`ScenarioReport::timeline`, kept when an HTML or JSON report is asked for). A scenario's
+//! (`ScenarioReport::timeline`, kept when an HTML or JSON report is asked for, by default for
+//! a scenario that is not OK only: `run --timeline`). A scenario's
 //! timeline is shown up to [`MAX_ROWS`] rows (the JSON report has all): the events a check
 //! cites, and the events of the tasks they concern, come first.
 
@@ -288,7 +289,7 @@ fn timeline(i: usize, s: &ScenarioReport) -> Markup {
                 @if rows.len() < s.timeline.len() { " (" (rows.len()) " shown; the JSON report has all)" }
             }
             @if s.timeline.is_empty() {
-                p.sub { "no timeline in this report" }
+                p.sub { "no timeline in this report (run --timeline all keeps every scenario's)" }
             } @else {
                 div.controls {
                     label { "task " input.task-filter type="search" placeholder="all tasks" data-scenario=(i); }

@@ -21,8 +21,8 @@ use crate::{
 /// scenario's verdict is `SKIPPED`, not `OK`, and it has no replay command; 3: the verdict
 /// `NOT-GRADED`, counted in `totals`; a failed check's `fix` and every `offenders` line; a
 /// receiver run's `latency`; 4: a scenario's whole `timeline`, with `--json`, `--html` or
-/// `--format json`).
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// `--format json`; 5: the `timeline` of scenarios not OK only, unless `--timeline all`).
+pub(crate) const FORMAT_VERSION: u32 = 5;
 
 /// One scenario's outcome.
 #[derive(Clone, Debug, Serialize)]
@@ -62,7 +62,8 @@ pub struct ScenarioReport {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub replay: String,
     /// The run's whole timeline, in order, when [`SuiteOptions::timelines`] asked for it
-    /// (empty otherwise): the evidence of every check is a slice of it.
+    /// (by default, with `--json` or `--html`, for a scenario not OK only; empty
+    /// otherwise): the evidence of every check is a slice of it.
     ///
     /// [`SuiteOptions::timelines`]: crate::suite::SuiteOptions::timelines
     #[serde(skip_serializing_if = "Vec::is_empty")]

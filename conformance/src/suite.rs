@@ -37,9 +37,35 @@ pub struct SuiteOptions {
     pub progress: bool,
     /// Extra arguments the replay command needs (e.g. `--receiver URL`).
     pub replay_args: String,
-    /// Keep each run's whole timeline in its report ([`ScenarioReport::timeline`]), for the
-    /// JSON and HTML reports.
-    pub timelines: bool,
+    /// Which scenarios keep their run's whole timeline in their report
+    /// ([`ScenarioReport::timeline`]), for the JSON and HTML reports.
+    pub timelines: Timelines,
+}
+
+/// Which scenarios' reports carry the run's whole timeline. A timeline costs about a
+/// hundred bytes per event in memory and more in a JSON report (a 100,000-task run has
+/// over 300,000 events), so a large run that passes is reported without one unless asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timelines {
+    /// None: each check's evidence only.
+    #[default]
+    None,
+    /// Scenarios whose verdict is not OK: FAILED, NOT-GRADED or NON-STRICT (the evidence
+    /// of a failure, in context).
+    Failed,
+    /// Every scenario.
+    All,
+}
+
+impl Timelines {
+    /// Whether a scenario with this verdict keeps its timeline.
+    pub fn keeps(self, verdict: checks::Verdict) -> bool {
+        match self {
+            Timelines::None => false,
+            Timelines::Failed => verdict != checks::Verdict::Ok,
+            Timelines::All => true,
+        }
+    }
 }
 
 /// Why a suite could not load.
@@ -197,13 +223,14 @@ pub fn run_one(
             opts.redact_timings,
         )
     });
-    let timeline = if opts.timelines {
+    let verdict = checks::overall(&checks);
+    let timeline = if opts.timelines.keeps(verdict) {
         std::mem::take(&mut record.timeline.entries)
     } else {
         Vec::new()
     };
     ScenarioReport {
-        verdict: checks::overall(&checks),
+        verdict,
         simulated_ms: record.ended_at_ms,
         timeline,
         wall_ms,

@@ -189,6 +189,20 @@ impl MockHandle {
         Ok(())
     }
 
+    /// Moves the oldest `limit` requests out of the inbound journal, oldest first, for a
+    /// reader that keeps every request itself (a harness building its own timeline), so
+    /// that the journal does not hold them a second time. Sequence numbers go on; later
+    /// queries, expectations and the dashboard see only what was not taken.
+    pub fn take_requests(&self, limit: usize) -> Vec<InboundRequest> {
+        self.state.take_inbound(limit)
+    }
+
+    /// Moves the oldest `limit` pingback attempts out of the outbound journal, oldest
+    /// first; as [`MockHandle::take_requests`] does for requests.
+    pub fn take_pingbacks(&self, limit: usize) -> Vec<PingbackAttempt> {
+        self.state.take_deliveries(limit)
+    }
+
     /// Back to the state at start: no tasks, empty journals, ids from the start, the
     /// configured fault rules, pending pingbacks cancelled.
     pub fn reset(&self) {
@@ -239,9 +253,11 @@ impl Pingbacks<'_> {
         self.state.deliveries(self.since, self.limit, self.task)
     }
 
-    /// How many there are.
+    /// How many there are (nothing is copied).
     pub fn count(&self) -> usize {
-        self.list().len()
+        self.state
+            .deliveries_count(self.since, self.task)
+            .min(self.limit)
     }
 }
 
@@ -308,19 +324,24 @@ impl Requests<'_> {
 
     /// The requests, oldest first.
     pub fn list(&self) -> Vec<InboundRequest> {
-        self.state.inbound_where(self.since, self.limit, |r| {
-            self.task.is_none_or(|t| r.task_id == Some(t))
-                && self.endpoint.as_deref().is_none_or(|e| r.endpoint == e)
-                && (self.actions.is_empty()
-                    || r.action
-                        .as_deref()
-                        .is_some_and(|a| self.actions.iter().any(|x| x == a)))
-        })
+        self.state
+            .inbound_where(self.since, self.limit, |r| self.keeps(r))
     }
 
-    /// How many there are.
+    /// How many there are (nothing is copied).
     pub fn count(&self) -> usize {
-        self.list().len()
+        self.state
+            .inbound_count(self.since, |r| self.keeps(r))
+            .min(self.limit)
+    }
+
+    fn keeps(&self, r: &InboundRequest) -> bool {
+        self.task.is_none_or(|t| r.task_id == Some(t))
+            && self.endpoint.as_deref().is_none_or(|e| r.endpoint == e)
+            && (self.actions.is_empty()
+                || r.action
+                    .as_deref()
+                    .is_some_and(|a| self.actions.iter().any(|x| x == a)))
     }
 }
 

@@ -132,6 +132,39 @@ impl<T: Clone + Weigh> Journal<T> {
             .collect()
     }
 
+    /// How many entries with a sequence number above `since` pass `keep` (nothing copied).
+    pub(crate) fn count(&self, since: u64, keep: impl Fn(&T) -> bool) -> usize {
+        let r = self.lock();
+        let start = r.entries.partition_point(|s| s.seq <= since);
+        r.entries.range(start..).filter(|s| keep(&s.entry)).count()
+    }
+
+    /// Removes the oldest entries, at most `limit`, and gives them, oldest first: for a
+    /// reader that keeps what it reads, so that the journal does not hold it a second time.
+    /// Numbering goes on; later queries see only what was not taken.
+    pub(crate) fn take_oldest(&self, limit: usize) -> Vec<Numbered<T>> {
+        let mut r = self.lock();
+        let n = limit.min(r.entries.len());
+        let mut freed = 0;
+        let taken: Vec<Numbered<T>> = r
+            .entries
+            .drain(..n)
+            .map(|s| {
+                freed += s.weight;
+                Numbered {
+                    seq: s.seq,
+                    entry: s.entry,
+                }
+            })
+            .collect();
+        r.bytes -= freed;
+        if r.entries.is_empty() {
+            // A reader that took everything gets the ring's memory back too.
+            r.entries = VecDeque::new();
+        }
+        taken
+    }
+
     /// Forgets everything and restarts numbering.
     pub(crate) fn clear(&self) {
         let mut r = self.lock();
@@ -156,6 +189,28 @@ mod tests {
             .into_iter()
             .map(|n| (n.seq, n.entry))
             .collect()
+    }
+
+    /// Taken entries leave the journal in order; numbering goes on after them.
+    #[test]
+    fn taking_moves_the_oldest_out() {
+        let j = Journal::with_max_bytes(10, 100);
+        for v in 1..=5 {
+            j.push(v);
+        }
+        let taken: Vec<(u64, i32)> = j
+            .take_oldest(3)
+            .into_iter()
+            .map(|n| (n.seq, n.entry))
+            .collect();
+        assert_eq!(taken, vec![(1, 1), (2, 2), (3, 3)]);
+        assert_eq!(all(&j), vec![(4, 4), (5, 5)]);
+        // The bytes of what was taken are free again: 9 + 91 fits the bound.
+        j.push(91);
+        assert_eq!(all(&j), vec![(4, 4), (5, 5), (6, 91)]);
+        assert_eq!(j.take_oldest(usize::MAX).len(), 3);
+        assert!(j.take_oldest(1).is_empty());
+        assert_eq!(j.push(7), 7);
     }
 
     #[test]

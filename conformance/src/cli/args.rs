@@ -206,6 +206,9 @@ pub(super) struct RunArgs {
     /// Also write the HTML report here: one self-contained page with each scenario's timeline.
     #[arg(long)]
     pub(super) html: Option<PathBuf>,
+    /// Which scenarios' whole timeline the JSON and HTML reports carry: `failed` those not OK (FAILED, NOT-GRADED, NON-STRICT), `all` every scenario, `none` no scenario (each check's evidence is always there).
+    #[arg(long, value_enum, default_value_t = TimelineArg::Failed)]
+    pub(super) timeline: TimelineArg,
     /// Report wall times as 0 (for byte-identical reports of the same seed).
     #[arg(long)]
     pub(super) redact_timings: bool,
@@ -214,6 +217,14 @@ pub(super) struct RunArgs {
     pub(super) verbose: bool,
     #[command(flatten)]
     pub(super) subject: SubjectArgs,
+}
+
+/// `--timeline`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(super) enum TimelineArg {
+    Failed,
+    All,
+    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

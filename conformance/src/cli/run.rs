@@ -11,14 +11,14 @@ use std::{
 
 use super::{
     Output,
-    args::{Format, RunArgs},
+    args::{Format, RunArgs, TimelineArg},
     complain, load_filtered, nothing_found, preflight,
 };
 use crate::{
     report::{self, SuiteReport},
     scenario::Scenario,
     subject::Subject,
-    suite::{self, SuiteOptions},
+    suite::{self, SuiteOptions, Timelines},
 };
 
 /// Where a file is, whichever way its path is spelt (relative, through a link, `./`): the
@@ -116,7 +116,15 @@ pub(super) fn run(args: RunArgs, out: &mut Output) -> ExitCode {
         redact_timings: args.redact_timings,
         progress: args.format == Format::Human,
         replay_args: args.subject.replay_args(),
-        timelines: args.json.is_some() || args.html.is_some() || args.format == Format::Json,
+        timelines: if args.json.is_some() || args.html.is_some() || args.format == Format::Json {
+            match args.timeline {
+                TimelineArg::Failed => Timelines::Failed,
+                TimelineArg::All => Timelines::All,
+                TimelineArg::None => Timelines::None,
+            }
+        } else {
+            Timelines::None
+        },
     };
     let human = args.format == Format::Human;
     if human {

@@ -113,7 +113,8 @@ impl Run<'_> {
         };
         let recorder = Recorder::new(mock.handle());
         let shutdown = CancellationToken::new();
-        let started = match self.start_subject(&mock, &recorder, &shutdown, scale).await {
+        let (started, serving) = match self.start_subject(&mock, &recorder, &shutdown, scale).await
+        {
             Ok(s) => s,
             Err(why) => return self.aborted(why),
         };
@@ -151,8 +152,15 @@ impl Run<'_> {
         };
         let busy_rejections = state.counters().busy_rejections;
         let ended_at_ms = state.now().as_millis() as u64;
-        let timeline = Timeline::assemble(&state, deliveries, &recorder);
+        // The subject's part is over: stop it and its receiver before the timeline is
+        // built, so that what they hold (the store, the client's tasks) is freed first.
         shutdown.cancel();
+        let probed = started.probe.is_some();
+        drop(started);
+        if let Some(serving) = serving {
+            let _ = tokio::time::timeout(Duration::from_secs(5), serving).await;
+        }
+        let timeline = Timeline::assemble(&state, deliveries, &recorder);
         mock.shutdown().await;
         drop(ca_dir);
         RunRecord {
@@ -161,7 +169,7 @@ impl Run<'_> {
             truth,
             ids,
             stored,
-            probed: started.probe.is_some(),
+            probed,
             probe_error,
             busy_rejections,
             ended_at_ms,
@@ -216,14 +224,14 @@ impl Run<'_> {
     }
 
     /// Starts the subject and serves its receiver (if it hosts one) on a free port, behind
-    /// the receiver-side layer.
+    /// the receiver-side layer, until `shutdown`; gives the task serving it.
     async fn start_subject(
         &self,
         mock: &MockServer,
         recorder: &Recorder,
         shutdown: &CancellationToken,
         scale: TimeScale,
-    ) -> Result<Started, String> {
+    ) -> Result<(Started, Option<tokio::task::JoinHandle<()>>), String> {
         let listener = if self.caps.hosts_receiver {
             match TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await {
                 Ok(l) => Some(l),
@@ -250,19 +258,20 @@ impl Run<'_> {
             Ok(s) => s,
             Err(e) => return Err(format!("cannot start the subject: {e}")),
         };
+        let mut serving = None;
         if let (Some(listener), Some(router)) = (listener, started.receiver.take()) {
             let app = receiver_env::with_receiver_env(router, &self.scenario, recorder.clone());
             let token = shutdown.clone();
-            tokio::spawn(async move {
+            serving = Some(tokio::spawn(async move {
                 let _ = axum::serve(
                     listener,
                     app.into_make_service_with_connect_info::<SocketAddr>(),
                 )
                 .with_graceful_shutdown(async move { token.cancelled().await })
                 .await;
-            });
+            }));
         }
-        Ok(started)
+        Ok((started, serving))
     }
 
     /// Submits the workload at the scenario's pace and waits for every task, at most the

@@ -41,17 +41,15 @@ pub(crate) struct Timeline {
     pub(crate) entries: Vec<Entry>,
 }
 
-/// Journal entries read from the mock at a time: a run's journals are turned into events a
+/// Journal entries taken from the mock at a time: a run's journals are turned into events a
 /// page at a time, never held twice over.
 const PAGE: usize = 16_384;
 
-/// The outbound journal, read as the run goes: each attempt is read from the mock once,
-/// turned into its event, and kept for the timeline (settling watches the new ones, the
-/// probe takes their ids).
+/// The outbound journal, read as the run goes: each attempt is taken out of the mock's
+/// journal once, turned into its event, and kept for the timeline (settling watches the new
+/// ones, the probe takes their ids). Nothing else reads the mock's journals during a run.
 #[derive(Debug, Default)]
 pub(crate) struct Deliveries {
-    /// The journal was read up to this entry.
-    read_to: u64,
     /// Every attempt read so far, in journal order.
     entries: Vec<Entry>,
 }
@@ -61,9 +59,10 @@ impl Deliveries {
     pub(crate) fn read_new(&mut self, state: &MockHandle) -> &[Entry] {
         let start = self.entries.len();
         loop {
-            let page = state.pingbacks().since(self.read_to).limit(PAGE).list();
-            let Some(last) = page.last() else { break };
-            self.read_to = last.seq;
+            let page = state.take_pingbacks(PAGE);
+            if page.is_empty() {
+                break;
+            }
             self.entries
                 .extend(page.into_iter().map(journals::from_delivery));
         }
@@ -85,15 +84,21 @@ impl Timeline {
         recorder: &Recorder,
     ) -> Timeline {
         deliveries.read_new(state);
-        let mut entries = deliveries.entries;
-        let mut since = 0;
+        // One allocation of the final size: a vector grown by doubling would hold up to
+        // twice the timeline while it moves, the peak of a large run.
+        let mut entries = recorder.take();
+        entries.reserve_exact(deliveries.entries.len() + state.journal().count());
+        entries.append(&mut deliveries.entries);
+        drop(deliveries);
         loop {
-            let page = state.journal().since(since).limit(PAGE).list();
-            let Some(last) = page.last() else { break };
-            since = last.seq;
+            // Each page leaves the mock's journal as it becomes events: the run's requests
+            // are never held twice over.
+            let page = state.take_requests(PAGE);
+            if page.is_empty() {
+                break;
+            }
             entries.extend(page.into_iter().map(journals::from_inbound));
         }
-        entries.append(&mut recorder.take());
         // Keys are unique (each source numbers its own entries), so an unstable sort gives
         // the one canonical order, without a stable sort's copy of half the entries.
         entries.sort_unstable_by_key(|e| (e.at_ms, e.source, e.seq));

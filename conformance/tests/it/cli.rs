@@ -15,6 +15,7 @@ pub(crate) fn trials() -> Vec<Trial> {
         filter_and_list,
         the_same_seed_gives_byte_identical_json_reports,
         a_failing_run_exits_1_and_prints_the_replay_command,
+        the_json_report_carries_timelines_of_scenarios_not_ok_unless_asked,
     ]
 }
 
@@ -127,7 +128,7 @@ fn run_exits_0_when_all_pass_and_writes_json_and_junit() {
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["format_version"], 4);
+    assert_eq!(report["format_version"], 5);
     assert_eq!(report["totals"]["failed"], 0);
 }
 
@@ -224,4 +225,58 @@ fn a_failing_run_exits_1_and_prints_the_replay_command() {
         )),
         "{stdout}"
     );
+}
+
+/// `--timeline`: by default the JSON report carries the whole timeline of a scenario that is
+/// not OK only, so a large run that passes writes a small report; `all` and `none` as named.
+fn the_json_report_carries_timelines_of_scenarios_not_ok_unless_asked() {
+    let failing = tmp("timeline-failing.toml");
+    std::fs::write(
+        &failing,
+        "name = \"timeline-failing\"\ndescription = \"expects polling where pingbacks win\"\nseed = 3\n\n[mock]\nsolve-time = { fixed = \"5s\" }\n\n[expect]\nvia = \"poll\"\n\n[workload]\ntasks = [{ method = \"turnstile\" }]\n",
+    )
+    .unwrap();
+    let timelines = |choice: Option<&str>| -> Vec<(String, usize)> {
+        let mut args = vec![
+            "run",
+            "scenarios/happy-path/token-methods.toml",
+            failing.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        if let Some(c) = choice {
+            args.extend(["--timeline", c]);
+        }
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["format_version"], 5);
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let events = s.get("timeline").map_or(0, |t| t.as_array().unwrap().len());
+                (s["verdict"].as_str().unwrap().to_owned(), events)
+            })
+            .collect()
+    };
+    let by_default = timelines(None);
+    assert_eq!(by_default.len(), 2, "{by_default:?}");
+    for (verdict, events) in &by_default {
+        match verdict.as_str() {
+            "OK" => assert_eq!(*events, 0, "an OK scenario has no timeline: {by_default:?}"),
+            _ => assert!(
+                *events > 0,
+                "a failed scenario keeps its timeline: {by_default:?}"
+            ),
+        }
+    }
+    assert!(timelines(Some("all")).iter().all(|(_, n)| *n > 0));
+    assert!(timelines(Some("none")).iter().all(|(_, n)| *n == 0));
 }

@@ -309,7 +309,7 @@ fn what_cannot_be_graded_is_not_graded_never_ok() {
             "{scenario}: not OK with a check not graded"
         );
     }
-    assert_eq!(report["format_version"], 4);
+    assert_eq!(report["format_version"], 5);
     assert_eq!(report["totals"]["not_graded"], 3);
     assert_eq!(report["totals"]["not_graded_checks"], 4);
     let xml = std::fs::read_to_string(&junit).unwrap();

@@ -282,6 +282,38 @@ impl MockState {
             .collect()
     }
 
+    /// How many inbound journal entries after `since` pass `keep`.
+    pub(crate) fn inbound_count(
+        &self,
+        since: u64,
+        keep: impl Fn(&InboundRequest) -> bool,
+    ) -> usize {
+        self.0.inbound.count(since, keep)
+    }
+
+    /// How many delivery attempts after `since` there are, optionally of one task.
+    pub(crate) fn deliveries_count(&self, since: u64, task: Option<u64>) -> usize {
+        self.0.dispatcher.journal_count(since, task)
+    }
+
+    /// Moves the oldest inbound journal entries out, at most `limit`.
+    pub(crate) fn take_inbound(&self, limit: usize) -> Vec<InboundRequest> {
+        self.0
+            .inbound
+            .take_oldest(limit)
+            .into_iter()
+            .map(|n| InboundRequest {
+                seq: n.seq,
+                ..n.entry
+            })
+            .collect()
+    }
+
+    /// Moves the oldest delivery attempts out of the outbound journal, at most `limit`.
+    pub(crate) fn take_deliveries(&self, limit: usize) -> Vec<PingbackAttempt> {
+        self.0.dispatcher.take_journal(limit)
+    }
+
     /// Outbound delivery attempts after `since`, optionally for one task.
     pub(crate) fn deliveries(
         &self,

@@ -315,6 +315,23 @@ impl Dispatcher {
             .collect()
     }
 
+    /// How many attempts after `since` the journal holds, optionally of one task.
+    pub(crate) fn journal_count(&self, since: u64, task: Option<u64>) -> usize {
+        self.0
+            .journal
+            .count(since, |r| task.is_none_or(|t| r.task_id == t))
+    }
+
+    /// Moves the oldest attempts out of the journal, at most `limit`.
+    pub(crate) fn take_journal(&self, limit: usize) -> Vec<PingbackAttempt> {
+        self.0
+            .journal
+            .take_oldest(limit)
+            .into_iter()
+            .map(|n| n.entry.record(n.seq))
+            .collect()
+    }
+
     /// Cancels everything pending and forgets the journal and totals.
     pub(crate) fn reset(&self) {
         let fresh = new_generation(&self.0.parent);
