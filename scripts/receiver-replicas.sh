@@ -66,13 +66,15 @@ declare -A CAUGHT_BY=(
     [cross-replica-waited]=wait-woken            # the long poll on one replica is never woken
 )
 
-# start_replicas STORE PREFIX: three replicas; their base URLs in BASES.
+# start_replicas STORE PREFIX [COUNT]: COUNT replicas (3 by default) with REPLICA_FLAGS;
+# their base URLs in BASES.
+REPLICA_FLAGS=(--registered-only)
 start_replicas() {
     BASES=()
-    for i in 1 2 3; do
+    for i in $(seq 1 "${3:-3}"); do
         local out="$WORK/$2$i.out"
         "$BIN/captchaai-receiver" --bind 127.0.0.1:0 --store "$1" --key-prefix "$2:" \
-            --secret "$SECRET" --registered-only --allow 127.0.0.1/32 --workers 1 --log-format json \
+            --secret "$SECRET" "${REPLICA_FLAGS[@]}" --allow 127.0.0.1/32 --workers 1 --log-format json \
             >"$out" 2>"$WORK/$2$i.log" &
         PIDS+=($!)
         local base=""
@@ -91,10 +93,14 @@ start_replicas() {
     done
 }
 
-# grade NAME: runs the cross-replica scenarios against BASES; the exit code in CODE, the
-# JSON report in $WORK/NAME.json.
+# grade NAME [FILE...]: runs the cross-replica scenarios (or FILEs) against BASES; the exit
+# code in CODE, the JSON report in $WORK/NAME.json.
 grade() {
-    local args=(run "${SCENARIOS[@]}" --json "$WORK/$1.json")
+    local name=$1
+    shift
+    local files=("$@")
+    [[ ${#files[@]} -gt 0 ]] || files=("${SCENARIOS[@]}")
+    local args=(run "${files[@]}" --json "$WORK/$name.json")
     for b in "${BASES[@]}"; do
         args+=(--receiver "$b/pingback?token=$SECRET")
         args+=(--results-url "$b/results/{id}?token=$SECRET")
@@ -102,7 +108,7 @@ grade() {
         args+=(--wait-url "$b/results/{id}?wait=30s&token=$SECRET")
     done
     set +e
-    "$BIN/captchaai-conformance" "${args[@]}" >"$WORK/$1.out" 2>&1
+    "$BIN/captchaai-conformance" "${args[@]}" >"$WORK/$name.out" 2>&1
     CODE=$?
     set -e
 }
@@ -138,6 +144,25 @@ while read -r scenario verdict failed; do
     [[ $verdict == FAILED && ",$failed," == *",$expected,"* ]] ||
         fail "three in-memory replicas: $scenario is $verdict (failed: $failed), expected FAILED with $expected among the failed checks"
 done < <(verdicts memory)
+
+# Two in-memory replicas that take any id: the long poll opens on the replica the duplicate
+# goes to, so each waiter is woken by a result its own replica stored, a second after the
+# genuine callback was acknowledged on the other. wait-woken must not call that OK: it
+# proves nothing about shared state.
+NAME=memory-two
+REPLICA_FLAGS=()
+start_replicas memory memory-two 2
+grade memory-two scenarios/receiver/cross-replica-waited.toml
+woken="$(python3 - "$WORK/memory-two.json" <<'EOF'
+import json, sys
+report = json.load(open(sys.argv[1]))
+print(next(c["verdict"] for s in report["scenarios"] for c in s["checks"] if c["id"] == "wait-woken"))
+EOF
+)"
+echo "two in-memory replicas, cross-replica-waited: wait-woken $woken"
+[[ $woken == NOT-GRADED || $woken == FAILED ]] ||
+    fail "two in-memory replicas: wait-woken is $woken, but each waiter could have been woken by its own replica"
+REPLICA_FLAGS=(--registered-only)
 
 NAME=redis
 start_replicas "$REDIS_URL" "replicas-$$"

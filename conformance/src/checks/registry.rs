@@ -211,7 +211,7 @@ registry! {
     WaitWoken {
         id: "wait-woken",
         title: "a long poll on one replica is answered by a callback to another",
-        proves: "the application's long poll for a result (--wait-url), opened on one replica before the callback was sent, answered the task's code within the latency budget after another replica acknowledged the callback",
+        proves: "the application's long poll for a result (--wait-url), opened on one replica before the callback was sent, answered the task's code within the latency budget after another replica acknowledged the callback (a task whose own replica acknowledged a callback before the wait ended is not graded)",
         fix: "wake waiters through the shared store, not process memory: subscribe to the task's channel (Redis pub/sub) before reading, publish when storing, and answer the waiter from the store",
     }
     /// The run met busy threads.

@@ -49,9 +49,13 @@ fn task_wait<'a>(ix: &Index<'a>, id: u64) -> Option<TaskWait<'a>> {
     wait
 }
 
-/// The first callback for `id` another replica than `not` acknowledged (2xx), as the relay
+/// The first callback for `id` a replica `on` accepts acknowledged (2xx), as the relay
 /// recorded it: when the answer reached the harness, and the replica.
-fn acked_elsewhere<'a>(ix: &Index<'a>, id: u64, not: usize) -> Option<(&'a Entry, usize)> {
+fn first_ack<'a>(
+    ix: &Index<'a>,
+    id: u64,
+    on: impl Fn(usize) -> bool,
+) -> Option<(&'a Entry, usize)> {
     let id = id.to_string();
     ix.rec.timeline.entries.iter().find_map(|e| match &e.event {
         Event::Received {
@@ -59,7 +63,7 @@ fn acked_elsewhere<'a>(ix: &Index<'a>, id: u64, not: usize) -> Option<(&'a Entry
             status,
             replica: Some(r),
             ..
-        } if *i == id && (200..300).contains(status) && *r != not => Some((e, *r)),
+        } if *i == id && (200..300).contains(status) && on(*r) => Some((e, *r)),
         _ => None,
     })
 }
@@ -91,7 +95,7 @@ pub(super) fn wait_woken(ix: &Index<'_>) -> CheckResult {
             ungraded.push(format!("{}: no long poll was opened", t.name()));
             continue;
         };
-        let Some((ack, acked_on)) = acked_elsewhere(ix, id, wait.replica) else {
+        let Some((ack, acked_on)) = first_ack(ix, id, |r| r != wait.replica) else {
             ungraded.push(format!(
                 "{}: no callback was acknowledged on another replica than the waiter's ({})",
                 t.name(),
@@ -105,6 +109,21 @@ pub(super) fn wait_woken(ix: &Index<'_>) -> CheckResult {
             ungraded.push(format!(
                 "{}: the long poll was opened after the callback was sent",
                 t.name()
+            ));
+            continue;
+        }
+        // A callback the waiter's own replica acknowledged before the wait ended (a duplicate
+        // or a retry that landed there) could have woken it locally: that proves nothing
+        // about the replicas sharing their state.
+        let woken_by = wait.ended.map_or(u64::MAX, |e| e.at_ms);
+        if let Some((own, _)) = first_ack(ix, id, |r| r == wait.replica)
+            && own.at_ms <= woken_by
+        {
+            ungraded.push(format!(
+                "{}: a callback was acknowledged on the waiter's own replica ({}) before the \
+                 long poll ended, so a local result could have woken it",
+                t.name(),
+                wait.replica
             ));
             continue;
         }
