@@ -62,7 +62,7 @@ pub(super) fn credential(headers: &HeaderMap, token: &str) -> Credential {
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
+        .flat_map(Cookie::split_parse_encoded)
         .filter_map(Result::ok)
         .any(|c| c.name() == COOKIE_NAME && same_token(c.value(), token));
     if cookie {
@@ -131,7 +131,13 @@ pub(super) async fn login(State(state): State<MockState>, body: Bytes) -> Respon
         .same_site(SameSite::Strict)
         .secure(cfg.server.tls)
         .build();
-    see_dashboard(HeaderValue::from_str(&cookie.to_string()).ok())
+    set_cookie(&cookie).map_or_else(|| form(true), |v| see_dashboard(Some(v)))
+}
+
+/// The `Set-Cookie` value: percent-encoded, so that a token with `;`, `,`, spaces or
+/// non-ASCII characters survives the round trip ([`credential`] decodes it).
+fn set_cookie(cookie: &Cookie<'_>) -> Option<HeaderValue> {
+    HeaderValue::from_str(&cookie.encoded().to_string()).ok()
 }
 
 /// 303 to the dashboard, setting `cookie` when given.
@@ -158,6 +164,39 @@ mod tests {
             h.append(*name, HeaderValue::from_str(value).unwrap());
         }
         h
+    }
+
+    /// Any token the configuration accepts signs a browser in: what the cookie carries
+    /// decodes to the token, and nothing else does.
+    #[test]
+    fn any_token_survives_the_cookie() {
+        for token in [
+            "s3cret",
+            " padded ",
+            "semi;colon,comma",
+            "quote\"d",
+            "tökén=€",
+            "a%20b",
+        ] {
+            let cookie = cookie::Cookie::build((super::COOKIE_NAME, token.to_owned())).build();
+            let header = super::set_cookie(&cookie).expect("a header value");
+            let sent = header
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            assert_eq!(
+                credential(&headers(&[("cookie", &sent)]), token),
+                Credential::Cookie,
+                "{token:?} as {sent:?}"
+            );
+            assert_eq!(
+                credential(&headers(&[("cookie", &sent)]), "other"),
+                Credential::None
+            );
+        }
     }
 
     #[test]
