@@ -8,6 +8,13 @@
 //! the byte bound whatever their number. Entries are shortened before they get here (see
 //! `params::Params::shortened`): the byte bound is a ceiling, not the way big requests are kept
 //! small.
+//!
+//! Entries live in fixed-size chunks ([`Chunked`]), not one ring that doubles: a ring of a
+//! million pingback attempts that doubled would copy all of them under the lock every
+//! writer waits on (the outbound journal stalled the dispatcher for tens of milliseconds
+//! at a time at 10 000 callbacks a second), and its new half would be touched at once. A
+//! chunk is allocated when the last one fills and freed (or kept as the spare) when the
+//! first one empties, so the cost of growing is the same at every size.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -29,7 +36,7 @@ pub(crate) struct Journal<T> {
 
 #[derive(Debug)]
 struct Ring<T> {
-    entries: VecDeque<Slot<T>>,
+    entries: Chunked<Slot<T>>,
     capacity: usize,
     max_bytes: usize,
     /// The weight of every entry kept.
@@ -65,7 +72,7 @@ impl<T: Clone + Weigh> Journal<T> {
     pub(crate) fn with_max_bytes(capacity: usize, max_bytes: usize) -> Self {
         Journal {
             inner: Mutex::new(Ring {
-                entries: VecDeque::with_capacity(capacity.min(4096)),
+                entries: Chunked::default(),
                 capacity: capacity.max(1),
                 max_bytes,
                 bytes: 0,
@@ -120,9 +127,8 @@ impl<T: Clone + Weigh> Journal<T> {
         keep: impl Fn(&T) -> bool,
     ) -> Vec<Numbered<T>> {
         let r = self.lock();
-        let start = r.entries.partition_point(|s| s.seq <= since);
         r.entries
-            .range(start..)
+            .iter_from(r.first_after(since))
             .filter(|s| keep(&s.entry))
             .take(limit)
             .map(|s| Numbered {
@@ -135,8 +141,10 @@ impl<T: Clone + Weigh> Journal<T> {
     /// How many entries with a sequence number above `since` pass `keep` (nothing copied).
     pub(crate) fn count(&self, since: u64, keep: impl Fn(&T) -> bool) -> usize {
         let r = self.lock();
-        let start = r.entries.partition_point(|s| s.seq <= since);
-        r.entries.range(start..).filter(|s| keep(&s.entry)).count()
+        r.entries
+            .iter_from(r.first_after(since))
+            .filter(|s| keep(&s.entry))
+            .count()
     }
 
     /// Removes the oldest entries, at most `limit`, and gives them, oldest first: for a
@@ -145,22 +153,20 @@ impl<T: Clone + Weigh> Journal<T> {
     pub(crate) fn take_oldest(&self, limit: usize) -> Vec<Numbered<T>> {
         let mut r = self.lock();
         let n = limit.min(r.entries.len());
-        let mut freed = 0;
-        let taken: Vec<Numbered<T>> = r
-            .entries
-            .drain(..n)
-            .map(|s| {
-                freed += s.weight;
-                Numbered {
-                    seq: s.seq,
-                    entry: s.entry,
-                }
-            })
-            .collect();
-        r.bytes -= freed;
+        let mut taken = Vec::with_capacity(n);
+        while taken.len() < n {
+            let Some(s) = r.entries.pop_front() else {
+                break;
+            };
+            r.bytes -= s.weight;
+            taken.push(Numbered {
+                seq: s.seq,
+                entry: s.entry,
+            });
+        }
         if r.entries.is_empty() {
-            // A reader that took everything gets the ring's memory back too.
-            r.entries = VecDeque::new();
+            // A reader that took everything gets the journal's memory back too.
+            r.entries = Chunked::default();
         }
         taken
     }
@@ -168,9 +174,103 @@ impl<T: Clone + Weigh> Journal<T> {
     /// Forgets everything and restarts numbering.
     pub(crate) fn clear(&self) {
         let mut r = self.lock();
-        r.entries.clear();
+        r.entries = Chunked::default();
         r.bytes = 0;
         r.next_seq = 1;
+    }
+}
+
+impl<T> Ring<T> {
+    /// The position of the first entry numbered above `since`: numbers are consecutive
+    /// from the oldest kept (entries only ever leave from the front).
+    fn first_after(&self, since: u64) -> usize {
+        let Some(oldest) = self.entries.front() else {
+            return 0;
+        };
+        let skipped = (since + 1).saturating_sub(oldest.seq);
+        usize::try_from(skipped).unwrap_or(usize::MAX)
+    }
+}
+
+/// Entries allocated in chunks of this many.
+const CHUNK: usize = 1024;
+
+/// A FIFO queue in fixed-size chunks: pushing never moves what is already there, and
+/// memory grows and shrinks a chunk at a time.
+#[derive(Debug)]
+struct Chunked<T> {
+    chunks: VecDeque<VecDeque<T>>,
+    /// An emptied chunk, kept for the next one needed (a journal at its bound frees one
+    /// chunk and needs another every [`CHUNK`] entries).
+    spare: Option<VecDeque<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: VecDeque::new(),
+            spare: None,
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn front(&self) -> Option<&T> {
+        self.chunks.front().and_then(VecDeque::front)
+    }
+
+    fn push_back(&mut self, item: T) {
+        if self.chunks.back().is_none_or(|c| c.len() == CHUNK) {
+            let chunk = self
+                .spare
+                .take()
+                .unwrap_or_else(|| VecDeque::with_capacity(CHUNK));
+            self.chunks.push_back(chunk);
+        }
+        if let Some(last) = self.chunks.back_mut() {
+            last.push_back(item);
+            self.len += 1;
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let first = self.chunks.front_mut()?;
+        let item = first.pop_front()?;
+        self.len -= 1;
+        if first.is_empty() {
+            let emptied = self.chunks.pop_front();
+            if self.spare.is_none() {
+                self.spare = emptied;
+            }
+        }
+        Some(item)
+    }
+
+    /// The items from position `start` (0 is the front) to the back.
+    fn iter_from(&self, start: usize) -> impl Iterator<Item = &T> {
+        let mut skip = start;
+        let mut first_chunk = self.chunks.len();
+        for (i, chunk) in self.chunks.iter().enumerate() {
+            if skip < chunk.len() {
+                first_chunk = i;
+                break;
+            }
+            skip -= chunk.len();
+        }
+        self.chunks
+            .range(first_chunk..)
+            .enumerate()
+            .flat_map(move |(i, chunk)| chunk.range(if i == 0 { skip } else { 0 }..))
     }
 }
 
@@ -211,6 +311,53 @@ mod tests {
         assert_eq!(j.take_oldest(usize::MAX).len(), 3);
         assert!(j.take_oldest(1).is_empty());
         assert_eq!(j.push(7), 7);
+    }
+
+    /// Across chunk boundaries, with entries leaving the front: every read sees the entries
+    /// kept, in order, numbered as pushed.
+    #[test]
+    fn chunks_keep_order_across_their_boundaries() {
+        let cap = CHUNK * 2 + 17;
+        let j = Journal::new(cap);
+        let n = CHUNK * 5 + 3;
+        for i in 0..n {
+            j.push(i32::try_from(i % 7).unwrap_or(0));
+        }
+        let kept = all(&j);
+        assert_eq!(kept.len(), cap);
+        let first = (n - cap + 1) as u64;
+        for (k, (seq, v)) in kept.iter().enumerate() {
+            assert_eq!(*seq, first + k as u64);
+            assert_eq!(*v as u64, (*seq - 1) % 7);
+        }
+        // Reading from any point, including chunk boundaries and past the end.
+        for since in [
+            0,
+            first,
+            first + CHUNK as u64 - 1,
+            first + CHUNK as u64,
+            n as u64 - 1,
+            n as u64,
+            n as u64 + 5,
+        ] {
+            let got: Vec<u64> = j
+                .query(since, usize::MAX, |_| true)
+                .into_iter()
+                .map(|e| e.seq)
+                .collect();
+            let want: Vec<u64> = kept
+                .iter()
+                .map(|(s, _)| *s)
+                .filter(|s| *s > since)
+                .collect();
+            assert_eq!(got, want, "since {since}");
+            assert_eq!(j.count(since, |_| true), want.len(), "since {since}");
+        }
+        // Taking across boundaries leaves the rest readable.
+        let taken = j.take_oldest(CHUNK + 5);
+        assert_eq!(taken.first().map(|e| e.seq), Some(first));
+        assert_eq!(all(&j).first().map(|e| e.0), Some(first + CHUNK as u64 + 5));
+        assert_eq!(all(&j).len(), cap - CHUNK - 5);
     }
 
     #[test]
