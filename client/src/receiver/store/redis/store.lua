@@ -51,12 +51,18 @@ local function renew(key, entry_id)
 end
 
 -- Entries Redis expired leave the indexes; an awaited entry whose last deadline passed (its
--- waiters gave up, or their replica went away) rejoins the eviction order.
-local function trim()
-  redis.call('ZREMRANGEBYSCORE', all, '-inf', before_now)
+-- waiters gave up, or their replica went away) rejoins the eviction order. `waiting` is the
+-- size of `waited` when the caller knows it (nothing to look up when it is 0). True when
+-- anything changed.
+local function trim(waiting)
+  local changed = redis.call('ZREMRANGEBYSCORE', all, '-inf', before_now) > 0
   redis.call('ZREMRANGEBYSCORE', orphans, '-inf', before_now)
+  if waiting == 0 then
+    return changed
+  end
   local due = redis.call('ZRANGEBYSCORE', waited, '-inf', before_now, 'LIMIT', 0, 64)
   for _, due_id in ipairs(due) do
+    changed = true
     redis.call('ZREM', waited, due_id)
     local key = prefix .. 't:' .. due_id
     if redis.call('EXISTS', key) == 1 then
@@ -64,23 +70,28 @@ local function trim()
       renew(key, due_id)
     end
   end
+  return changed
 end
 
--- How many entries there are: those nobody waits on, and the awaited ones. Until a trim,
--- entries Redis expired still count: an operation that finds the store full trims first.
+-- How many entries there are: those nobody waits on, and the awaited ones (the second
+-- value). Until a trim, entries Redis expired still count: an operation that finds the
+-- store full trims first.
 local function count()
-  return redis.call('ZCARD', all) + redis.call('ZCARD', waited)
+  local waiting = redis.call('ZCARD', waited)
+  return redis.call('ZCARD', all) + waiting, waiting
 end
 
 -- Makes room for one more entry: the oldest result nobody registered goes first, then the
 -- entry that expires first among those nobody waits on. Awaited entries are in neither
 -- index, so they are never evicted.
 local function make_room(evicted)
-  if count() < capacity then
+  local entries, waiting = count()
+  if entries < capacity then
     return
   end
-  trim()
-  local entries = count()
+  if trim(waiting) then
+    entries = count()
+  end
   while entries >= capacity do
     local victim = redis.call('ZPOPMIN', orphans)[1]
     if victim then
@@ -94,10 +105,11 @@ local function make_room(evicted)
     end
     local victim_id = string.sub(victim, 18)
     local key = prefix .. 't:' .. victim_id
-    if redis.call('EXISTS', key) == 1 then
+    -- HEXISTS answers 0 for a key Redis already expired; DEL says whether there was one.
+    local had_result = redis.call('HEXISTS', key, 'c')
+    if redis.call('DEL', key) == 1 then
       table.insert(evicted, victim_id)
-      table.insert(evicted, redis.call('HEXISTS', key, 'c'))
-      redis.call('DEL', key)
+      table.insert(evicted, had_result)
     end
     entries = entries - 1
   end
@@ -143,16 +155,22 @@ elseif op == 'record' then
   end
   if registered then
     redis.call('HSET', task, 'c', code, 's', source)
-    if redis.call('HDEL', task, 'w') == 1 then
+    local awaited = redis.call('HDEL', task, 'w') == 1
+    if awaited then
       redis.call('ZREM', waited, id)
     end
     renew(task, id)
+    -- Only an awaited entry has waiters to wake: a waiter's replica subscribes before its
+    -- `wait` marks the entry, and `wait` reads a result that landed in between itself.
+    if awaited then
+      redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
+    end
   else
+    -- Nobody registered the id, so nobody waits on it (`wait` registers).
     make_room(evicted)
     local member = create('c', code, 's', source)
     redis.call('ZADD', orphans, expiry, member)
   end
-  redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
   return {'stored', code, source, evicted}
 
 elseif op == 'wait' then
@@ -183,7 +201,7 @@ elseif op == 'unwait' then
   return {1, false, false, evicted}
 
 elseif op == 'len' then
-  trim()
+  trim(nil)
   return {count(), false, false, evicted}
 end
 
