@@ -12,5 +12,12 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: mimalloc asks for them, and the kernel
+    // then zeroes (and, when memory is fragmented, compacts for) 2 MiB at a time whenever
+    // the journals grow, under the journal's lock: stalls of tens of milliseconds for every
+    // pingback in flight (BENCHMARKS.md, "Receiver replicas"). Best effort: a kernel
+    // without the flag runs as before.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     captchaai_mock::cli::main()
 }
