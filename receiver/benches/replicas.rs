@@ -380,6 +380,13 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    // The dispatcher runs in this process, as in the mock's: the same allocator and no
+    // transparent huge pages, as `captchaai-mock` sets up (see mock-server/src/main.rs).
+    // With them, the dispatcher's journal growing stalled this process for tens of
+    // milliseconds at a time (the kernel zeroing and compacting 2 MiB pages), and that was
+    // most of the paced p99.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let bench = std::env::args().any(|a| a == "--bench");
     let settings = Settings {
         n: if bench {

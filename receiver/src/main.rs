@@ -43,6 +43,12 @@ use cli::{Args, LogFormat, Settings, StoreChoice};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // No transparent huge pages for this process: mimalloc asks for them, and the kernel
+    // then zeroes (and compacts for) 2 MiB at a time whenever the store grows, which stalls
+    // every callback in flight for milliseconds. Best effort: a kernel without the flag
+    // runs as before.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     let args = Args::parse();
     let _logs = init_logs(args.log_format);
     let settings = match args.settings() {
