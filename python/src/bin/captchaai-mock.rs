@@ -5,5 +5,8 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // As `mock-server/src/main.rs`: no transparent huge pages (mimalloc asks for them).
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_thp_disable(true);
     captchaai_mock::cli::main()
 }
