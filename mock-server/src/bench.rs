@@ -138,6 +138,12 @@ impl BenchDispatcher {
         self.dispatcher.stats()
     }
 
+    /// Moves the oldest attempts (at most `limit`) out of the outbound journal: a bench
+    /// that reads the journal as the run goes keeps the dispatcher's memory flat.
+    pub fn take_attempts(&self, limit: usize) -> Vec<PingbackAttempt> {
+        self.dispatcher.take_journal(limit)
+    }
+
     /// The whole outbound journal.
     pub fn attempts(&self) -> Vec<PingbackAttempt> {
         self.dispatcher.journal(0, usize::MAX, None)

@@ -164,10 +164,8 @@ impl<T: Clone + Weigh> Journal<T> {
                 entry: s.entry,
             });
         }
-        if r.entries.is_empty() {
-            // A reader that took everything gets the journal's memory back too.
-            r.entries = Chunked::default();
-        }
+        // What was taken freed its chunks (one is kept as the spare, for a reader that
+        // takes as the run goes: the next entries reuse it rather than fresh pages).
         taken
     }
 
