@@ -11,7 +11,10 @@
 //! CaptchaAI dialect's `GET /pingback?id=<unique>&code=<a 300-character token>`). The i-th
 //! task's pingback URL is replica `i % n`'s, so each replica is a host of its own to the
 //! dispatcher. Everything measured is read from the dispatcher's outbound journal (per
-//! attempt: when it was due, when it was sent, the status, the time to the answer):
+//! attempt: when it was due, when it was sent, the status, the time to the answer), moved
+//! out as the run goes so that the dispatcher's memory stays flat, as a mock's bounded
+//! journal does once full. This process runs the dispatcher as the `captchaai-mock` binary
+//! does: mimalloc, and no transparent huge pages.
 //!
 //! - **saturation**: `n` tasks handed over as a finisher under steady load does (at most
 //!   about 4 096 pending): the most the configuration acknowledges per second, from the
