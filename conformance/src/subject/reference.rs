@@ -157,9 +157,9 @@ impl ReferenceOnRedis {
 /// in this process or another, never see each other's entries.
 fn run_prefix(what: &str) -> String {
     static RUNS: AtomicU64 = AtomicU64::new(0);
-    let process: u64 = rand::random();
+    let salt: u64 = rand::random();
     format!(
-        "captchaai-conformance:{process:016x}-{}:{what}:",
+        "captchaai-conformance:{salt:016x}-{}:{what}:",
         RUNS.fetch_add(1, Ordering::Relaxed)
     )
 }
