@@ -4,7 +4,7 @@
 #
 #   bench/run.sh            full run (about 17 minutes plus the builds)
 #   bench/run.sh --quick    short durations, for smoke testing (about 3 minutes)
-#   bench/run.sh --skip wiremock,pingback,conformance,load
+#   bench/run.sh --skip wiremock,pingback,conformance,load   (or load-redis: only its Redis runs)
 #   bench/run.sh --no-nice  do not raise the benchmark's CPU priority
 #
 # Sections: poll (res.php polling: bare axum ceiling, mock, WireMock tuned and
@@ -14,10 +14,11 @@
 # dashboard (polling and 100 000 submits with the dashboard open, and without,
 # in alternation), startup, pingback (mock-server/benches/pingback_delivery.rs), conformance,
 # load (the conformance flow on scenarios/load/thousand-faulted.toml scaled to
-# 10 000, 100 000 and 1 000 000 tasks: wall time and peak RSS of each run).
+# 10 000, 100 000 and 1 000 000 tasks: wall time and peak RSS of each run, with the
+# reference receiver's store in memory and then on a fresh redis-server).
 # `--skip wiremock` leaves WireMock out of every section.
 #
-# It installs what it needs and says so: `wrk` and GNU `time` (Debian packages,
+# It installs what it needs and says so: `wrk`, GNU `time` and `redis-server` (Debian packages,
 # apt-get) and WireMock standalone (the npm package `wiremock`, into
 # bench/.tools). Every
 # server is started and stopped by its own process id, every run is bounded by
@@ -29,7 +30,8 @@
 # Environment: BENCH_QUIET_WAIT (seconds to wait, before each section, for the
 # machine to go quiet: other CPU use under 25%; default 60, 0 in quick mode);
 # BENCH_LOAD_SIZES (the load section's task counts, multiples of 1000; default
-# "10000 100000 1000000", "10000 100000" in quick mode);
+# "10000 100000 1000000", "10000 100000" in quick mode); BENCH_LOAD_REDIS_SIZES (those
+# that run again with the reference store on Redis; default: the load sizes up to 100000);
 # BENCH_DASHBOARD_CLIENTS (dashboards open in the dashboard section; default 1);
 # CARGO_TARGET_DIR (where cargo builds; default target/).
 set -euo pipefail
@@ -66,6 +68,9 @@ else
     LOAD_SIZES=${BENCH_LOAD_SIZES:-10000 100000 1000000}
     DASH_ROUNDS=3; DASH_HOLD=15
 fi
+# The sizes that run again with the store on Redis: about ten times the in-memory wall, so
+# by default those up to 100 000 (1 000 000 would take over half an hour).
+LOAD_REDIS_SIZES=${BENCH_LOAD_REDIS_SIZES:-$(for n in $LOAD_SIZES; do if (( n <= 100000 )); then echo "$n"; fi; done | xargs)}
 DASH_CLIENTS=${BENCH_DASHBOARD_CLIENTS:-1}
 DASH_TASKS=100000
 
@@ -515,22 +520,69 @@ scale_scenario() {
     done
 }
 
+# load_run NAME TIMEOUT SCENARIO [FLAGS...]: one run of the harness on a scaled scenario,
+# its report in NAME.json, GNU time's figures in NAME-time.json, its exit code in
+# NAME-exit.txt.
+load_run() {
+    local name=$1 limit=$2 scenario=$3 rc=0
+    shift 3
+    # GNU time: the process's wall time and its peak RSS (ru_maxrss, KiB).
+    /usr/bin/time -o "$OUT/$name-time.json" \
+        -f '{"process_wall_s":%e,"peak_kib":%M,"user_s":%U,"sys_s":%S}' \
+        timeout "$limit" $NICE "$CONFORMANCE" run "$scenario" --json "$OUT/$name.json" "$@" \
+        >"$OUT/$name.txt" 2>&1 || rc=$?
+    echo "$rc" >"$OUT/$name-exit.txt"
+    # GNU time adds a line before the figures when the command fails.
+    grep '^{' "$OUT/$name-time.json" >"$OUT/$name-time.tmp" || true
+    mv "$OUT/$name-time.tmp" "$OUT/$name-time.json"
+}
+
+# The same sizes with the reference receiver's store on Redis (`--reference-store`): a
+# fresh redis-server per size (persistence off, a free loopback port, stopped after the
+# run), so that its peak memory (INFO memory, used_memory_peak) is that run's.
+# `--skip load-redis` leaves them out.
+REDIS_SERVER_PID=""
+start_load_redis() {
+    local dir=$1
+    REDIS_PORT=$(port)
+    mkdir -p "$dir"
+    start_server "redis-$REDIS_PORT" $NICE redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+        --save "" --appendonly no --dir "$dir" --daemonize no
+    REDIS_SERVER_PID=$SERVER_PID
+    local i
+    for i in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.1
+    done
+    echo "run.sh: redis-server did not start on port $REDIS_PORT (see $OUT/server-redis-$REDIS_PORT.log)" >&2
+    exit 1
+}
+
 if ! skipped load; then
+    if ! skipped load-redis; then
+        if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+            log "installing redis-server (the load section's Redis runs): apt-get install -y redis-server"
+            apt-get update -qq && apt-get install -y -qq redis-server
+        fi
+        echo "$(redis-server --version)" >"$OUT/load-redis-version.txt"
+    fi
     echo "$LOAD_SIZES" >"$OUT/load-sizes.txt"
     for n in $LOAD_SIZES; do
         quiet "load: $n tasks"
         log "load: the conformance flow on $n tasks (scenarios/load/thousand-faulted.toml scaled)"
         scale_scenario "$n" "$OUT/load-$n.toml"
-        rc=0
-        # GNU time: the process's wall time and its peak RSS (ru_maxrss, KiB).
-        /usr/bin/time -o "$OUT/load-$n-time.json" \
-            -f '{"process_wall_s":%e,"peak_kib":%M,"user_s":%U,"sys_s":%S}' \
-            timeout 1800 $NICE "$CONFORMANCE" run "$OUT/load-$n.toml" --json "$OUT/load-$n.json" \
-            >"$OUT/load-$n.txt" 2>&1 || rc=$?
-        echo "$rc" >"$OUT/load-$n-exit.txt"
-        # GNU time adds a line before the figures when the command fails.
-        grep '^{' "$OUT/load-$n-time.json" >"$OUT/load-$n-time.tmp" || true
-        mv "$OUT/load-$n-time.tmp" "$OUT/load-$n-time.json"
+        load_run "load-$n" 1800 "$OUT/load-$n.toml"
+        if ! skipped load-redis && [[ " $LOAD_REDIS_SIZES " == *" $n "* ]]; then
+            quiet "load: $n tasks, store on redis"
+            start_load_redis "$OUT/redis-$n"
+            log "load: $n tasks, the reference receiver's store on redis-server :$REDIS_PORT (--reference-store)"
+            load_run "load-redis-$n" 3600 "$OUT/load-$n.toml" \
+                --reference-store "redis://127.0.0.1:$REDIS_PORT/"
+            redis-cli -p "$REDIS_PORT" info memory | tr -d '\r' >"$OUT/load-redis-$n-memory.txt" || true
+            redis-cli -p "$REDIS_PORT" dbsize >"$OUT/load-redis-$n-keys.txt" || true
+            stop_server "$REDIS_SERVER_PID"
+            rm -rf "$OUT/redis-$n"
+        fi
     done
 fi
 

@@ -4,7 +4,9 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use clap::ValueEnum;
 
-use crate::subject::{ExternalClient, ExternalReceiver, Reference, Sources, Subject};
+use crate::subject::{
+    ExternalClient, ExternalReceiver, Reference, ReferenceOnRedis, Sources, Subject,
+};
 
 /// Who is graded: the reference subject, an external receiver, or a client program.
 #[derive(Debug, clap::Args)]
@@ -13,6 +15,9 @@ pub(super) struct SubjectArgs {
     pub(super) receiver: ReceiverArgs,
     #[command(flatten)]
     pub(super) client: ClientArgs,
+    /// Keep the reference subject's received results in Redis at this URL (`redis://host:port/db`, Redis 7 or later) instead of memory: each run under a key prefix of its own, its keys expiring six hours after the longest the run could last. Checked before the run. Use a Redis for tests: nothing is flushed.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["receiver", "client_cmd"], value_parser = redis_url)]
+    pub(super) reference_store: Option<String>,
 }
 
 /// An external pingback endpoint (run and chaos).
@@ -76,9 +81,18 @@ impl SubjectArgs {
                 cmd: cmd.clone(),
                 tls: self.client.tls,
             })
+        } else if let Some(reference) = self.reference_on_redis() {
+            Box::new(reference)
         } else {
             Box::new(Reference)
         }
+    }
+
+    /// The reference subject on Redis `--reference-store` names, if it does.
+    pub(super) fn reference_on_redis(&self) -> Option<ReferenceOnRedis> {
+        // The URL was parsed already (`redis_url`).
+        let url = self.reference_store.as_deref()?;
+        ReferenceOnRedis::new(url).ok()
     }
 
     /// The flags a replay command needs, shell-quoted.
@@ -111,6 +125,10 @@ impl SubjectArgs {
             if r.spoof_from != Sources::LOOPBACK.untrusted {
                 v.push(format!("--spoof-from {}", r.spoof_from));
             }
+        }
+        if let Some(reference) = self.reference_on_redis() {
+            // Never a password in a report: the replay asks for it back.
+            v.push(format!("--reference-store {}", q(&reference.url())));
         }
         if let Some(c) = &self.client.client_cmd {
             v.push(format!("--client-cmd {}", q(c)));
@@ -151,6 +169,12 @@ fn http_url(s: &str) -> Result<String, String> {
             "needs an http:// or https:// URL with a host, got {s:?}"
         ));
     }
+    Ok(s.to_owned())
+}
+
+/// A Redis URL the store accepts.
+fn redis_url(s: &str) -> Result<String, String> {
+    ReferenceOnRedis::new(s)?;
     Ok(s.to_owned())
 }
 

@@ -22,6 +22,7 @@ pub(super) fn run(args: ChaosArgs, out: &mut Output) -> ExitCode {
     let subject_args = SubjectArgs {
         receiver: args.receiver,
         client: ClientArgs::default(),
+        reference_store: None,
     };
     if let Some(receiver) = subject_args.external_receiver()
         && let Err(code) = super::preflight(&receiver)

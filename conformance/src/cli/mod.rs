@@ -35,7 +35,7 @@ use clap::{Parser, Subcommand};
 use crate::{
     checks,
     scenario::{self, Scenario},
-    subject::ExternalReceiver,
+    subject::{ExternalReceiver, ReferenceOnRedis},
     suite::{self, LoadError},
 };
 use args::{ChaosArgs, RunArgs};
@@ -173,6 +173,30 @@ pub(super) fn preflight(receiver: &ExternalReceiver) -> Result<(), ExitCode> {
             Err(ExitCode::from(2))
         }
     }
+}
+
+/// `--reference-store`'s pre-flight, before any scenario: exit 2 with why when Redis is not
+/// there or cannot run the store.
+pub(super) fn preflight_redis(reference: &ReferenceOnRedis) -> Result<(), ExitCode> {
+    let outcome = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(async {
+            // Each call is bounded by the store's timeout; this bounds them all.
+            tokio::time::timeout(std::time::Duration::from_secs(10), reference.check())
+                .await
+                .unwrap_or_else(|_| Err("no answer within 10 s".to_owned()))
+        }),
+        Err(e) => Err(format!("cannot start a runtime: {e}")),
+    };
+    outcome.map_err(|why| {
+        complain(&format!(
+            "pre-flight failed, no scenario was run: --reference-store {}: {why}",
+            reference.url()
+        ));
+        ExitCode::from(2)
+    })
 }
 
 /// Reports why the suite could not load; exit code 2.

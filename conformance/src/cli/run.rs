@@ -12,7 +12,7 @@ use std::{
 use super::{
     Output,
     args::{Format, RunArgs, TimelineArg},
-    complain, load_filtered, nothing_found, preflight,
+    complain, load_filtered, nothing_found, preflight, preflight_redis,
 };
 use crate::{
     report::{self, SuiteReport},
@@ -88,6 +88,11 @@ pub(super) fn run(args: RunArgs, out: &mut Output) -> ExitCode {
     }
     if let Some(receiver) = args.subject.external_receiver()
         && let Err(code) = preflight(&receiver)
+    {
+        return code;
+    }
+    if let Some(reference) = args.subject.reference_on_redis()
+        && let Err(code) = preflight_redis(&reference)
     {
         return code;
     }

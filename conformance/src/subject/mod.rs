@@ -9,7 +9,9 @@
 //! application. A [`Probe`] lets the harness ask the receiver what it stored, to check that
 //! nothing changed state that should not have.
 //!
-//! - `reference`: `captchaai-client`'s client, receiver and store ([`Reference`]);
+//! - `reference`: `captchaai-client`'s client, receiver and store ([`Reference`]; its
+//!   store on Redis: [`ReferenceOnRedis`]); `clock_hold`: the paused clock held still while
+//!   that store waits for Redis;
 //! - `external_receiver`: any pingback endpoint, by URL (`--receiver`); `replicas`: several
 //!   replicas of one (the relay in front of them); `waiter`: the application's long poll;
 //! - `client_program`: any client program, by command (`--client-cmd`);
@@ -18,6 +20,7 @@
 //! Deliberately broken subjects live in the test tree and prove the harness can fail.
 
 mod client_program;
+mod clock_hold;
 mod external_receiver;
 pub mod reference;
 mod replicas;
@@ -26,7 +29,7 @@ mod waiter;
 
 pub(crate) use client_program::ExternalClient;
 pub(crate) use external_receiver::ExternalReceiver;
-pub use reference::Reference;
+pub use reference::{Reference, ReferenceOnRedis};
 
 use std::{
     future::Future,

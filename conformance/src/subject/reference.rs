@@ -3,19 +3,24 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use captchaai_client::{
     Client, Error as ClientError, TaskId,
-    receiver::{Receiver, ReceiverConfig, ResultSource, ResultStore, StoreConfig, StoreEvent},
+    receiver::{
+        Receiver, ReceiverConfig, RedisConfig, ResultSource, ResultStore, StoreConfig, StoreEvent,
+    },
     router::{Dispatch, ResultRouter},
     strategy::{Solver, Strategy},
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, tasks};
+use super::{BoxFuture, Driver, Probe, RunContext, Started, Subject, clock_hold::ClockHold, tasks};
 use crate::{
     scenario::{Scenario, StrategyName, WorkTask},
     timeline::{AppErrorKind, Event, Recorder, ResultPath, Source},
@@ -94,79 +99,175 @@ impl Subject for Reference {
 
     fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
         Box::pin(async move {
-            let s = &ctx.scenario.subject;
-            let store = result_store(&ctx);
-
-            let mut rcfg = ReceiverConfig::default().registered_only(s.registered_only);
-            let caps = self.capabilities(&ctx.scenario);
-            if caps.source_checked {
-                // Only the address genuine pingbacks leave from, as CaptchaAI's published
-                // callback addresses are meant to be used.
-                rcfg = rcfg.allow_network(ipnet::IpNet::from(caps.sources.trusted));
-            }
-            if s.secret {
-                rcfg = rcfg
-                    .with_secret(secret_for(ctx.seed))
-                    .map_err(|e| e.to_string())?;
-            }
-            let base = ctx
-                .receiver_base
-                .clone()
-                .ok_or("the reference subject needs a receiver address")?;
-            let callback_url = rcfg.callback_url(&base).map_err(|e| e.to_string())?;
-            let receiver = Receiver::new(rcfg, store.clone());
-
-            let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
-                .json(s.json)
-                .deadline(s.deadline)
-                .seed(ctx.seed)
-                .build()
-                .map_err(|e| e.to_string())?;
-            let strategy = match s.strategy {
-                StrategyName::PollOnly => Strategy::PollOnly,
-                StrategyName::PingbackOnly => Strategy::PingbackOnly,
-                StrategyName::PingbackWithFallback => Strategy::PingbackWithFallback {
-                    quiet_period: s.fallback_after,
-                },
-            };
-            // In the 2captcha dialect the application registers its callback host first.
-            if strategy.uses_pingback()
-                && ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha
-                && let Err(e) = client.add_pingback(&callback_url).await
-            {
-                ctx.recorder.record(
-                    Source::App,
-                    Event::Note {
-                        message: format!("add_pingback failed: {e}"),
-                    },
-                );
-            }
-            let mut solver = Solver::new(client, store.clone(), strategy);
-            if strategy.uses_pingback() {
-                solver = solver.with_pingback_url(callback_url.clone());
-            }
-
-            let ordinals: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
-            let cancel = CancellationToken::new();
-            let router = s
-                .router
-                .then(|| result_router(&ctx, &store, &ordinals, &cancel));
-
-            let driver = ReferenceDriver {
-                solver,
-                router,
-                ordinals,
-                recorder: ctx.recorder.clone(),
-                cancel,
-            };
-            Ok(Started {
-                receiver: Some(receiver.router()),
-                callback_url: strategy.uses_pingback().then_some(callback_url),
-                driver: Arc::new(driver),
-                probe: Some(Arc::new(StoreProbe(store))),
-            })
+            let store = watched(&ctx, ResultStore::with_config(store_config(&ctx.scenario)));
+            start(self, ctx, store).await
         })
     }
+}
+
+/// `captchaai-client` as a subject with its receiver's store in Redis (`--reference-store`):
+/// every run has a key prefix of its own, and the paused clock of the run stands still
+/// while a call to Redis is out ([`ClockHold`](super::clock_hold)).
+#[derive(Clone, Debug)]
+pub struct ReferenceOnRedis {
+    redis: RedisConfig,
+}
+
+/// How long no call to Redis may finish, in real time, before the run's clock moves on
+/// anyway (and the calls out time out): the store's own bound of one call.
+const REDIS_STALL: Duration = captchaai_client::receiver::DEFAULT_REDIS_TIMEOUT;
+
+/// Redis counts a ttl in real time, the run in simulated time: the store's ttl gets this
+/// much on top of the longest simulated run, so that nothing expires before the run reads
+/// it back even if the run takes far longer in real time than in simulated time (a
+/// 1,000,000-task run takes minutes). The keys of a run go when their ttl ends.
+const REDIS_REAL_TIME_MARGIN: Duration = Duration::from_secs(6 * 3600);
+
+impl ReferenceOnRedis {
+    /// The reference subject on the Redis at `url` (`redis://host:port/db`); an invalid
+    /// URL is refused here, an unreachable Redis by [`ReferenceOnRedis::check`].
+    pub fn new(url: &str) -> Result<Self, String> {
+        let redis = RedisConfig::new(url).map_err(|e| e.to_string())?;
+        Ok(ReferenceOnRedis { redis })
+    }
+
+    /// The Redis URL, any password replaced by `***`.
+    pub fn url(&self) -> String {
+        self.redis.url()
+    }
+
+    /// Asks Redis once, as a run will (`PING`, then the store's script, under a key prefix
+    /// no run uses): Ok if the store can work there.
+    pub async fn check(&self) -> Result<(), String> {
+        let config = self
+            .redis
+            .clone()
+            .with_key_prefix(run_prefix("check"))
+            .map_err(|e| e.to_string())?;
+        let store = ResultStore::with_redis(config, StoreConfig::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        store.health().await.map_err(|e| e.to_string())?;
+        store.len().await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// A key prefix of its own for each run (and check) of this process: runs on one Redis,
+/// in this process or another, never see each other's entries.
+fn run_prefix(what: &str) -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let salt: u64 = rand::random();
+    format!(
+        "captchaai-conformance:{salt:016x}-{}:{what}:",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Subject for ReferenceOnRedis {
+    fn name(&self) -> String {
+        format!(
+            "reference (captchaai-client, store on redis at {})",
+            self.url()
+        )
+    }
+
+    fn start(&self, ctx: RunContext) -> BoxFuture<'_, Result<Started, String>> {
+        Box::pin(async move {
+            let hold = ClockHold::new(REDIS_STALL);
+            let redis = self
+                .redis
+                .clone()
+                .with_key_prefix(run_prefix("run"))
+                .map_err(|e| e.to_string())?
+                .with_call_hook(move || Box::new(hold.enter()));
+            let mut limits = store_config(&ctx.scenario);
+            limits.ttl += REDIS_REAL_TIME_MARGIN;
+            let store = ResultStore::with_redis(redis, limits)
+                .await
+                .map_err(|e| format!("the result store on redis: {e}"))?;
+            let store = watched(&ctx, store);
+            start(&Reference, ctx, store).await
+        })
+    }
+}
+
+/// Starts the reference subject with its receiver on `store`.
+async fn start(
+    subject: &Reference,
+    ctx: RunContext,
+    store: ResultStore,
+) -> Result<Started, String> {
+    let s = &ctx.scenario.subject;
+
+    let mut rcfg = ReceiverConfig::default().registered_only(s.registered_only);
+    let caps = subject.capabilities(&ctx.scenario);
+    if caps.source_checked {
+        // Only the address genuine pingbacks leave from, as CaptchaAI's published
+        // callback addresses are meant to be used.
+        rcfg = rcfg.allow_network(ipnet::IpNet::from(caps.sources.trusted));
+    }
+    if s.secret {
+        rcfg = rcfg
+            .with_secret(secret_for(ctx.seed))
+            .map_err(|e| e.to_string())?;
+    }
+    let base = ctx
+        .receiver_base
+        .clone()
+        .ok_or("the reference subject needs a receiver address")?;
+    let callback_url = rcfg.callback_url(&base).map_err(|e| e.to_string())?;
+    let receiver = Receiver::new(rcfg, store.clone());
+
+    let client = Client::builder(ctx.mock_uri.clone(), ctx.api_key.clone())
+        .json(s.json)
+        .deadline(s.deadline)
+        .seed(ctx.seed)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let strategy = match s.strategy {
+        StrategyName::PollOnly => Strategy::PollOnly,
+        StrategyName::PingbackOnly => Strategy::PingbackOnly,
+        StrategyName::PingbackWithFallback => Strategy::PingbackWithFallback {
+            quiet_period: s.fallback_after,
+        },
+    };
+    // In the 2captcha dialect the application registers its callback host first.
+    if strategy.uses_pingback()
+        && ctx.scenario.mock.dialect == captchaai_mock::Dialect::TwoCaptcha
+        && let Err(e) = client.add_pingback(&callback_url).await
+    {
+        ctx.recorder.record(
+            Source::App,
+            Event::Note {
+                message: format!("add_pingback failed: {e}"),
+            },
+        );
+    }
+    let mut solver = Solver::new(client, store.clone(), strategy);
+    if strategy.uses_pingback() {
+        solver = solver.with_pingback_url(callback_url.clone());
+    }
+
+    let ordinals: Arc<Mutex<HashMap<u64, u64>>> = Arc::default();
+    let cancel = CancellationToken::new();
+    let router = s
+        .router
+        .then(|| result_router(&ctx, &store, &ordinals, &cancel));
+
+    let driver = ReferenceDriver {
+        solver,
+        router,
+        ordinals,
+        recorder: ctx.recorder.clone(),
+        cancel,
+    };
+    Ok(Started {
+        receiver: Some(receiver.router()),
+        callback_url: strategy.uses_pingback().then_some(callback_url),
+        driver: Arc::new(driver),
+        probe: Some(Arc::new(StoreProbe(store))),
+    })
 }
 
 /// How long the reference subject keeps what it received: past the longest the run can
@@ -194,9 +295,8 @@ fn store_config(scenario: &Scenario) -> StoreConfig {
     }
 }
 
-/// The store behind the receiver, sized from the scenario, its events recorded.
-fn result_store(ctx: &RunContext) -> ResultStore {
-    let store = ResultStore::with_config(store_config(&ctx.scenario));
+/// The store behind the receiver, its events recorded.
+fn watched(ctx: &RunContext, store: ResultStore) -> ResultStore {
     let rec = ctx.recorder.clone();
     store.on_event(move |e| record_store_event(&rec, e));
     store

@@ -13,6 +13,8 @@
 //!   `examples/receivers/`, NOT-GRADED, the pre-flight (needs `python3`);
 //! - `external`: client programs and chaos through the binary (needs `python3` and the SDK's
 //!   virtualenv: `scripts/setup-python-peer.sh`);
+//! - `reference_on_redis`: the reference subject with its store on a real Redis
+//!   (`--reference-store`; needs `redis-server`, installed by `scripts/test.sh`);
 //! - `limits`: the harness's own limits never decide a verdict (worst-case journals, long
 //!   settling);
 //! - `support`: what they share.
@@ -44,6 +46,7 @@ mod extras;
 mod html_report;
 mod limits;
 mod receivers;
+mod reference_on_redis;
 mod scenarios;
 mod support;
 
@@ -67,5 +70,6 @@ fn main() {
     trials.extend(receivers::trials());
     trials.extend(external::trials());
     trials.extend(limits::trials());
+    trials.extend(reference_on_redis::trials());
     libtest_mimic::run(&args, trials).exit();
 }

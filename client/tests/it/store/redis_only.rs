@@ -337,3 +337,60 @@ async fn the_redis_url_and_prefix_are_checked() {
     assert!(!format!("{config:?}").contains("hunter2"), "{config:?}");
     assert!(!config.url().contains("hunter2"));
 }
+
+/// The call hook (what the conformance harness holds its paused clock with) spans each call
+/// to Redis, and none is out while a waiter merely waits for the result to be published.
+#[tokio::test]
+async fn the_call_hook_spans_each_call_and_never_a_pending_wait() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+
+    struct Out(Arc<AtomicIsize>);
+    impl Drop for Out {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let redis = redis().await;
+    let (calls, out) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicIsize::new(0)));
+    let config = {
+        let (calls, out) = (calls.clone(), out.clone());
+        redis.config().with_call_hook(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            out.fetch_add(1, Ordering::SeqCst);
+            Box::new(Out(out.clone()))
+        })
+    };
+    let a = ResultStore::with_redis(config, StoreConfig::default())
+        .await
+        .unwrap();
+    let b = redis.store(StoreConfig::default()).await;
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.wait(id(1), secs(20)).await })
+    };
+    until_registered(&b, 1).await;
+    // Subscribing and starting the wait were calls; now the waiter only listens.
+    let mut idle = false;
+    for _ in 0..1000 {
+        if out.load(Ordering::SeqCst) == 0 {
+            idle = true;
+            break;
+        }
+        tokio::time::sleep(ms(2)).await;
+    }
+    assert!(idle, "a call stayed out while the waiter waited");
+    assert!(!waiter.is_finished());
+    let before = calls.load(Ordering::SeqCst);
+    assert!(
+        before >= 2,
+        "subscribing and the wait script: {before} call(s)"
+    );
+    b.record(id(1), "from-b", ResultSource::Pingback)
+        .await
+        .unwrap();
+    assert_eq!(waiter.await.unwrap().unwrap().code(), "from-b");
+    a.get(id(1)).await.unwrap();
+    assert!(calls.load(Ordering::SeqCst) > before);
+    assert_eq!(out.load(Ordering::SeqCst), 0);
+}

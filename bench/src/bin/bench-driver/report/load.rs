@@ -3,6 +3,11 @@
 //! report `load-N.json`, GNU time's figures `load-N-time.json` and the exit code
 //! `load-N-exit.txt`; the sizes in `load-sizes.txt`). Wall time and peak RSS are the whole
 //! process's: parsing, the run, the checks and writing the report.
+//!
+//! Then the same sizes with the reference receiver's store on Redis (`--reference-store`,
+//! a fresh `redis-server` per size): the same files named `load-redis-N*`, and Redis's own
+//! `INFO memory` after the run in `load-redis-N-memory.txt` (its peak is not in the
+//! harness's RSS).
 
 use std::fmt::Write as _;
 
@@ -10,9 +15,34 @@ use serde_json::Value;
 
 use super::{Results, mib, rate, times};
 
+/// Where the reference receiver's store was.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Memory,
+    Redis,
+}
+
+impl Store {
+    /// The files' stem for `tasks`.
+    fn stem(self, tasks: u64) -> String {
+        match self {
+            Store::Memory => format!("load-{tasks}"),
+            Store::Redis => format!("load-redis-{tasks}"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Redis => "redis",
+        }
+    }
+}
+
 /// One size's figures.
 struct Size {
     tasks: u64,
+    store: Store,
     /// The scenario's verdict (`OK`, `FAILED`, ...), or why there is none.
     verdict: String,
     /// Graded checks that passed, and all graded checks (informational ones left out).
@@ -26,17 +56,29 @@ struct Size {
     /// counts them.
     events: Option<f64>,
     exit: Option<i64>,
+    /// Redis's own peak memory (`used_memory_peak`, bytes), for the Redis runs.
+    redis_peak_bytes: Option<f64>,
 }
 
 impl Size {
-    fn read(r: &Results<'_>, tasks: u64) -> Size {
-        let time = r.json(&format!("load-{tasks}-time.json"));
+    /// The figures of one run; None for a Redis run that did not run (no exit code).
+    fn read(r: &Results<'_>, tasks: u64, store: Store) -> Option<Size> {
+        let stem = store.stem(tasks);
+        let time = r.json(&format!("{stem}-time.json"));
         let t = |k: &str| time.as_ref().and_then(|v| v.get(k)?.as_f64());
         let exit = r
-            .text(&format!("load-{tasks}-exit.txt"))
+            .text(&format!("{stem}-exit.txt"))
             .and_then(|s| s.trim().parse().ok());
+        if exit.is_none() && store == Store::Redis {
+            return None;
+        }
+        let redis_peak_bytes = r
+            .text(&format!("{stem}-memory.txt"))
+            .and_then(|info| info_field(&info, "used_memory_peak"));
         let mut size = Size {
             tasks,
+            store,
+            redis_peak_bytes,
             verdict: "no report".into(),
             checks_ok: 0,
             checks: 0,
@@ -46,11 +88,11 @@ impl Size {
             events: None,
             exit,
         };
-        let Some(report) = r.json(&format!("load-{tasks}.json")) else {
-            return size;
+        let Some(report) = r.json(&format!("{stem}.json")) else {
+            return Some(size);
         };
         let Some(scenario) = report.pointer("/scenarios/0") else {
-            return size;
+            return Some(size);
         };
         if let Some(v) = scenario.get("verdict").and_then(Value::as_str) {
             v.clone_into(&mut size.verdict);
@@ -78,7 +120,7 @@ impl Size {
                 }
             }
         }
-        size
+        Some(size)
     }
 
     /// Every graded check OK, and the process exited 0.
@@ -100,6 +142,13 @@ fn events(summary: &str) -> f64 {
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<f64>().ok())
         .sum()
+}
+
+/// A numeric field of `INFO` (`name:value` lines).
+fn info_field(info: &str, name: &str) -> Option<f64> {
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn secs(v: Option<f64>) -> String {
@@ -131,13 +180,17 @@ pub(super) fn section(r: &Results<'_>, o: &mut String) -> anyhow::Result<Vec<Tar
         writeln!(o, "n/a (section skipped)")?;
         return Ok(Vec::new());
     }
-    let sizes: Vec<Size> = sizes.into_iter().map(|n| Size::read(r, n)).collect();
+    // Each size in memory, then on Redis (when it ran).
+    let sizes: Vec<Size> = sizes
+        .into_iter()
+        .flat_map(|n| [Store::Memory, Store::Redis].map(|store| (n, store)))
+        .filter_map(|(n, store)| Size::read(r, n, store))
+        .collect();
     writeln!(
         o,
-        "| tasks | verdict | checks OK | wall | peak RSS | events | events/s | wall / previous size |"
+        "| tasks | store | verdict | checks OK | wall | peak RSS (harness) | Redis peak memory | events | events/s | wall / previous size | wall / in memory |"
     )?;
-    writeln!(o, "|---:|---|---:|---:|---:|---:|---:|---:|")?;
-    let mut previous: Option<&Size> = None;
+    writeln!(o, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for s in &sizes {
         let failed = if s.not_ok.is_empty() {
             String::new()
@@ -148,10 +201,23 @@ pub(super) fn section(r: &Results<'_>, o: &mut String) -> anyhow::Result<Vec<Tar
             Some(0) | None => String::new(),
             Some(code) => format!(", exit {code}"),
         };
+        // The previous size on the same store, and this size in memory.
+        let previous = sizes
+            .iter()
+            .filter(|p| p.store == s.store && p.tasks < s.tasks)
+            .max_by_key(|p| p.tasks);
+        let in_memory = sizes
+            .iter()
+            .find(|m| m.store == Store::Memory && m.tasks == s.tasks);
+        let redis_peak = match s.store {
+            Store::Memory => "-".to_owned(),
+            Store::Redis => mib(s.redis_peak_bytes.map(|b| b / 1024.0)),
+        };
         writeln!(
             o,
-            "| {} | {}{failed}{exit} | {}/{} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {}{failed}{exit} | {}/{} | {} | {} | {redis_peak} | {} | {} | {} | {} |",
             rate(Some(s.tasks as f64)),
+            s.store.name(),
             s.verdict,
             s.checks_ok,
             s.checks,
@@ -164,10 +230,24 @@ pub(super) fn section(r: &Results<'_>, o: &mut String) -> anyhow::Result<Vec<Tar
                 times(super::ratio(s.wall_s, p.wall_s)),
                 s.tasks / p.tasks.max(1)
             )),
+            match (s.store, in_memory) {
+                (Store::Redis, Some(m)) => times(super::ratio(s.wall_s, m.wall_s)),
+                _ => String::new(),
+            },
         )?;
-        previous = Some(s);
     }
-    let find = |n: u64| sizes.iter().find(|s| s.tasks == n);
+    if let Some(version) = r.text("load-redis-version.txt") {
+        writeln!(
+            o,
+            "\nRedis runs: `--reference-store redis://127.0.0.1:PORT/`, a fresh `{}` per size (no persistence); its peak memory is `INFO memory`'s `used_memory_peak` after the run.",
+            version.trim().split(" sha=").next().unwrap_or_default()
+        )?;
+    }
+    let find = |n: u64| {
+        sizes
+            .iter()
+            .find(|s| s.tasks == n && s.store == Store::Memory)
+    };
     let mut targets = Vec::new();
     if let Some(s) = find(100_000) {
         targets.push((
@@ -214,7 +294,15 @@ pub(super) fn section(r: &Results<'_>, o: &mut String) -> anyhow::Result<Vec<Tar
 
 #[cfg(test)]
 mod tests {
-    use super::events;
+    use super::{events, info_field};
+
+    #[test]
+    fn info_fields_are_read_by_name() {
+        let info = "# Memory\r\nused_memory:1000\r\nused_memory_peak:2048\r\nused_memory_peak_human:2K\r\n";
+        assert_eq!(info_field(info, "used_memory_peak"), Some(2048.0));
+        assert_eq!(info_field(info, "used_memory"), Some(1000.0));
+        assert_eq!(info_field(info, "maxmemory"), None);
+    }
 
     #[test]
     fn events_are_the_counts_before_the_simulated_time() {

@@ -229,10 +229,12 @@ async fn run(shared: Arc<Shared>) {
     let mut backoff = MIN_BACKOFF;
     let mut connections: u64 = 0;
     loop {
+        let call = shared.inner.call_started();
         let connecting = tokio::select! {
             () = shared.stop.cancelled() => return,
             c = tokio::time::timeout(shared.inner.timeout, shared.client.get_async_pubsub()) => c,
         };
+        drop(call);
         let failure = match connecting {
             Ok(Ok(pubsub)) => {
                 connections += 1;
@@ -289,6 +291,7 @@ async fn serve(
             },
             () = shared.wake.notified() => {}
             _ = ping.tick() => {
+                let _call = shared.inner.call_started();
                 let pinged = tokio::time::timeout(shared.inner.timeout, sink.ping::<redis::Value>()).await;
                 match pinged {
                     Ok(Ok(_)) => {}
@@ -326,6 +329,7 @@ async fn sync(shared: &Shared, sink: &mut PubSubSink, recheck: bool) -> Result<(
     let timeout = shared.inner.timeout;
     let channels = |ids: &[TaskId]| ids.iter().map(|id| keys.channel(*id)).collect::<Vec<_>>();
     if !unsubscribe.is_empty() {
+        let _call = shared.inner.call_started();
         tokio::time::timeout(timeout, sink.unsubscribe(channels(&unsubscribe)))
             .await
             .map_err(|_| "UNSUBSCRIBE was not answered in time".to_owned())?
@@ -334,10 +338,13 @@ async fn sync(shared: &Shared, sink: &mut PubSubSink, recheck: bool) -> Result<(
     if subscribe.is_empty() {
         return Ok(());
     }
-    tokio::time::timeout(timeout, sink.subscribe(channels(&subscribe)))
-        .await
-        .map_err(|_| "SUBSCRIBE was not answered in time".to_owned())?
-        .map_err(|e| format!("SUBSCRIBE failed: {e}"))?;
+    {
+        let _call = shared.inner.call_started();
+        tokio::time::timeout(timeout, sink.subscribe(channels(&subscribe)))
+            .await
+            .map_err(|_| "SUBSCRIBE was not answered in time".to_owned())?
+            .map_err(|e| format!("SUBSCRIBE failed: {e}"))?;
+    }
     {
         let mut state = shared.lock();
         for task_id in &subscribe {
