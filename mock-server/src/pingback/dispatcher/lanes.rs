@@ -11,7 +11,10 @@ use std::{
 use tokio::{sync::oneshot, task::JoinSet};
 
 use super::{Dispatcher, Generation, Job, MAX_IDLE_LANES, PendingGuard, lock, reorder::Held};
-use crate::{clock::SimTime, url::host_of};
+use crate::{
+    clock::SimTime,
+    url::{host_of, parse_callback},
+};
 
 /// One receiver host: a queue of sends that are due and at most
 /// `max-in-flight-per-host` workers draining it.
@@ -46,6 +49,9 @@ struct LaneState {
 pub(super) struct JobCtx {
     pub(super) job: Job,
     pub(super) fault: Arc<str>,
+    /// `job.url` parsed once, for every attempt to append its query to (`None`: sent as a
+    /// string, see [`crate::url::parse_callback`]).
+    pub(super) parsed_url: Option<reqwest::Url>,
     lane: Arc<Lane>,
     _pending: PendingGuard,
     /// Told when the first attempts of every planned callback are done
@@ -143,6 +149,7 @@ impl Dispatcher {
     ) -> Arc<JobCtx> {
         Arc::new(JobCtx {
             fault: Arc::from(job.schedule.fault.as_str()),
+            parsed_url: parse_callback(&job.url),
             lane: guard.lane.clone(),
             job,
             _pending: guard,
