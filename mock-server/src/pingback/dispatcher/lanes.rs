@@ -31,6 +31,26 @@ pub(super) struct Lane {
     /// Jobs of this host pending (admitted and not done), against
     /// `queue-capacity-per-host`.
     pub(super) pending: AtomicUsize,
+    /// The last callback URL a job of this host had, parsed: the jobs of one host mostly
+    /// share their URL, and parsing it (its host above all) cost a job as much as the query
+    /// appended to it.
+    parsed: Mutex<Option<(Arc<str>, Option<reqwest::Url>)>>,
+}
+
+impl Lane {
+    /// `url` parsed for sending ([`parse_callback`]), from this lane's last one when it is
+    /// the same.
+    fn parsed_url(&self, url: &Arc<str>) -> Option<reqwest::Url> {
+        let mut last = lock(&self.parsed);
+        match &*last {
+            Some((text, parsed)) if Arc::ptr_eq(text, url) || **text == **url => parsed.clone(),
+            _ => {
+                let parsed = parse_callback(url);
+                *last = Some((url.clone(), parsed.clone()));
+                parsed
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -136,6 +156,7 @@ impl Dispatcher {
             state: Mutex::new(LaneState::default()),
             max_workers: self.0.max_per_host,
             pending: AtomicUsize::new(0),
+            parsed: Mutex::new(None),
         });
         lanes.insert(host.into(), l.clone());
         l
@@ -149,7 +170,7 @@ impl Dispatcher {
     ) -> Arc<JobCtx> {
         Arc::new(JobCtx {
             fault: Arc::from(job.schedule.fault.as_str()),
-            parsed_url: parse_callback(&job.url),
+            parsed_url: guard.lane.parsed_url(&job.url),
             lane: guard.lane.clone(),
             job,
             _pending: guard,
