@@ -200,3 +200,91 @@ fn classify(answer: Result<(u16, bytes::Bytes), reqwest::Error>) -> (AttemptOutc
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::{clock::Clock, config::Config, url::parse_callback};
+
+    /// The request head (and a POST's body) as it reached a raw listener.
+    async fn on_the_wire(
+        request: reqwest::RequestBuilder,
+        listener: &tokio::net::TcpListener,
+    ) -> String {
+        let sent = tokio::spawn(request.send());
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "connection closed early: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length = text[..end]
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.parse::<usize>().unwrap());
+                if got.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nOK")
+            .await
+            .unwrap();
+        let answer = sent.await.unwrap().unwrap();
+        assert_eq!(answer.status(), 200);
+        String::from_utf8(got).unwrap()
+    }
+
+    /// A callback built on the URL parsed once carries the very bytes that one built as a
+    /// string and parsed by reqwest does, GET and POST, whatever the URL already holds.
+    #[tokio::test]
+    async fn a_callback_on_the_parsed_url_is_the_same_on_the_wire() {
+        let d = Dispatcher::new(
+            &Config::default().dispatcher_settings(),
+            Clock::new(1.0),
+            CancellationToken::new(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let code = "0.aB-_~ *+&=?#%/é\"<>'";
+        for path in [
+            "/hook",
+            "/hook?token=abc",
+            "/hook?",
+            "/hook?t=a&",
+            "/h%20k?t=\"x\"#frag",
+            "/hook#f?x",
+        ] {
+            let url = format!("http://{addr}{path}");
+            let parsed = parse_callback(&url);
+            assert!(parsed.is_some(), "{url}");
+            for method in [CallbackMethod::Get, CallbackMethod::Post] {
+                for (id, code) in [
+                    (Some("74000000001"), Some(code)),
+                    (None, Some("x")),
+                    (Some("1x"), None),
+                ] {
+                    let fast = d.0.request(method, &url, parsed.as_ref(), id, code);
+                    let fast = on_the_wire(fast, &listener).await;
+                    let string = d.0.request(method, &url, None, id, code);
+                    let string = on_the_wire(string, &listener).await;
+                    assert_eq!(fast, string, "{method:?} {url} {id:?} {code:?}");
+                    assert!(
+                        fast.contains("\r\nx-captchaai-mock-pingback: 1\r\n"),
+                        "{fast}"
+                    );
+                }
+            }
+        }
+    }
+}
