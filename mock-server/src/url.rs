@@ -4,9 +4,10 @@
 //!
 //! The mock rarely needs a full URL parser: callback URLs are sent as given (reqwest parses
 //! them when it sends), so these helpers only find the parts the mock decides on, the same
-//! way for the API, the state and the dispatcher. The one exception is [`reaches`], which
-//! must see a URL exactly as reqwest will (`http://2130706433:80/` is `127.0.0.1`), so it
-//! uses reqwest's own parser.
+//! way for the API, the state and the dispatcher. The exceptions use reqwest's own parser:
+//! [`reaches`], which must see a URL exactly as reqwest will (`http://2130706433:80/` is
+//! `127.0.0.1`), and [`parse_callback`], which parses a job's callback URL once so that each
+//! attempt appends its query to it rather than having the whole string parsed again.
 
 /// The longest `pingback` URL a submission may give (2048 bytes, what browsers and most
 /// servers take); a longer one is `ERROR_BAD_PARAMETERS`.
@@ -177,6 +178,48 @@ pub(crate) fn callback_form(base: &str, sep: &str, id: Option<&str>, code: Optio
     out
 }
 
+/// A callback URL parsed once, for the callbacks of one job: each attempt appends `id` and
+/// `code` to a copy instead of having the whole URL (with a turnstile-sized code in its query)
+/// parsed again as a string.
+///
+/// `None` where appending could give another URL than parsing the string
+/// [`callback_form`]/[`with_query`] build: a URL with whitespace or control characters (the
+/// parser trims them at the ends and drops tabs and newlines, so the query would land
+/// elsewhere), or one the parser refuses (the string path reports that error as it always has).
+pub(crate) fn parse_callback(url: &str) -> Option<reqwest::Url> {
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    reqwest::Url::parse(url).ok()
+}
+
+/// `base` (from [`parse_callback`]) with `id` and `code` appended to its query, as
+/// [`with_query`] would place them (after existing parameters, before a fragment) and
+/// [`callback_form`] encode them: the URL `reqwest::Url::parse` makes of that string, without
+/// parsing it. `None` for the one case appending would write differently: a query already
+/// ending in `&` (the serializer would add another); and when neither is sent (a URL with a
+/// fragment would then stay without `?`).
+pub(crate) fn with_callback_query(
+    base: &reqwest::Url,
+    id: Option<&str>,
+    code: Option<&str>,
+) -> Option<reqwest::Url> {
+    if id.is_none() && code.is_none() || base.query().is_some_and(|q| q.ends_with('&')) {
+        return None;
+    }
+    let mut url = base.clone();
+    {
+        let mut pairs = url.query_pairs_mut();
+        if let Some(id) = id {
+            pairs.append_pair("id", id);
+        }
+        if let Some(code) = code {
+            pairs.append_pair("code", code);
+        }
+    }
+    Some(url)
+}
+
 /// An absolute http(s) URL with a host (`pageurl`, `pingback`).
 pub(crate) fn is_http_url(url: &str) -> bool {
     let Some(rest) = url
@@ -302,6 +345,65 @@ mod tests {
             "http://h/p?id=1&code=a+b%26c"
         );
         assert_eq!(callback_form("", "", None, Some("x")), "code=x");
+    }
+
+    /// Appending to a URL parsed once gives the very URL (and so the bytes on the wire) that
+    /// parsing the built string gives, or declines.
+    #[test]
+    fn appending_to_a_parsed_url_matches_parsing_the_string() {
+        let code = "0.aB-_~ *+&=?#%/é\u{1F600}\"<>'";
+        let urls = [
+            "http://127.0.0.1:9/hook",
+            "http://127.0.0.1:9/hook?token=abc",
+            "http://127.0.0.1:9/hook?",
+            "http://127.0.0.1:9/hook?t=a&",
+            "http://127.0.0.1:9/hook?t=a#frag",
+            "http://127.0.0.1:9/hook#f?x",
+            "http://127.0.0.1:9/hook?#",
+            "http://h",
+            "http://H.Example.COM:80/a/../b?q=\"x\"&r='y'",
+            "https://user:pw@[::1]:8443/p%20q?x=1%2",
+            "http://2130706433/é?ü=1",
+            "http://h/p?a=1?b",
+            "http://h/p ?x= ",
+            " http://h/p",
+            "http://h/p\t?x",
+            "http://",
+            "mailto:x",
+        ];
+        let ids = [Some("74000000001"), None, Some("12x")];
+        let codes = [Some(code), None, Some("")];
+        let mut fast_paths = 0;
+        for url in urls {
+            for id in ids {
+                for code in codes {
+                    let string = if url.contains('#') {
+                        with_query(url, &callback_form("", "", id, code))
+                    } else {
+                        callback_form(url, query_separator(url), id, code)
+                    };
+                    let expected = reqwest::Url::parse(&string).ok();
+                    // Declined (`None`): the string is built and parsed as before.
+                    if let Some(Some(fast)) =
+                        parse_callback(url).map(|b| with_callback_query(&b, id, code))
+                    {
+                        assert_eq!(
+                            Some(fast.as_str()),
+                            expected.as_ref().map(reqwest::Url::as_str),
+                            "{url:?} {id:?} {code:?}"
+                        );
+                        fast_paths += 1;
+                    }
+                }
+            }
+        }
+        assert!(fast_paths > 80, "{fast_paths}");
+        // The usual callback URL takes the fast path.
+        let base = parse_callback("http://127.0.0.1:9/hook?token=abc").unwrap();
+        assert!(with_callback_query(&base, Some("1"), Some(code)).is_some());
+        assert!(parse_callback("http://h/p ?x").is_none());
+        let base = parse_callback("http://h/p?t=a&").unwrap();
+        assert!(with_callback_query(&base, Some("1"), None).is_none());
     }
 
     #[test]

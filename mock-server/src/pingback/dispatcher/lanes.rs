@@ -11,7 +11,10 @@ use std::{
 use tokio::{sync::oneshot, task::JoinSet};
 
 use super::{Dispatcher, Generation, Job, MAX_IDLE_LANES, PendingGuard, lock, reorder::Held};
-use crate::{clock::SimTime, url::host_of};
+use crate::{
+    clock::SimTime,
+    url::{host_of, parse_callback},
+};
 
 /// One receiver host: a queue of sends that are due and at most
 /// `max-in-flight-per-host` workers draining it.
@@ -28,6 +31,26 @@ pub(super) struct Lane {
     /// Jobs of this host pending (admitted and not done), against
     /// `queue-capacity-per-host`.
     pub(super) pending: AtomicUsize,
+    /// The last callback URL a job of this host had, parsed: the jobs of one host mostly
+    /// share their URL, and parsing it (its host above all) cost a job as much as the query
+    /// appended to it.
+    parsed: Mutex<Option<(Arc<str>, Option<reqwest::Url>)>>,
+}
+
+impl Lane {
+    /// `url` parsed for sending ([`parse_callback`]), from this lane's last one when it is
+    /// the same.
+    fn parsed_url(&self, url: &Arc<str>) -> Option<reqwest::Url> {
+        let mut last = lock(&self.parsed);
+        match &*last {
+            Some((text, parsed)) if Arc::ptr_eq(text, url) || **text == **url => parsed.clone(),
+            _ => {
+                let parsed = parse_callback(url);
+                *last = Some((url.clone(), parsed.clone()));
+                parsed
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -46,6 +69,9 @@ struct LaneState {
 pub(super) struct JobCtx {
     pub(super) job: Job,
     pub(super) fault: Arc<str>,
+    /// `job.url` parsed once, for every attempt to append its query to (`None`: sent as a
+    /// string, see [`crate::url::parse_callback`]).
+    pub(super) parsed_url: Option<reqwest::Url>,
     lane: Arc<Lane>,
     _pending: PendingGuard,
     /// Told when the first attempts of every planned callback are done
@@ -130,6 +156,7 @@ impl Dispatcher {
             state: Mutex::new(LaneState::default()),
             max_workers: self.0.max_per_host,
             pending: AtomicUsize::new(0),
+            parsed: Mutex::new(None),
         });
         lanes.insert(host.into(), l.clone());
         l
@@ -143,6 +170,7 @@ impl Dispatcher {
     ) -> Arc<JobCtx> {
         Arc::new(JobCtx {
             fault: Arc::from(job.schedule.fault.as_str()),
+            parsed_url: guard.lane.parsed_url(&job.url),
             lane: guard.lane.clone(),
             job,
             _pending: guard,
