@@ -185,7 +185,7 @@ impl<T> Ring<T> {
         let Some(oldest) = self.entries.front() else {
             return 0;
         };
-        let skipped = (since + 1).saturating_sub(oldest.seq);
+        let skipped = since.saturating_add(1).saturating_sub(oldest.seq);
         usize::try_from(skipped).unwrap_or(usize::MAX)
     }
 }
@@ -328,7 +328,8 @@ mod tests {
             assert_eq!(*seq, first + k as u64);
             assert_eq!(*v as u64, (*seq - 1) % 7);
         }
-        // Reading from any point, including chunk boundaries and past the end.
+        // Reading from any point, including chunk boundaries, past the end and the largest
+        // `since` a reader can send.
         for since in [
             0,
             first,
@@ -337,6 +338,7 @@ mod tests {
             n as u64 - 1,
             n as u64,
             n as u64 + 5,
+            u64::MAX,
         ] {
             let got: Vec<u64> = j
                 .query(since, usize::MAX, |_| true)
