@@ -100,6 +100,39 @@ async fn a_waiter_on_one_replica_is_woken_by_a_result_stored_through_another() {
     assert_eq!((a.stats().stored, b.stats().stored), (0, 1));
 }
 
+/// Redis can lose the entry a waiter waits on (restarted without it, or the key evicted by
+/// a `maxmemory` policy): the result stored through another replica still wakes the waiter,
+/// not its deadline.
+#[tokio::test]
+async fn a_waiter_whose_entry_redis_lost_is_still_woken_by_the_result() {
+    let redis = redis().await;
+    let a = redis.store(StoreConfig::default()).await;
+    let b = redis.store(StoreConfig::default()).await;
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.wait(id(7), secs(20)).await })
+    };
+    until_registered(&b, 7).await;
+    let client = redis::Client::open(redis.config().url()).unwrap();
+    let mut raw = client.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}t:7", redis.config().key_prefix());
+    let deleted: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the waited entry is {key}");
+    b.record(id(7), "after-the-loss", ResultSource::Pingback)
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(secs(5), waiter)
+        .await
+        .expect("the waiter is woken by the result, not by its 20 s deadline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(result.code(), "after-the-loss");
+}
+
 #[tokio::test]
 async fn stores_with_different_key_prefixes_share_a_redis_without_meeting() {
     let (one, two) = (redis().await, redis().await);

@@ -155,22 +155,19 @@ elseif op == 'record' then
   end
   if registered then
     redis.call('HSET', task, 'c', code, 's', source)
-    local awaited = redis.call('HDEL', task, 'w') == 1
-    if awaited then
+    if redis.call('HDEL', task, 'w') == 1 then
       redis.call('ZREM', waited, id)
     end
     renew(task, id)
-    -- Only an awaited entry has waiters to wake: a waiter's replica subscribes before its
-    -- `wait` marks the entry, and `wait` reads a result that landed in between itself.
-    if awaited then
-      redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
-    end
   else
-    -- Nobody registered the id, so nobody waits on it (`wait` registers).
     make_room(evicted)
     local member = create('c', code, 's', source)
     redis.call('ZADD', orphans, expiry, member)
   end
+  -- Published whether or not the entry is marked awaited: the mark can be gone while a
+  -- waiter still listens (Redis restarted without the key, or its clock stepped past the
+  -- waiter's deadline), and a publication nobody hears costs little.
+  redis.call('PUBLISH', prefix .. 'ch:' .. id, source .. '\n' .. code)
   return {'stored', code, source, evicted}
 
 elseif op == 'wait' then
