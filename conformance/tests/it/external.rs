@@ -58,10 +58,21 @@ fn the_official_sdk_passes_every_client_scenario_it_supports() {
     ]
     .into_iter()
     .collect();
+    // The SDK's own race (docs/client-results.md): after a busy `ERROR_ZERO_BALANCE` it asks
+    // `threadsinfo`, and when a thread has freed up in between it raises `NoThreadsError` and
+    // gives the task up. The scenario is timed so that this is rare, but a loaded machine
+    // can hit it: then `ground-truth`, and only it, fails, which is the right verdict.
+    let racy: BTreeMap<&str, BTreeSet<String>> =
+        [("failures/busy-zero-balance", set(&["ground-truth"]))]
+            .into_iter()
+            .collect();
     assert!(failed.len() >= 20, "the client scenarios ran: {failed:?}");
     for (id, f) in &failed {
         match unsupported.get(id.as_str()) {
             Some(want) => assert_eq!(f, want, "{id}"),
+            None if racy.get(id.as_str()) == Some(f) => {
+                eprintln!("the SDK lost its race in {id} on this run: {f:?}");
+            }
             None => assert!(f.is_empty(), "the SDK fails {id}: {f:?}"),
         }
     }
